@@ -1,0 +1,46 @@
+"""Shared test fixtures: the read-only data beside the checkout, and a private cache and home per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AUDIOCLAS_SHARED", REPO.parent / "shared")).resolve()
+WEIGHTS = SHARED / "weights" / "efficientat" / "mn04_as_mAP_432.pt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not WEIGHTS.is_file():
+        raise pytest.UsageError(f"test data not found at {SHARED}: set AUDIOCLAS_SHARED to the shared/ folder")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Point the weights at ../shared and keep caches and saved models out of the user's home."""
+    os.environ["AUDIOCLAS_WEIGHTS"] = str(WEIGHTS)
+    os.environ["AUDIOCLAS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["AUDIOCLAS_HOME"] = str(tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def audio_dir() -> Path:
+    return SHARED / "audio"
+
+
+@pytest.fixture(scope="session")
+def weights_path() -> Path:
+    return WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def reference() -> np.lib.npyio.NpzFile:
+    return np.load(SHARED / "reference" / "efficientat_mn04.npz")
