@@ -1,0 +1,287 @@
+"""Decode any audio source to mono float32 at 32 kHz, in a stream: PyAV (FFmpeg) decodes, soxr resamples.
+
+The resampler is soxr at quality ``HQ``, as in the reference decode of the model (librosa's ``soxr_hq``). With
+FFmpeg's decoders in place of libsndfile, the reference ``.ogg`` clips decode to within the int16 quantisation step
+of the stored model inputs. The output length is ceil(N * 32000 / rate), like librosa's.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import av
+import numpy as np
+import soxr
+
+from audioclas.errors import InputError
+from audioclas.sources import AudioSource
+
+SAMPLE_RATE = 32000
+MIN_RATE, MAX_RATE = 1000, 1_000_000  # a rate outside this is a broken or hostile header
+MAX_ARRAY_CHANNELS = 64  # the shorter axis of a 2-D array is channels only if it is this short
+MAX_BAD_PACKETS = 100  # packets that fail to decode before we give up on a file
+RESAMPLE_BLOCK_SECONDS = 1.0  # decoded frames are gathered into blocks this long before they go to soxr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration_seconds: float | None  # None when the container does not say
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+def stream_audio(
+    source: AudioSource, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = 60.0
+) -> Iterator[np.ndarray]:
+    """Yield the audio as mono float32 chunks of exactly ``round(chunk_seconds * sample_rate)`` samples (the last
+    one shorter), decoding, downmixing (mean of the channels) and resampling as it goes, so memory stays bounded
+    whatever the length of the file.
+
+    Packets that fail to decode are skipped (at most ``MAX_BAD_PACKETS``); if the container itself breaks off
+    mid-file, the audio decoded so far is kept, with a warning in the log. Raises ``InputError`` for anything
+    else wrong with the source; on a failure mid-file, the chunks before it have already been yielded.
+    """
+    chunk_samples = max(1, round(chunk_seconds * sample_rate))
+    blocks = _array_blocks(source) if source.array is not None else _decoded_blocks(source)
+    total = 0
+    for chunk in _rechunk(_resample(blocks, sample_rate), chunk_samples):
+        if not np.isfinite(chunk).all():
+            raise InputError(source.name, "contains NaN or infinite samples")
+        total += len(chunk)
+        yield chunk
+    if total == 0:
+        raise InputError(source.name, "contains no audio (0 samples)")
+
+
+def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The whole source as one mono float32 array; for clips that fit in memory."""
+    return np.concatenate(list(stream_audio(source, sample_rate)))
+
+
+def probe(source: AudioSource) -> AudioInfo:
+    """Duration, rate, channels and codec from the headers, without decoding (for progress bars)."""
+    if source.array is not None:
+        channels_first = _channels_first(source)
+        rate = _checked_rate(source.sample_rate, source.name)
+        return AudioInfo(channels_first.shape[1] / rate, rate, channels_first.shape[0], str(source.array.dtype))
+    with _open_container(source) as container:
+        stream = _first_audio_stream(container, source.name)
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        else:
+            duration = container.duration / av.time_base if container.duration is not None else None
+        context = stream.codec_context
+        return AudioInfo(duration, context.sample_rate, context.channels, context.name)
+
+
+# Decoding -------------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _open_container(source: AudioSource) -> Iterator[av.container.InputContainer]:
+    """Open the source with PyAV from a Python file object, so FFmpeg never interprets the name (``concat:``,
+    ``http:``), and refuse every other file the media asks to open (playlists such as HLS could read local files)."""
+
+    def refuse_nested(url: str, flags: int, options: dict) -> BinaryIO:
+        raise InputError(source.name, f"refers to another file or URL ({url}); playlists are not supported")
+
+    with _open_binary(source) as file:
+        try:
+            container = av.open(file, metadata_errors="replace", io_open=refuse_nested)
+        except av.error.InvalidDataError:
+            raise InputError(source.name, "not a recognised audio or video format, or corrupt") from None
+        except av.error.EOFError:
+            raise InputError(source.name, "truncated or corrupt (the data ends too early)") from None
+        except av.error.FFmpegError as error:
+            raise InputError(source.name, f"cannot open ({error.strerror})") from None
+        with container:
+            yield container
+
+
+@contextmanager
+def _open_binary(source: AudioSource) -> Iterator[BinaryIO]:
+    if source.data is not None:
+        if not source.data:
+            raise InputError(source.name, "file is empty (0 bytes)")
+        yield io.BytesIO(source.data)
+        return
+    try:
+        file = open(source.path, "rb")
+    except FileNotFoundError:
+        raise InputError(source.name, "no such file or directory") from None
+    except IsADirectoryError:
+        raise InputError(source.name, "is a folder, not a file") from None
+    except PermissionError:
+        raise InputError(source.name, "permission denied") from None
+    except OSError as error:
+        raise InputError(source.name, f"cannot read ({error.strerror or error})") from None
+    with file:
+        if file.seek(0, io.SEEK_END) == 0:
+            raise InputError(source.name, "file is empty (0 bytes)")
+        file.seek(0)
+        yield file
+
+
+def _first_audio_stream(container: av.container.InputContainer, name: str) -> av.audio.AudioStream:
+    if not container.streams.audio:
+        raise InputError(name, "has no audio stream (video only?)")
+    stream = container.streams.audio[0]
+    context = stream.codec_context
+    if context.channels < 1:
+        raise InputError(name, f"audio stream claims {context.channels} channels")
+    _checked_rate(context.sample_rate, name)
+    return stream
+
+
+def _decoded_blocks(source: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
+    """(mono float32 samples, rate) for each decoded frame of the first audio stream; video is never decoded."""
+    with _open_container(source) as container:
+        stream = _first_audio_stream(container, source.name)
+        packets = container.demux(stream)
+        bad_packets, last_error, decoded = 0, "", 0
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as error:
+                if decoded == 0:
+                    raise InputError(source.name, f"corrupt, no decodable audio ({error.strerror})") from None
+                log.warning("%s: stopped at a read error after %d samples (%s)", source.name, decoded, error.strerror)
+                break
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as error:
+                bad_packets, last_error = bad_packets + 1, error.strerror
+                if bad_packets > MAX_BAD_PACKETS:
+                    problem = f"corrupt, more than {MAX_BAD_PACKETS} packets fail to decode ({last_error})"
+                    raise InputError(source.name, problem) from None
+                continue
+            for frame in frames:
+                mono = _frame_to_mono(frame)
+                decoded += len(mono)
+                yield mono, _checked_rate(frame.sample_rate, source.name)
+        if bad_packets:
+            if decoded == 0:
+                raise InputError(source.name, f"corrupt, no decodable audio ({last_error})")
+            log.warning("%s: skipped %d packets that failed to decode (%s)", source.name, bad_packets, last_error)
+
+
+def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
+    samples = frame.to_ndarray()  # planar: (channels, n); packed: (1, n * channels), interleaved
+    if not frame.format.is_planar:
+        samples = samples.reshape(-1, frame.layout.nb_channels).T
+    return _mono_float32(samples)
+
+
+def _array_blocks(source: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
+    """The array in blocks of about a second, so that scaling to float32 never copies the whole of it."""
+    samples = _channels_first(source)
+    rate = _checked_rate(source.sample_rate, source.name)
+    for start in range(0, samples.shape[1], rate):
+        yield _mono_float32(samples[:, start : start + rate]), rate
+
+
+def _channels_first(source: AudioSource) -> np.ndarray:
+    samples = np.asarray(source.array)
+    if samples.dtype.kind not in "iuf":
+        raise InputError(source.name, f"array of {samples.dtype} is not audio samples (need integers or floats)")
+    if samples.ndim == 1:
+        return samples[None]
+    if samples.ndim != 2:
+        raise InputError(source.name, f"array has {samples.ndim} dimensions; need (N,), (N, channels) or (channels, N)")
+    if samples.shape[0] > samples.shape[1]:
+        samples = samples.T
+    if samples.shape[0] > MAX_ARRAY_CHANNELS:
+        problem = f"array of shape {source.array.shape} has more than {MAX_ARRAY_CHANNELS} channels on either axis"
+        raise InputError(source.name, problem)
+    return samples
+
+
+def _mono_float32(samples: np.ndarray) -> np.ndarray:
+    """(channels, n) samples of any PCM dtype -> (n,) float32 in [-1, 1], the mean of the channels."""
+    if samples.dtype.kind == "f":
+        samples = samples.astype(np.float32, copy=False)
+    else:
+        half_range = 2.0 ** (8 * samples.dtype.itemsize - 1)
+        offset = half_range if samples.dtype.kind == "u" else 0.0  # unsigned PCM (u8) is centred on half its range
+        samples = (samples.astype(np.float32) - np.float32(offset)) / np.float32(half_range)
+    return samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
+
+
+def _checked_rate(rate: object, name: str) -> int:
+    if not isinstance(rate, (int, np.integer)) or isinstance(rate, bool):
+        raise InputError(name, f"sample rate must be a whole number of Hz, not {rate!r}")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise InputError(name, f"sample rate {rate} Hz is outside the supported {MIN_RATE} to {MAX_RATE} Hz")
+    return int(rate)
+
+
+# Resampling and chunking ----------------------------------------------------------------------------------------
+
+
+class _RateConverter:
+    """soxr HQ from one input rate to ``out_rate``; the total output length is ceil(N_in * out_rate / in_rate),
+    as librosa makes it (soxr itself may give one sample less), so decodes line up with the reference waveforms."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.in_rate, self.out_rate = in_rate, out_rate
+        self.soxr = None
+        if in_rate != out_rate:
+            self.soxr = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+        self.samples_in = self.samples_out = 0
+
+    def push(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+        self.samples_in += len(samples)
+        resampled = samples if self.soxr is None else self.soxr.resample_chunk(samples, last=last)
+        if last:
+            missing = -(-self.samples_in * self.out_rate // self.in_rate) - self.samples_out - len(resampled)
+            resampled = np.pad(resampled, (0, missing)) if missing > 0 else resampled[: len(resampled) + missing]
+        self.samples_out += len(resampled)
+        return resampled
+
+
+def _resample(blocks: Iterable[tuple[np.ndarray, int]], out_rate: int) -> Iterator[np.ndarray]:
+    """Resample (samples, rate) blocks in about one-second pieces; a change of rate mid-stream starts a new stream."""
+    converter, pending, pending_samples = None, [], 0
+    for samples, rate in blocks:
+        if converter is not None and rate != converter.in_rate:
+            yield converter.push(_join(pending), last=True)
+            converter, pending, pending_samples = None, [], 0
+        if converter is None:
+            converter = _RateConverter(rate, out_rate)
+        pending.append(samples)
+        pending_samples += len(samples)
+        if pending_samples >= RESAMPLE_BLOCK_SECONDS * rate:
+            yield converter.push(_join(pending))
+            pending, pending_samples = [], 0
+    if converter is not None:
+        yield converter.push(_join(pending), last=True)
+
+
+def _rechunk(pieces: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Regroup pieces of any length into chunks of exactly ``size`` samples, the last one shorter."""
+    pending, pending_samples = [], 0
+    for piece in pieces:
+        pending.append(piece)
+        pending_samples += len(piece)
+        if pending_samples >= size:
+            joined, start = _join(pending), 0
+            while len(joined) - start >= size:
+                yield joined[start : start + size]
+                start += size
+            pending, pending_samples = [joined[start:]], len(joined) - start
+    if pending_samples:
+        yield _join(pending)
+
+
+def _join(pieces: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
