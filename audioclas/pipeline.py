@@ -1,0 +1,189 @@
+"""Streaming inference: decode in a background thread, batch windows across clips through the network.
+
+Decoding (PyAV, soxr) releases the GIL, so it overlaps with the network on the other core. Windows of
+consecutive clips share batches, which matters for many short clips; a queue of bounded size keeps
+memory flat on hour-long files. Results come back in input order, one per input, and an input that
+fails comes back as its ``InputError`` without stopping the others.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from audioclas.audio import SAMPLE_RATE, stream_audio
+from audioclas.errors import InputError
+from audioclas.sources import AudioSource
+from audioclas.windows import WindowSettings, iter_windows
+
+QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)
+
+
+@dataclass
+class ClipOutput:
+    """Network outputs for every window of one input."""
+
+    source: str
+    duration: float  # seconds of decoded audio
+    starts: np.ndarray  # (windows,) seconds
+    ends: np.ndarray  # (windows,) seconds, at most the duration
+    logits: np.ndarray  # (windows, 527)
+    embeddings: np.ndarray  # (windows, 384)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every batch, and when an input is finished."""
+
+    source: str
+    seconds: float  # audio of this input processed so far
+    done: bool = False
+    failed: bool = False
+
+
+@dataclass(eq=False)  # compared and hashed by identity
+class _Clip:
+    source: str
+    starts: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    logits: list[np.ndarray] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    pending: int = 0  # windows queued but not yet through the network
+    total_samples: int | None = None  # set when decoding finished
+    error: InputError | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.error is not None or (self.total_samples is not None and self.pending == 0)
+
+    def output(self) -> ClipOutput:
+        starts = np.asarray(self.starts, dtype=np.float64)
+        ends = starts + np.asarray(self.lengths, dtype=np.float64)
+        return ClipOutput(
+            self.source,
+            self.total_samples / SAMPLE_RATE,
+            starts / SAMPLE_RATE,
+            ends / SAMPLE_RATE,
+            np.concatenate(self.logits),
+            np.concatenate(self.embeddings),
+        )
+
+
+def _decode(items: Iterable[AudioSource | InputError], settings: WindowSettings, out: queue.Queue, stop: threading.Event) -> None:
+    """Producer: ("clip", name) then ("window", Window)… then ("end", samples) or ("error", InputError)."""
+
+    def put(message: tuple) -> None:
+        while not stop.is_set():
+            try:
+                out.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    size, hop = settings.in_samples(SAMPLE_RATE)
+    try:
+        for item in items:
+            if isinstance(item, InputError):
+                put(("clip", item.source))
+                put(("error", item))
+                continue
+            put(("clip", item.name))
+            total = 0
+            try:
+                for window in iter_windows(stream_audio(item), size, hop, settings.pad):
+                    put(("window", window))
+                    total = max(total, window.start + window.length)
+            except InputError as error:
+                put(("error", error))
+            except Exception as error:  # a decoder bug must not sink the rest of the batch
+                put(("error", InputError(item.name, f"could not be decoded ({type(error).__name__}: {error})")))
+            else:
+                put(("end", total) if total else ("error", InputError(item.name, "contains no audio (0 samples)")))
+        put(("done", None))
+    except _Stopped:
+        return
+    except Exception as error:  # expanding the inputs itself failed: report it, end the stream
+        put(("fatal", error))
+
+
+class _Stopped(Exception):
+    pass
+
+
+def run_network(
+    model: torch.nn.Module,
+    items: Iterable[AudioSource | InputError],
+    settings: WindowSettings,
+    batch_size: int = 16,
+    progress: Callable[[Progress], None] | None = None,
+) -> Iterator[ClipOutput | InputError]:
+    """Run ``model`` over every window of every input; yield one result per input, in order."""
+    messages: queue.Queue = queue.Queue(maxsize=QUEUE_WINDOWS)
+    stop = threading.Event()
+    producer = threading.Thread(target=_decode, args=(items, settings, messages, stop), daemon=True)
+    producer.start()
+    clips: list[_Clip] = []  # unfinished clips, oldest first
+    batch: list[tuple[_Clip, np.ndarray]] = []
+    producer_done = False
+
+    def run_batch() -> None:
+        with torch.inference_mode():
+            logits, embeddings = model(torch.from_numpy(np.stack([samples for _, samples in batch])))
+        for i, (clip, _) in enumerate(batch):
+            clip.logits.append(logits[i : i + 1].numpy())
+            clip.embeddings.append(embeddings[i : i + 1].numpy())
+            clip.pending -= 1
+        if progress is not None:
+            for clip in dict.fromkeys(clip for clip, _ in batch):
+                progress(Progress(clip.source, (clip.starts[-1] + clip.lengths[-1]) / SAMPLE_RATE))
+        batch.clear()
+
+    try:
+        while clips or not producer_done:
+            # Emit finished clips in input order.
+            while clips and clips[0].finished:
+                clip = clips.pop(0)
+                if progress is not None:
+                    seconds = (clip.total_samples or 0) / SAMPLE_RATE
+                    progress(Progress(clip.source, seconds, done=True, failed=clip.error is not None))
+                yield clip.error if clip.error is not None else clip.output()
+            if producer_done and not batch:
+                if clips:  # only possible if the producer died mid-clip
+                    clips[0].error = clips[0].error or InputError(clips[0].source, "decoding stopped unexpectedly")
+                continue
+            try:
+                kind, payload = messages.get_nowait()
+            except queue.Empty:
+                if batch:  # the network is idle: run what we have rather than wait for the decoder
+                    run_batch()
+                    continue
+                kind, payload = messages.get()
+            if kind == "clip":
+                clips.append(_Clip(payload))
+            elif kind == "window":
+                clip = clips[-1]
+                clip.starts.append(payload.start)
+                clip.lengths.append(payload.length)
+                clip.pending += 1
+                batch.append((clip, payload.samples))
+                if len(batch) == batch_size:
+                    run_batch()
+            elif kind == "end":
+                clips[-1].total_samples = payload
+            elif kind == "error":
+                clips[-1].error = payload
+                batch[:] = [(c, s) for c, s in batch if c is not clips[-1]]
+            elif kind == "done":
+                producer_done = True
+                if batch:
+                    run_batch()
+            elif kind == "fatal":
+                raise payload
+    finally:
+        stop.set()

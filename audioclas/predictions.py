@@ -1,0 +1,117 @@
+"""Typed prediction results and the post-processing that turns scores into labels.
+
+AudioSet is multi-label, so every class gets its own sigmoid score. A clip of several windows is
+summarised per class by the **max** over its windows by default: a sound that is present in any part
+of the clip is reported for the clip (a dog barking for ten seconds of a one-hour recording still
+shows). ``aggregate="mean"`` instead says how much of the clip a class fills, which is what one wants
+for "what is this recording mostly about".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Aggregate = Literal["max", "mean"]
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    index: int
+    name: str
+    score: float
+    id: str | None = None  # AudioSet ontology id ("/m/…"); None for a custom model's classes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.id, "name": self.name, "score": round(self.score, 6)}
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    start: float  # seconds
+    end: float  # seconds
+    labels: list[LabelScore]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "labels": [x.to_dict() for x in self.labels]}
+
+
+@dataclass
+class Prediction:
+    """Result for one input: clip-level labels, and the per-window timeline."""
+
+    source: str
+    duration: float  # seconds of audio
+    labels: list[LabelScore]
+    windows: list[WindowPrediction]
+    scores: np.ndarray = field(repr=False)  # (classes,) clip-level scores
+    window_scores: np.ndarray = field(repr=False)  # (windows, classes)
+    audioset: Prediction | None = None  # AudioSet tags alongside a custom model's labels, when asked
+
+    def to_dict(self, timeline: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "input": self.source,
+            "duration": round(self.duration, 3),
+            "labels": [x.to_dict() for x in self.labels],
+        }
+        if timeline:
+            result["windows"] = [w.to_dict() for w in self.windows]
+        if self.audioset is not None:
+            result["audioset"] = self.audioset.to_dict(timeline)
+        return result
+
+
+@dataclass(frozen=True)
+class LabelFilter:
+    """Which classes to report, and how many."""
+
+    top_k: int = 5  # 0: no limit
+    threshold: float = 0.0  # report only scores at or above this
+    include: frozenset[int] | None = None  # report only these class indices
+    exclude: frozenset[int] = frozenset()
+
+    def select(self, scores: np.ndarray, names: Sequence[str], ids: Sequence[str] | None) -> list[LabelScore]:
+        order = np.argsort(-scores, kind="stable")
+        chosen: list[LabelScore] = []
+        for index in order:
+            index = int(index)
+            score = float(scores[index])
+            if score < self.threshold:
+                break
+            if index in self.exclude or (self.include is not None and index not in self.include):
+                continue
+            chosen.append(LabelScore(index, names[index], score, ids[index] if ids else None))
+            if self.top_k and len(chosen) == self.top_k:
+                break
+        return chosen
+
+
+def aggregate_windows(window_scores: np.ndarray, how: Aggregate) -> np.ndarray:
+    """Clip-level scores from (windows, classes) scores."""
+    if how == "max":
+        return window_scores.max(axis=0)
+    if how == "mean":
+        return window_scores.mean(axis=0)
+    raise ValueError(f"aggregate must be 'max' or 'mean', not {how!r}")
+
+
+def make_prediction(
+    source: str,
+    duration: float,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    window_scores: np.ndarray,
+    scores: np.ndarray,
+    names: Sequence[str],
+    ids: Sequence[str] | None,
+    label_filter: LabelFilter,
+) -> Prediction:
+    """A ``Prediction`` from window and clip scores, labels chosen by ``label_filter``."""
+    windows = [
+        WindowPrediction(float(s), float(e), label_filter.select(row, names, ids))
+        for s, e, row in zip(starts, ends, window_scores)
+    ]
+    return Prediction(source, duration, label_filter.select(scores, names, ids), windows, scores, window_scores)

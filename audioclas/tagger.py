@@ -1,0 +1,173 @@
+"""The Python API: ``Tagger().predict("file.mp3")`` and ``Tagger().embed(...)``.
+
+A ``Tagger`` loads the network once; every call streams its inputs through it (see ``pipeline``).
+Inputs are anything ``sources.open_sources`` accepts: paths, folders, globs, archives, URLs, bytes,
+binary file objects, or ``(array, sample_rate)`` tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from audioclas.errors import InputError
+from audioclas.labels import audioset_labels, resolve_label_names
+from audioclas.model import load_efficientat
+from audioclas.pipeline import ClipOutput, Progress, run_network
+from audioclas.predictions import Aggregate, LabelFilter, Prediction, aggregate_windows, make_prediction
+from audioclas.sources import InputLimits, open_sources
+from audioclas.weights import WEIGHTS_SHA256, resolve_weights
+from audioclas.windows import PadMode, WindowSettings
+
+
+@dataclass
+class ClipEmbedding:
+    """Embeddings of one input: one 384-d vector per window, and their mean for the clip."""
+
+    source: str
+    duration: float
+    starts: np.ndarray  # (windows,) seconds
+    windows: np.ndarray  # (windows, 384) float32
+    clip: np.ndarray  # (384,) float32
+
+
+class Classifier(Protocol):
+    """A custom classifier trained on window embeddings (see ``audioclas.training``)."""
+
+    classes: list[str]
+    window: float
+    hop: float | None
+
+    def classify(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(window scores (windows, classes), clip scores (classes,)) from (windows, 384) embeddings."""
+        ...
+
+
+def _as_list(inputs: Any) -> list[Any]:
+    """One input or many: a str, Path, bytes, file object or (array, rate) tuple is one input."""
+    if isinstance(inputs, (str, Path, bytes, bytearray, tuple)) or hasattr(inputs, "read"):
+        return [inputs]
+    return list(inputs)
+
+
+class Tagger:
+    """AudioSet tagging (527 classes) with EfficientAT mn04, or a custom classifier on its embeddings."""
+
+    def __init__(self, weights: str | Path | None = None, batch_size: int = 16, limits: InputLimits | None = None) -> None:
+        self.weights_path = resolve_weights(weights)
+        self.model = load_efficientat(self.weights_path)
+        self.batch_size = batch_size
+        self.limits = limits or InputLimits()
+        labels = audioset_labels()
+        self.labels = labels
+        self._names = [label.name for label in labels]
+        self._ids = [label.id for label in labels]
+
+    @property
+    def model_id(self) -> str:
+        """Identity of the backbone: the sha256 of its checkpoint (``resolve_weights`` verified it)."""
+        return WEIGHTS_SHA256
+
+    def outputs(
+        self,
+        inputs: Any,
+        settings: WindowSettings = WindowSettings(),
+        progress: Callable[[Progress], None] | None = None,
+    ) -> Iterator[ClipOutput | InputError]:
+        """Raw network outputs (logits and embeddings per window) for each input, in order."""
+        with open_sources(_as_list(inputs), self.limits) as items:
+            yield from run_network(self.model, items, settings, self.batch_size, progress)
+
+    def predict_many(
+        self,
+        inputs: Any,
+        *,
+        top_k: int = 5,
+        threshold: float = 0.0,
+        labels: Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+        window: float = 10.0,
+        hop: float | None = None,
+        pad: PadMode = "loop",
+        aggregate: Aggregate = "max",
+        model: Classifier | None = None,
+        with_audioset: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> Iterator[Prediction | InputError]:
+        """Labels for each input, in order; an input that cannot be read yields its ``InputError``.
+
+        ``labels``/``exclude`` keep or drop classes by name or id. With ``model``, the labels are
+        that classifier's classes (its window settings are used), and ``with_audioset`` adds the
+        AudioSet tags alongside.
+        """
+        if model is not None:
+            names, ids = list(model.classes), None
+            window, hop = model.window, model.hop
+        else:
+            names, ids = self._names, self._ids
+        label_filter = LabelFilter(
+            top_k=top_k,
+            threshold=threshold,
+            include=resolve_label_names(labels, names, ids) if labels else None,
+            exclude=resolve_label_names(exclude, names, ids),
+        )
+        settings = WindowSettings(window, hop, pad)
+        for output in self.outputs(inputs, settings, progress):
+            if isinstance(output, InputError):
+                yield output
+                continue
+            audioset: Prediction | None = None
+            if model is None or with_audioset:
+                window_scores = torch.sigmoid(torch.from_numpy(output.logits)).numpy()
+                audioset = make_prediction(
+                    output.source, output.duration, output.starts, output.ends, window_scores,
+                    aggregate_windows(window_scores, aggregate), self._names, self._ids,
+                    label_filter if model is None else LabelFilter(top_k),
+                )  # fmt: skip
+            if model is None:
+                yield audioset
+                continue
+            window_scores, clip_scores = model.classify(output.embeddings)
+            custom = make_prediction(
+                output.source, output.duration, output.starts, output.ends, window_scores, clip_scores,
+                names, None, label_filter,
+            )  # fmt: skip
+            custom.audioset = audioset
+            yield custom
+
+    def predict(self, audio: Any, **options: Any) -> Prediction:
+        """Labels for one input; raises ``InputError`` if it cannot be read. Options as ``predict_many``."""
+        (result,) = self.predict_many([audio], **options)
+        if isinstance(result, InputError):
+            raise result
+        return result
+
+    def embed_many(
+        self,
+        inputs: Any,
+        *,
+        window: float = 10.0,
+        hop: float | None = None,
+        pad: PadMode = "loop",
+        progress: Callable[[Progress], None] | None = None,
+    ) -> Iterator[ClipEmbedding | InputError]:
+        """Window and clip embeddings (384-d) for each input, in order."""
+        for output in self.outputs(inputs, WindowSettings(window, hop, pad), progress):
+            if isinstance(output, InputError):
+                yield output
+            else:
+                embeddings = output.embeddings
+                yield ClipEmbedding(output.source, output.duration, output.starts, embeddings, embeddings.mean(axis=0))
+
+    def embed(self, audio: Any, **options: Any) -> ClipEmbedding:
+        """Embeddings of one input; raises ``InputError`` if it cannot be read."""
+        (result,) = self.embed_many([audio], **options)
+        if isinstance(result, InputError):
+            raise result
+        return result
+

@@ -1,0 +1,88 @@
+"""Cutting a stream of audio into fixed-length analysis windows.
+
+The network was trained on 10 s clips only, so every window it sees is exactly ``window`` samples:
+
+- audio shorter than one window is looped to fill it (``pad="loop"``, the default, as the system we
+  replace did) or zero-padded (``pad="zeros"``);
+- longer audio gets windows every ``hop`` samples; if the last of these stops before the end of the
+  audio, one more window is placed flush with the end, so the tail is heard in full without zero
+  padding and without wrapping round to the start of the file.
+
+Only about one window plus one decoded chunk is ever held in memory, whatever the length of the audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+PadMode = Literal["loop", "zeros"]
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How a clip is cut into windows, in seconds."""
+
+    window: float = 10.0
+    hop: float | None = None  # None: the window length (no overlap)
+    pad: PadMode = "loop"
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.window <= 60:
+            raise ValueError(f"window must be between 0.1 and 60 seconds, not {self.window}")
+        if self.hop is not None and not 0.1 <= self.hop <= self.window:
+            raise ValueError(f"hop must be between 0.1 s and the window ({self.window} s), not {self.hop}")
+        if self.pad not in ("loop", "zeros"):
+            raise ValueError(f"pad must be 'loop' or 'zeros', not {self.pad!r}")
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.window if self.hop is None else self.hop
+
+    def in_samples(self, sample_rate: int) -> tuple[int, int]:
+        """(window, hop) in samples."""
+        return round(self.window * sample_rate), round(self.hop_seconds * sample_rate)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # first sample, in the clip
+    length: int  # samples of real audio it covers (less than the window for a padded short clip)
+    samples: np.ndarray  # float32, exactly one window long
+
+
+def fill_window(audio: np.ndarray, size: int, pad: PadMode) -> np.ndarray:
+    """Loop or zero-pad ``audio`` (shorter than ``size``) to exactly ``size`` samples."""
+    if pad == "loop":
+        return np.resize(audio, size)
+    return np.pad(audio, (0, size - len(audio)))
+
+
+def iter_windows(chunks: Iterable[np.ndarray], size: int, hop: int, pad: PadMode = "loop") -> Iterator[Window]:
+    """Windows of ``size`` samples every ``hop`` samples over the concatenation of ``chunks``."""
+    buffer = np.zeros(0, dtype=np.float32)
+    buffer_start = 0  # clip position of buffer[0]
+    next_start = 0
+    last_end = 0
+    for chunk in chunks:
+        buffer = np.concatenate([buffer, chunk.astype(np.float32, copy=False)])
+        buffer_end = buffer_start + len(buffer)
+        while next_start + size <= buffer_end:
+            offset = next_start - buffer_start
+            yield Window(next_start, size, buffer[offset : offset + size].copy())
+            last_end = next_start + size
+            next_start += hop
+        # Keep what the next window needs, and the last full window's worth for a final flush window.
+        keep_from = max(min(next_start, buffer_end - size), buffer_start)
+        buffer = buffer[keep_from - buffer_start :]
+        buffer_start = keep_from
+    total = buffer_start + len(buffer)
+    if total == 0:
+        return
+    if total < size:
+        yield Window(0, total, fill_window(buffer, size, pad))
+    elif last_end < total:
+        yield Window(total - size, size, buffer[len(buffer) - size :].copy())

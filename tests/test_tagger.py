@@ -1,0 +1,137 @@
+"""The Python API end to end on the real reference clips: decode -> windows -> network -> labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audioclas import InputError, Tagger
+from audioclas.errors import AudioclasError
+
+WINDOW = 320_000  # 10 s at 32 kHz
+
+# Top-1 label of each full 10 s window, from ../shared/docs/efficientat-mn04.md section 8.
+WINDOW_TOP1 = {
+    "speech_198": ["Speech"],
+    "speech_3436": ["Speech"],
+    "speech_5703": ["Speech synthesizer"],
+    "drumbass": ["Music", "Music"],
+    "pibble": ["Animal", "Animal", "Plop", "Silence"],
+    "humpback": ["Animal", "Animal", "Animal", "Whale vocalization", "Whale vocalization", "Animal"],
+    "hungarian": ["Music", "Music", "Music", "Music"],
+}
+# Top-1 of the whole clip (same section): with max aggregation over windows it must stay in the top 3.
+CLIP_TOP1 = {
+    "robin": "Bird", "trumpet": "Trumpet", "metro": "Train", "speech_198": "Speech", "speech_3436": "Speech",
+    "speech_5703": "Speech synthesizer", "drumbass": "Music", "pibble": "Plop", "humpback": "Whale vocalization",
+    "hungarian": "Music",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger()
+
+
+def full_windows(wave_length: int) -> int:
+    """Windows the reference and we both cut from real audio only (the reference pads its last one)."""
+    return max(1, wave_length // WINDOW)
+
+
+def test_decoded_files_match_the_reference_window_by_window(tagger: Tagger, reference, audio_dir: Path) -> None:
+    """PyAV + soxr HQ decoding lands on the reference's own float decode (libsndfile + soxr HQ)."""
+    for clip in reference["clip_ids"]:
+        prediction = tagger.predict(audio_dir / str(reference[f"{clip}__file"]), pad="zeros", top_k=0)
+        n = full_windows(len(reference[f"{clip}__wave_int16"]))
+        expected = reference[f"{clip}__fdec_win_probs"][:n]
+        np.testing.assert_allclose(prediction.window_scores[:n], expected, atol=1e-3, err_msg=clip)
+        assert prediction.duration == pytest.approx(len(reference[f"{clip}__wave_int16"]) / 32000, abs=1e-3)
+
+
+def test_arrays_reproduce_the_reference_exactly(tagger: Tagger, reference) -> None:
+    for clip in reference["clip_ids"]:
+        wave = reference[f"{clip}__wave_int16"].astype(np.float32) / 32768
+        prediction = tagger.predict((wave, 32000), pad="zeros", top_k=0)
+        n = full_windows(len(wave))
+        np.testing.assert_allclose(prediction.window_scores[:n], reference[f"{clip}__win_probs"][:n], atol=1e-5)
+
+
+def test_expected_labels_per_clip_and_per_window(tagger: Tagger, reference, audio_dir: Path) -> None:
+    files = [audio_dir / str(reference[f"{clip}__file"]) for clip in reference["clip_ids"]]
+    for clip, prediction in zip(reference["clip_ids"], tagger.predict_many(files, top_k=3)):
+        assert CLIP_TOP1[clip] in [x.name for x in prediction.labels], clip
+        tops = [w.labels[0].name for w in prediction.windows]
+        assert tops[: len(WINDOW_TOP1.get(clip, []))] == WINDOW_TOP1.get(clip, []), clip
+
+
+def test_timeline_covers_a_long_clip_without_padding(tagger: Tagger, audio_dir: Path) -> None:
+    prediction = tagger.predict(audio_dir / "glacier-bay-humpback.ogg")  # 64.8 s
+    starts = [round(w.start, 2) for w in prediction.windows]
+    assert starts == [0, 10, 20, 30, 40, 50, 54.81]  # the last window is flush with the end
+    assert all(w.end - w.start == pytest.approx(10) for w in prediction.windows)
+    assert prediction.windows[-1].end == pytest.approx(prediction.duration)
+    # clip scores are the max over windows by default, the mean on request
+    np.testing.assert_allclose(prediction.scores, prediction.window_scores.max(axis=0))
+    mean = tagger.predict(audio_dir / "glacier-bay-humpback.ogg", aggregate="mean", top_k=0)
+    np.testing.assert_allclose(mean.scores, mean.window_scores.mean(axis=0), rtol=1e-6)
+
+
+def test_overlapping_windows(tagger: Tagger, audio_dir: Path) -> None:
+    prediction = tagger.predict(audio_dir / "198-209-0000.ogg", hop=2.5)  # 13.9 s
+    assert [round(w.start, 2) for w in prediction.windows] == [0, 2.5, 3.91]
+
+
+def test_short_clip_is_looped_not_padded_by_default(tagger: Tagger, reference) -> None:
+    """Looping keeps a 2.7 s robin call closer to the network's unpadded whole-clip output than silence does."""
+    wave = reference["robin__wave_int16"].astype(np.float32) / 32768
+    looped, padded = tagger.predict((wave, 32000), top_k=1), tagger.predict((wave, 32000), pad="zeros", top_k=1)
+    unpadded = reference["robin__probs"]
+    assert looped.labels[0].name == "Bird" == reference["labels"][np.argmax(unpadded)]
+    assert np.abs(looped.scores - unpadded).max() < 0.02 < np.abs(padded.scores - unpadded).max()
+    assert looped.windows[0].end == pytest.approx(2.699, abs=1e-3)  # the window reports the real audio
+
+
+def test_label_filters(tagger: Tagger, audio_dir: Path) -> None:
+    trumpet = audio_dir / "sorohanro_-_solo-trumpet-06.ogg"
+    assert [x.name for x in tagger.predict(trumpet, labels=["Music", "dog"]).labels] == ["Music", "Dog"]
+    names = [x.name for x in tagger.predict(trumpet, exclude=["Trumpet"], top_k=2).labels]
+    assert names == ["Music", "Brass instrument"]
+    labels = tagger.predict(trumpet, top_k=0, threshold=0.5).labels
+    assert labels and all(x.score >= 0.5 for x in labels) and labels[0].id == "/m/07gql"
+    with pytest.raises(AudioclasError, match="Unicorn"):
+        tagger.predict(trumpet, labels=["Unicorn"])
+
+
+def test_one_bad_input_does_not_sink_the_batch(tagger: Tagger, audio_dir: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(4000))
+    good = audio_dir / "sorohanro_-_solo-trumpet-06.ogg"
+    results = list(tagger.predict_many([good, empty, tmp_path / "missing.ogg", corrupt, good]))
+    assert [type(r).__name__ for r in results] == ["Prediction", "InputError", "InputError", "InputError", "Prediction"]
+    assert all(str(bad.source).endswith(name) for bad, name in zip(results[1:4], ["empty.wav", "missing.ogg", "corrupt.mp3"]))
+    np.testing.assert_allclose(results[0].scores, results[4].scores)
+    with pytest.raises(InputError, match="empty"):
+        tagger.predict(empty)
+
+
+def test_embeddings(tagger: Tagger, reference, audio_dir: Path) -> None:
+    embedding = tagger.embed(audio_dir / "metro_station-paris.wav")
+    assert embedding.windows.shape == (1, 384) and embedding.clip.shape == (384,)
+    np.testing.assert_allclose(embedding.clip, reference["metro__fdec_embedding"], atol=1e-4)
+    long = tagger.embed(audio_dir / "pibble.ogg")
+    assert long.windows.shape == (5, 384)
+    np.testing.assert_allclose(long.clip, long.windows.mean(axis=0), rtol=1e-6)
+
+
+def test_bytes_and_file_objects(tagger: Tagger, audio_dir: Path) -> None:
+    path = audio_dir / "sorohanro_-_solo-trumpet-06.ogg"
+    from_path = tagger.predict(path, top_k=1)
+    from_bytes = tagger.predict(path.read_bytes(), top_k=1)
+    with path.open("rb") as stream:
+        from_stream = tagger.predict(stream, top_k=1)
+    assert from_path.labels[0].name == from_bytes.labels[0].name == from_stream.labels[0].name == "Trumpet"
+    assert from_bytes.labels[0].score == pytest.approx(from_path.labels[0].score, abs=1e-6)
