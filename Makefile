@@ -1,0 +1,33 @@
+# Set-up, demo and tests on a fresh machine (Python >= 3.11). The data beside the checkout (../shared)
+# provides the pretrained weights and the test audio; elsewhere the weights are downloaded once.
+VENV   ?= .venv
+PYTHON ?= python3
+SHARED ?= $(abspath ../shared)
+PY      = $(VENV)/bin/python
+CLIP   ?= $(SHARED)/audio/456440__inspectorj__bird-whistling-robin-single-13.ogg
+export AUDIOCLAS_SHARED = $(SHARED)
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+# torch is installed first, pinned, so that nothing pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	AUDIOCLAS_WEIGHTS=$${AUDIOCLAS_WEIGHTS:-$(wildcard $(SHARED)/weights/efficientat)} \
+		$(VENV)/bin/audioclas predict "$(CLIP)" --timeline
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/predict_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

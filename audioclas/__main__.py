@@ -1,0 +1,5 @@
+import sys
+
+from audioclas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""``audioclas predict``: tag files, folders, archives and URLs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from audioclas.cli.console import print_error, stderr
+from audioclas.errors import InputError
+from audioclas.fileio import atomic_open
+from audioclas.output import FORMATS, ResultWriter
+from audioclas.pipeline import Progress as PipelineProgress
+from audioclas.tagger import Tagger
+
+EXAMPLES = """
+examples:
+  audioclas predict birds.mp3                       top 5 AudioSet labels as a table
+  audioclas predict recordings/ --timeline          every file below a folder, with a label per 10 s window
+  audioclas predict 'field/**/*.flac' -k 10 -t 0.2  a glob; up to 10 labels scoring at least 0.2
+  audioclas predict data.zip -f jsonl -o tags.jsonl members of an archive, one JSON line per file
+  audioclas predict https://example.org/a.ogg -f json
+  audioclas predict night.wav --labels Bird --labels "Bird vocalization, bird call, bird song"
+  audioclas predict clip.wav --model my-birds       a classifier trained with 'audioclas train'
+
+exit status: 0 if every input was tagged, 1 if any input failed (each failure is one line on stderr),
+2 for a usage or set-up error.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="tag audio with AudioSet labels (or a custom model's classes)",
+        description="Tag audio files, folders (recursive), glob patterns, archives (zip, tar, tar.gz/bz2/xz, .gz) and "
+        "http(s) URLs. Any format FFmpeg reads works, including the audio track of videos. Audio is cut into "
+        "windows (10 s by default); a clip shorter than a window is looped to fill it. Clip-level scores are "
+        "the maximum over windows by default: a sound heard anywhere in the clip is reported.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder, glob, archive or URL")
+    labels = parser.add_argument_group("which labels")
+    labels.add_argument("-k", "--top-k", type=int, default=5, help="labels per clip (and per window); 0 for all (default 5)")
+    labels.add_argument("-t", "--threshold", type=float, default=0.0, help="only labels scoring at least this (0-1)")
+    labels.add_argument("--labels", action="append", metavar="NAME", help="report only this label (repeat for several)")
+    labels.add_argument("--exclude", action="append", default=[], metavar="NAME", help="never report this label (repeatable)")
+    windows = parser.add_argument_group("windows")
+    windows.add_argument("--window", type=float, default=10.0, help="window length in seconds (default 10, as trained)")
+    windows.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the window)")
+    windows.add_argument("--pad", choices=("loop", "zeros"), default="loop", help="fill a clip shorter than a window by looping it (default) or with silence")
+    windows.add_argument("--aggregate", choices=("max", "mean"), default="max", help="clip score from window scores (default max)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--timeline", action="store_true", help="also give the labels of every window")
+    out.add_argument("-f", "--format", choices=FORMATS, default="table", help="table for people (default); json, jsonl or csv for scripts")
+    out.add_argument("-o", "--output", type=Path, help="write results to this file (written completely or not at all)")
+    out.add_argument("--no-progress", action="store_true", help="hide the progress display")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", metavar="NAME", help="a custom classifier trained with 'audioclas train' (name or folder)")
+    model.add_argument("--with-audioset", action="store_true", help="with --model: show the AudioSet labels as well")
+    model.add_argument("--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)")
+    model.add_argument("--batch-size", type=int, default=16, help="windows per network call (default 16)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top_k < 0 or not 0.0 <= args.threshold <= 1.0:
+        print_error("--top-k must be 0 or more and --threshold between 0 and 1")
+        return 2
+    tagger = Tagger(args.weights, batch_size=args.batch_size)
+    custom = None
+    if args.model:
+        from audioclas.training.store import load_model
+
+        custom = load_model(args.model)
+    failures = 0
+    with ExitStack() as stack:
+        stream = stack.enter_context(atomic_open(args.output, encoding="utf-8", newline="")) if args.output else sys.stdout
+        writer = ResultWriter(stream, args.format, args.timeline)
+        display = _ProgressDisplay(stderr, _known_file_count(args.inputs), enabled=not args.no_progress)
+        stack.enter_context(display.live)
+        results = tagger.predict_many(
+            args.inputs, top_k=args.top_k, threshold=args.threshold, labels=args.labels, exclude=args.exclude,
+            window=args.window, hop=args.hop, pad=args.pad, aggregate=args.aggregate, model=custom,
+            with_audioset=args.with_audioset, progress=display.update,
+        )  # fmt: skip
+        for result in results:
+            if isinstance(result, InputError):
+                failures += 1
+                print_error(result, display.live.console)
+            writer.write(result)
+        writer.close()
+    return 1 if failures else 0
+
+
+def _known_file_count(inputs: list[str]) -> int | None:
+    """The number of inputs when each is a plain file (so the bar can show a total), else None."""
+    return len(inputs) if all(Path(x).is_file() and not _is_archive(x) for x in inputs) else None
+
+
+def _is_archive(name: str) -> bool:
+    return name.lower().endswith((".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz"))
+
+
+class _ProgressDisplay:
+    """Files done, seconds of audio heard and speed relative to real time, on stderr."""
+
+    def __init__(self, console: Console, total_files: int | None, enabled: bool) -> None:
+        self.live = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[audio]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not enabled,
+        )
+        self.task = self.live.add_task("files", total=total_files, audio="")
+        self.started = time.perf_counter()
+        self.finished_seconds = 0.0
+
+    def update(self, event: PipelineProgress) -> None:
+        heard = self.finished_seconds + event.seconds
+        if event.done:
+            self.finished_seconds += event.seconds
+            self.live.advance(self.task)
+        speed = heard / max(time.perf_counter() - self.started, 1e-6)
+        name = event.source if len(event.source) <= 40 else "…" + event.source[-39:]
+        self.live.update(self.task, description=name, audio=f"{heard:,.0f} s audio, {speed:,.0f}× real time")
