@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from audioclas.errors import InputError
+from audioclas.errors import AudioclasError, InputError
 from audioclas.labels import audioset_labels, resolve_label_names
 from audioclas.model import load_efficientat
 from audioclas.pipeline import ClipOutput, Progress, run_network
@@ -142,10 +142,7 @@ class Tagger:
 
     def predict(self, audio: Any, **options: Any) -> Prediction:
         """Labels for one input; raises ``InputError`` if it cannot be read. Options as ``predict_many``."""
-        (result,) = self.predict_many([audio], **options)
-        if isinstance(result, InputError):
-            raise result
-        return result
+        return _single(audio, self.predict_many([audio], **options))
 
     def embed_many(
         self,
@@ -166,8 +163,15 @@ class Tagger:
 
     def embed(self, audio: Any, **options: Any) -> ClipEmbedding:
         """Embeddings of one input; raises ``InputError`` if it cannot be read."""
-        (result,) = self.embed_many([audio], **options)
-        if isinstance(result, InputError):
-            raise result
-        return result
+        return _single(audio, self.embed_many([audio], **options))
 
+
+
+def _single(audio: Any, results: Iterable[Any]) -> Any:
+    """The one result of a one-input call, or its error."""
+    results = list(results)
+    if len(results) != 1:
+        raise AudioclasError(f"{audio} holds {len(results)} audio inputs: use the *_many method for several")
+    if isinstance(results[0], InputError):
+        raise results[0]
+    return results[0]

@@ -102,7 +102,7 @@ def main() -> None:
         long_file = encode(tmp / "ten_minutes.mp3", real_audio(600), RATE, "libmp3lame", bit_rate=128_000)
         audio = real_audio(1000)
         clips = [
-            encode(tmp / f"clip{i:03d}.ogg", audio[i * 5 * RATE : (i + 1) * 5 * RATE], RATE, "libvorbis")
+            encode(tmp / f"clip{i:03d}.ogg", audio[i * 5 * RATE : (i + 1) * 5 * RATE], RATE, "vorbis")
             for i in range(200)
         ]
 
