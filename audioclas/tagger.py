@@ -37,11 +37,19 @@ class ClipEmbedding:
 
 
 class Classifier(Protocol):
-    """A custom classifier trained on window embeddings (see ``audioclas.training``)."""
+    """A custom classifier trained on window embeddings (``audioclas.training.store.SavedModel``)."""
 
+    name: str
     classes: list[str]
     window: float
     hop: float | None
+    pad: PadMode
+    backbone_sha256: str
+    finetuned: bool
+
+    def load_backbone(self) -> torch.nn.Module | None:
+        """The fine-tuned network whose embeddings the classifier reads, or None for the pretrained one."""
+        ...
 
     def classify(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(window scores (windows, classes), clip scores (classes,)) from (windows, 384) embeddings."""
@@ -78,10 +86,11 @@ class Tagger:
         inputs: Any,
         settings: WindowSettings = WindowSettings(),
         progress: Callable[[Progress], None] | None = None,
+        network: torch.nn.Module | None = None,
     ) -> Iterator[ClipOutput | InputError]:
-        """Raw network outputs (logits and embeddings per window) for each input, in order."""
+        """Raw outputs (logits and embeddings per window) of ``network`` (default: the pretrained one)."""
         with open_sources(_as_list(inputs), self.limits) as items:
-            yield from run_network(self.model, items, settings, self.batch_size, progress)
+            yield from run_network(network or self.model, items, settings, self.batch_size, progress)
 
     def predict_many(
         self,
@@ -105,9 +114,11 @@ class Tagger:
         that classifier's classes (its window settings are used), and ``with_audioset`` adds the
         AudioSet tags alongside.
         """
+        network = None
         if model is not None:
             names, ids = list(model.classes), None
-            window, hop = model.window, model.hop
+            window, hop, pad = model.window, model.hop, model.pad
+            network = self._network_for(model, with_audioset)
         else:
             names, ids = self._names, self._ids
         label_filter = LabelFilter(
@@ -117,7 +128,7 @@ class Tagger:
             exclude=resolve_label_names(exclude, names, ids),
         )
         settings = WindowSettings(window, hop, pad)
-        for output in self.outputs(inputs, settings, progress):
+        for output in self.outputs(inputs, settings, progress, network):
             if isinstance(output, InputError):
                 yield output
                 continue
@@ -139,6 +150,15 @@ class Tagger:
             )  # fmt: skip
             custom.audioset = audioset
             yield custom
+
+    def _network_for(self, model: Classifier, with_audioset: bool) -> torch.nn.Module:
+        """The network whose embeddings ``model`` was trained on; its logits give the AudioSet tags."""
+        if model.backbone_sha256 != self.model_id:
+            raise AudioclasError(f"model {model.name!r} was trained on another backbone ({model.backbone_sha256[:12]}…)")
+        backbone = model.load_backbone()
+        if backbone is None:
+            return self.model
+        return _AudioSetBeside(self.model, backbone) if with_audioset else backbone
 
     def predict(self, audio: Any, **options: Any) -> Prediction:
         """Labels for one input; raises ``InputError`` if it cannot be read. Options as ``predict_many``."""
@@ -175,3 +195,14 @@ def _single(audio: Any, results: Iterable[Any]) -> Any:
     if isinstance(results[0], InputError):
         raise results[0]
     return results[0]
+
+
+class _AudioSetBeside(torch.nn.Module):
+    """AudioSet logits from the pretrained network beside a fine-tuned network's embeddings."""
+
+    def __init__(self, pretrained: torch.nn.Module, finetuned: torch.nn.Module) -> None:
+        super().__init__()
+        self.pretrained, self.finetuned = pretrained, finetuned
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.pretrained(waveform)[0], self.finetuned(waveform)[1]

@@ -77,13 +77,16 @@ def timed(run, seconds_of_audio: float) -> float:
 
 
 def peak_rss_mb(path: Path) -> float:
-    """Peak resident memory of a fresh process tagging ``path`` with a per-window timeline."""
+    """Peak resident memory of a fresh process tagging ``path`` with a per-window timeline.
+
+    Read from VmHWM: ``ru_maxrss`` survives exec on Linux, so it would report this (large) parent.
+    """
     code = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from audioclas.tagger import Tagger\n"
         "p = Tagger().predict(sys.argv[1], top_k=5)\n"
         "assert len(p.windows) >= 360, len(p.windows)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) / 1024
