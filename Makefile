@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 CLIP   ?= $(SHARED)/audio/456440__inspectorj__bird-whistling-robin-single-13.ogg
 export AUDIOCLAS_SHARED = $(SHARED)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test browser bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,8 +23,12 @@ demo: setup
 	AUDIOCLAS_WEIGHTS=$${AUDIOCLAS_WEIGHTS:-$(wildcard $(SHARED)/weights/efficientat)} \
 		$(VENV)/bin/audioclas predict "$(CLIP)" --timeline
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
+
+# The web page is tested in Debian's Chromium (Playwright's own browser download needs the internet).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 bench: setup
 	$(PY) benchmarks/predict_speed.py

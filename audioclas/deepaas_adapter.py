@@ -1,0 +1,104 @@
+"""audioclas as a DEEPaaS v2 model, for deployments that run the real ``deepaas-run``.
+
+Registered through the entry point ``[project.entry-points."deepaas.v2.model"] audioclas =
+"audioclas.deepaas_adapter"``; DEEPaaS (``pip install deepaas``, not a dependency of audioclas) then serves
+``/v2/models/audioclas/predict/`` and ``/train/``. DEEPaaS calls these functions in its own worker
+processes: ``warm`` loads the network once per worker, ``predict`` reuses the service's ``Predictor``
+(the same bounds and URL policy as ``audioclas serve``), ``train`` runs ``audioclas.training.train``.
+
+What DEEPaaS itself does differently from ``audioclas serve``: it reads a whole upload into memory before
+the model sees it (bounded only by its ``--client-max-size``), keeps training jobs in memory (they vanish on
+restart) and runs them in its prediction worker pool, and has no web page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+from typing import Any
+
+from audioclas import __version__
+
+_predictor = None
+
+
+def _shared_predictor():
+    global _predictor
+    if _predictor is None:
+        from audioclas.service.predictor import Predictor
+        from audioclas.service.settings import ServiceSettings
+
+        _predictor = Predictor(ServiceSettings.from_environment())
+    return _predictor
+
+
+def get_metadata() -> dict[str, Any]:
+    return {
+        "id": "audioclas", "name": "audioclas", "version": __version__, "license": "MIT",
+        "description": "AudioSet tagging (527 classes) with EfficientAT mn04, and custom classifiers trained on "
+                       "its embeddings. Predict with model=audioset or the name of a trained model.",
+        "author": "audioclas", "url": "https://github.com/fschmid56/EfficientAT (backbone)",
+    }  # fmt: skip
+
+
+def warm() -> None:
+    _shared_predictor()
+
+
+def get_predict_args() -> dict[str, Any]:
+    from webargs import fields, validate
+
+    return {
+        "data": fields.Field(required=False, metadata={"type": "file", "location": "form",
+                                                        "description": "an audio file or an archive of them"}),
+        "url": fields.Str(required=False, metadata={"description": "or: an http(s) URL of audio (public addresses)"}),
+        "model": fields.Str(load_default="audioset", metadata={"description": "audioset, or a trained model's name"}),
+        "top_k": fields.Int(load_default=5, validate=validate.Range(1, 100)),
+        "threshold": fields.Float(load_default=0.0, validate=validate.Range(0.0, 1.0)),
+        "window": fields.Float(load_default=10.0, validate=validate.Range(1.0, 60.0)),
+        "hop": fields.Float(load_default=None, allow_none=True, validate=validate.Range(1.0, 60.0)),
+        "aggregate": fields.Str(load_default="max", validate=validate.OneOf(["max", "mean"])),
+        "timeline": fields.Bool(load_default=False, metadata={"description": "per-window labels too"}),
+    }  # fmt: skip
+
+
+def predict(**args: Any) -> dict[str, Any]:
+    from audioclas.service.predictor import PredictOptions
+
+    inputs = []
+    if args.get("data") is not None:  # DEEPaaS's UploadedFile: the upload saved to a temporary file
+        upload = args["data"]
+        inputs.append((upload.original_filename or "upload", str(Path(upload.filename))))
+    if args.get("url"):
+        inputs.append((args["url"], args["url"]))
+    if not inputs:
+        raise ValueError("send a file (data) or a url")
+    options = PredictOptions(top_k=args["top_k"], threshold=args["threshold"], window=args["window"], hop=args["hop"],
+                             aggregate=args["aggregate"])
+    results = _shared_predictor().predict(args["model"], inputs, options)
+    return {"model": args["model"], "results": [
+        {"input": result.source, "error": result.problem} if not hasattr(result, "to_dict")
+        else result.to_dict(args["timeline"]) for result in results]}  # fmt: skip
+
+
+def get_train_args() -> dict[str, Any]:
+    from webargs import fields
+
+    from audioclas.training.config import TrainConfig
+
+    kinds = {"int": fields.Int, "float": fields.Float, "bool": fields.Bool, "str": fields.Str}
+    arguments: dict[str, Any] = {"dataset": fields.Str(required=True, metadata={"description": "dataset path on the server"})}
+    for option in dataclass_fields(TrainConfig):
+        if option.name != "data":
+            kind = next((field for name, field in kinds.items() if str(option.type).startswith(name)), fields.Str)
+            arguments[option.name] = kind(load_default=option.default, allow_none=option.default is None)
+    return arguments
+
+
+def train(**args: Any) -> dict[str, Any]:
+    from audioclas.training import make_config, train as train_model
+
+    dataset = args.pop("dataset")
+    result = train_model(dataset, make_config(**args))
+    return {"model": result.model.name, "stopped": result.stopped, "best_epoch": result.best_epoch,
+            "metrics": result.metrics, "timings": result.timings}

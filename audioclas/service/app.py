@@ -1,0 +1,112 @@
+"""The FastAPI application: ``create_app(ServiceSettings(...))``; ``audioclas serve`` runs it with uvicorn.
+
+The network is loaded once, when the app is created, and shared by every request; training jobs live in
+``<home>/service/jobs.sqlite3`` and run in worker processes (``worker.py``). Every error is a JSON body
+``{"error": "...", "status": N}`` with the matching status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from audioclas import __version__
+from audioclas.service.errors import RequestError
+from audioclas.service.jobs import JobStore
+from audioclas.service.predictor import Predictor
+from audioclas.service.routes import health, models, train, web
+from audioclas.service.settings import ServiceSettings
+from audioclas.settings import home_dir
+
+log = logging.getLogger("audioclas.service")
+
+DESCRIPTION = """Tag audio with the 527 AudioSet classes or your own trained classifiers, and train new ones.
+
+The layout follows DEEPaaS v2: `/v2/models/` lists the models, `/v2/models/{name}/predict/` tags uploaded
+files, archives or URLs, `/v2/models/{name}/train/` starts and follows training jobs. Routes that train,
+cancel or delete need `Authorization: Bearer TOKEN` when the server was started with a token.
+"""
+
+
+class Service:
+    """What the routes share: settings, the predictor, the job store and its dispatcher."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        from audioclas.service.worker import Dispatcher
+
+        self.settings = settings
+        self.started = time.monotonic()
+        self.predictor = Predictor(settings)
+        folder = Path(settings.home or home_dir()) / "service"
+        self.store = JobStore(folder / "jobs.sqlite3")
+        self.dispatcher = Dispatcher(self.store, folder / "jobs", settings.max_jobs, settings.cancel_grace_seconds)
+        self.submit_lock = threading.Lock()  # no two jobs queued for the same model name
+
+    def start(self) -> None:
+        self.dispatcher.start()
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        self.predictor.close()
+        self.store.close()
+
+
+def _error(status: int, message: str, **extra) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": message, "status": status, **extra}, status_code=status, headers=headers)
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings.from_environment()
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(title="audioclas", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  redirect_slashes=False)
+    app.state.service = service
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, error: RequestError) -> JSONResponse:
+        return _error(error.status, error.message, **error.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [{"field": ".".join(str(part) for part in problem["loc"] if part != "body"), "problem": problem["msg"]}
+                   for problem in error.errors()]
+        message = "; ".join(f"{detail['field']}: {detail['problem']}" for detail in details)
+        return _error(422, message or "invalid request", details=details)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, f"internal error ({type(error).__name__}); the server log has the details")
+
+    for module in (models, train, health, web):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    return app

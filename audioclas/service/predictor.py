@@ -1,0 +1,167 @@
+"""Predictions for the service: one network shared by every request, custom models loaded once, every input bounded.
+
+Requests run in FastAPI's thread pool. The network is stateless at inference (eval mode, BatchNorm folded,
+``inference_mode``), so threads may call it together; ``inference_slots`` bounds how many do at once. One
+slot is the default: PyTorch already spreads one forward pass over every core, and two at once were no
+faster on two cores (``benchmarks/service_load.py --slots 1 2`` measures it). Decoding, downloads and
+archive expansion run outside the slot, in parallel.
+
+Each input is predicted on its own, so that one input passing the duration bound stops only itself: the
+bound is checked after every batch of windows, so at most one batch more than the bound is computed.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from audioclas.errors import AudioclasError, InputError
+from audioclas.labels import resolve_label_names
+from audioclas.pipeline import Progress
+from audioclas.predictions import Prediction
+from audioclas.service.netguard import NetGuard
+from audioclas.service.settings import ServiceSettings
+from audioclas.sources import AudioSource, open_sources
+from audioclas.tagger import Tagger
+
+AUDIOSET = "audioset"  # the name of the pretrained model in the API
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    top_k: int = 5
+    threshold: float = 0.0
+    labels: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    window: float = 10.0
+    hop: float | None = None
+    pad: str | None = None  # None: "loop", or what a custom model was trained with
+    aggregate: str = "max"
+    with_audioset: bool = False
+
+
+class _Exclusive(torch.nn.Module):
+    """The network behind a semaphore: at most ``slots`` forward passes at once."""
+
+    def __init__(self, network: torch.nn.Module, slots: threading.Semaphore) -> None:
+        super().__init__()
+        self.network, self.slots = network, slots
+
+    def forward(self, *args: Any) -> Any:
+        with self.slots:
+            return self.network(*args)
+
+
+class _TooLong(Exception):
+    pass
+
+
+@dataclass
+class _Custom:
+    stamp: float  # mtime of model.json when loaded
+    model: Any  # audioclas.training.store.SavedModel
+    tagger: Tagger  # the shared one, or one with the model's fine-tuned backbone
+
+
+class Predictor:
+    """The pretrained tagger, the custom models (cached by name), and the URL policy of one server."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.limits = settings.input_limits()
+        self.guard = NetGuard(settings.allow_private_urls)
+        self.http = self.guard.client()
+        self.slots = threading.Semaphore(settings.inference_slots)
+        self.tagger = Tagger(settings.weights, limits=self.limits)
+        self.tagger.model = _Exclusive(self.tagger.model, self.slots)
+        self._custom: dict[str, _Custom] = {}
+        self._custom_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # custom models ------------------------------------------------------------------------------------------
+
+    def custom_model(self, name: str) -> _Custom:
+        """The saved model ``name``, loaded once and reloaded when it was retrained; raises ``ModelError``."""
+        from audioclas.training.store import load_model, model_path
+
+        folder = model_path(name)
+        try:
+            stamp = (folder / "model.json").stat().st_mtime
+        except OSError:
+            stamp = None
+        with self._custom_lock:
+            cached = self._custom.get(name)
+            if cached is not None and cached.stamp == stamp:
+                return cached
+            model = load_model(name)
+            tagger = self.tagger
+            backbone = model.load_backbone()
+            if backbone is not None:
+                tagger = copy.copy(self.tagger)
+                tagger.model = _Exclusive(backbone, self.slots)
+            self._custom[name] = _Custom(stamp, model, tagger)
+            return self._custom[name]
+
+    def forget(self, name: str) -> None:
+        with self._custom_lock:
+            self._custom.pop(name, None)
+
+    # predicting ---------------------------------------------------------------------------------------------
+
+    def check_labels(self, model: str, options: PredictOptions) -> None:
+        """Raise ``AudioclasError`` naming the labels the model does not have."""
+        if model == AUDIOSET:
+            names, ids = [label.name for label in self.tagger.labels], [label.id for label in self.tagger.labels]
+        else:
+            names, ids = self.custom_model(model).model.classes, None
+        for wanted in (options.labels, options.exclude):
+            if wanted:
+                resolve_label_names(wanted, names, ids)
+
+    def predict(self, model: str, inputs: list[tuple[str, str]], options: PredictOptions) -> list[Prediction | InputError]:
+        """Predictions for ``inputs``, (shown name, local path or URL) pairs, in order; archives give one result
+        per member. An input that fails gives its ``InputError``."""
+        custom = None if model == AUDIOSET else self.custom_model(model)
+        tagger = self.tagger if custom is None else custom.tagger
+        pad = options.pad or (custom.model.pad if custom is not None else "loop")
+        arguments = dict(
+            top_k=options.top_k, threshold=options.threshold, labels=options.labels or None, exclude=options.exclude,
+            window=options.window, hop=options.hop, pad=pad, aggregate=options.aggregate,
+            model=custom.model if custom is not None else None, with_audioset=options.with_audioset,
+        )  # fmt: skip
+        results: list[Prediction | InputError] = []
+        for shown, given in inputs:
+            with open_sources([given], self.limits, url_guard=self.guard.check_url, http_client=self.http) as items:
+                for item in items:
+                    if isinstance(item, InputError):
+                        results.append(InputError(_renamed(item.source, given, shown), item.problem))
+                    else:
+                        results.append(self._predict_one(tagger, replace(item, name=_renamed(item.name, given, shown)),
+                                                         arguments))
+        return results
+
+    def _predict_one(self, tagger: Tagger, source: AudioSource, arguments: dict[str, Any]) -> Prediction | InputError:
+        limit = self.settings.max_audio_seconds
+
+        def bound(progress: Progress) -> None:
+            if progress.seconds > limit:
+                raise _TooLong
+
+        try:
+            (result,) = tagger.predict_many([source], progress=bound, **arguments)
+        except _TooLong:
+            return InputError(source.name, f"the audio is longer than the limit of {limit:g} s")
+        except AudioclasError as error:  # e.g. a custom model whose classifier refuses the embeddings
+            return InputError(source.name, str(error))
+        return result
+
+
+def _renamed(name: str, given: str, shown: str) -> str:
+    """``name`` with the local path of an upload replaced by the name the client sent."""
+    return shown + name[len(given):] if name.startswith(given) else name

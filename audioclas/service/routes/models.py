@@ -1,0 +1,227 @@
+"""``/v2/models/``: list, show and delete models, and predict with them."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import JSONResponse
+
+from audioclas.errors import AudioclasError, InputError
+from audioclas.model import EMBEDDING_DIM
+from audioclas.service.errors import RequestError, input_status
+from audioclas.service.predictor import AUDIOSET, PredictOptions
+from audioclas.service.routing import SlashRouter, require_token, service
+from audioclas.service.schemas import (DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut,
+                                       PredictResponse)
+from audioclas.service.uploads import read_form
+from audioclas.weights import WEIGHTS_SHA256
+
+router = SlashRouter(tags=["models"])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
+
+AUDIOSET_METRICS = {"mAP": 0.432, "evaluated_on": "AudioSet evaluation set (published with the checkpoint)"}
+AUDIOSET_METADATA = {
+    "description": "EfficientAT mn04_as (MobileNetV3, width 0.4) trained on AudioSet: 527 sound classes, multi-label",
+    "backbone": "EfficientAT mn04_as", "parameters": 980_000, "weights_sha256": WEIGHTS_SHA256,
+    "sample_rate": 32000, "window_seconds": 10.0, "embedding_dim": EMBEDDING_DIM, "license": "MIT",
+    "labels": "AudioSet ontology, class_labels_indices.csv (CC BY 4.0)",
+}  # fmt: skip
+
+
+def audioset_info(svc) -> ModelInfo:
+    labels = svc.predictor.tagger.labels
+    return ModelInfo(name=AUDIOSET, kind="audioset", classes=[label.name for label in labels],
+                     metrics=AUDIOSET_METRICS, metadata={**AUDIOSET_METADATA, "class_ids": [label.id for label in labels]})
+
+
+def custom_info(svc, name: str) -> ModelInfo:
+    """A saved model's description; raises ``ModelError`` when there is none of that name."""
+    from audioclas.training.store import ModelError, model_path, resolve_model
+
+    resolve_model(name)  # ModelError when absent
+    try:
+        info = svc.predictor.custom_model(name).model.info
+    except ModelError as error:
+        return ModelInfo(name=name, kind="custom", classes=[], metrics={}, metadata={"path": str(model_path(name))},
+                         problem=str(error))
+    metadata = {key: info.get(key) for key in ("created", "multilabel", "head", "window", "backbone", "dataset",
+                                               "training", "thresholds")}  # fmt: skip
+    return ModelInfo(name=name, kind="custom", classes=info["classes"], metrics=info.get("metrics", {}),
+                     metadata=metadata)
+
+
+def model_info(svc, name: str) -> ModelInfo:
+    from audioclas.training.store import ModelError
+
+    if name == AUDIOSET:
+        return audioset_info(svc)
+    try:
+        return custom_info(svc, name)
+    except ModelError:
+        raise RequestError(404, f"no model named {name!r} (GET /v2/models/ lists them)") from None
+
+
+@router.get("/v2/models/", response_model=ModelList, summary="List the models: AudioSet and the trained ones")
+def list_models(svc=Depends(service)) -> ModelList:
+    from audioclas.training.store import list_models as saved_models
+
+    models = [audioset_info(svc)]
+    for summary in saved_models():
+        if summary.name != AUDIOSET:
+            try:
+                models.append(custom_info(svc, summary.name))
+            except AudioclasError as error:
+                models.append(ModelInfo(name=summary.name, kind="custom", classes=[], metrics={}, metadata={},
+                                        problem=str(error)))
+    return ModelList(models=models)
+
+
+@router.get("/v2/models/{name}/", response_model=ModelInfo, responses=ERRORS, summary="Describe one model")
+def get_model(name: str, svc=Depends(service)) -> ModelInfo:
+    return model_info(svc, name)
+
+
+@router.delete("/v2/models/{name}/", response_model=DeletedModel, responses={**ERRORS, 401: {"model": ErrorResponse},
+               409: {"model": ErrorResponse}}, dependencies=[Depends(require_token)],
+               summary="Delete a trained model (needs the token when the server has one)")
+def delete_model(name: str, svc=Depends(service)) -> DeletedModel:
+    from audioclas.training.store import ModelError, delete_model as remove
+
+    if name == AUDIOSET:
+        raise RequestError(400, "the pretrained AudioSet model cannot be deleted")
+    busy = [job.id for job in svc.store.with_status("queued", "running") if job.target == name]
+    if busy:
+        raise RequestError(409, f"training job {busy[0]} is writing model {name!r}: cancel it first")
+    try:
+        remove(name)
+    except ModelError:
+        raise RequestError(404, f"no trained model named {name!r}") from None
+    svc.predictor.forget(name)
+    return DeletedModel(name=name, deleted=True)
+
+
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                  "description": "audio files (any format FFmpeg reads) or archives (zip, tar, "
+                                                 "tar.gz/bz2/xz, .gz); any field name is accepted"},
+                        "url": {"type": "array", "items": {"type": "string"}, "description": "http(s) URL of audio"},
+                        "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
+                        "threshold": {"type": "number", "default": 0.0, "minimum": 0, "maximum": 1},
+                        "labels": {"type": "array", "items": {"type": "string"},
+                                   "description": "report only these labels (names or AudioSet ids)"},
+                        "exclude": {"type": "array", "items": {"type": "string"}},
+                        "window": {"type": "number", "default": 10.0, "description": "seconds (AudioSet model)"},
+                        "hop": {"type": "number", "description": "seconds between windows (default: the window)"},
+                        "pad": {"type": "string", "enum": ["loop", "zeros"]},
+                        "aggregate": {"type": "string", "enum": ["max", "mean"], "default": "max"},
+                        "timeline": {"type": "boolean", "default": False, "description": "per-window labels"},
+                        "with_audioset": {"type": "boolean", "default": False,
+                                          "description": "custom model: AudioSet labels too"},
+                    },
+                }
+            },
+            "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
+                "url": {"type": "array", "items": {"type": "string"}}}}},
+        },
+    }
+}  # fmt: skip
+
+
+class PredictForm(BaseModel):
+    """The options of a predict request. The hop is at least 1 s, so that the duration bound also bounds the
+    number of windows computed."""
+
+    model_config = ConfigDict(extra="forbid")
+    top_k: int = Field(5, ge=1, le=100)
+    threshold: float = Field(0.0, ge=0.0, le=1.0)
+    labels: list[str] = []
+    exclude: list[str] = []
+    window: float = Field(10.0, ge=1.0, le=60.0)
+    hop: float | None = Field(None, ge=1.0, le=60.0)
+    pad: Literal["loop", "zeros"] | None = None
+    aggregate: Literal["max", "mean"] = "max"
+    timeline: bool = False
+    with_audioset: bool = False
+
+
+def parse_options(fields: dict[str, list[str]]) -> tuple[PredictOptions, bool]:
+    """(options, timeline) from the form fields; raises 422 naming every bad one."""
+    values: dict[str, Any] = {}
+    for key, given in fields.items():
+        if key == "url":
+            continue
+        if key in ("labels", "exclude"):  # repeated fields: label names may contain commas
+            values[key] = [value for value in given if value.strip()]
+        elif given and given[-1] != "":
+            values[key] = given[-1]
+    try:
+        form = PredictForm(**values)
+    except ValidationError as error:
+        problems = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()]
+        raise RequestError(422, "; ".join(problems)) from None
+    if form.hop is not None and form.hop > form.window:
+        raise RequestError(422, f"hop ({form.hop:g} s) must not be longer than the window ({form.window:g} s)")
+    options = PredictOptions(top_k=form.top_k, threshold=form.threshold, labels=tuple(form.labels),
+                             exclude=tuple(form.exclude), window=form.window, hop=form.hop, pad=form.pad,
+                             aggregate=form.aggregate, with_audioset=form.with_audioset)
+    return options, form.timeline
+
+
+@router.post("/v2/models/{name}/predict/", response_model=PredictResponse, response_model_exclude_none=True,
+             responses=ERRORS,
+             openapi_extra=PREDICT_BODY, summary="Tag uploaded files, archives or URLs")
+async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
+    """Multipart upload of one or more files (or archives), and/or ``url`` fields; options as form fields.
+
+    Every input (each archive member) gets a result; an input that fails gets an ``error`` while the others are
+    still tagged (200). When every input fails, the answer is that error's status (413 too large, 415 not
+    audio, 400 otherwise) with the per-input errors in ``results``.
+    """
+    if name != AUDIOSET:
+        model_info(svc, name)  # 404 before reading a large body
+    folder = Path(tempfile.mkdtemp(prefix="audioclas-upload-"))
+    try:
+        settings = svc.settings
+        form = await read_form(request, folder, settings.max_upload_bytes, settings.max_files)
+        options, timeline = parse_options(form.fields)
+        urls = [url.strip() for url in form.fields.get("url", []) if url.strip()]
+        inputs = [(upload.name, str(upload.path)) for upload in form.files] + [(url, url) for url in urls]
+        if not inputs:
+            raise RequestError(400, "nothing to tag: send one or more files, or a 'url' field")
+        if len(inputs) > settings.max_files:
+            raise RequestError(413, f"more than {settings.max_files} inputs in one request")
+        try:
+            await run_in_threadpool(svc.predictor.check_labels, name, options)
+        except AudioclasError as error:
+            raise RequestError(422, str(error)) from None
+        results = await run_in_threadpool(svc.predictor.predict, name, inputs, options)
+    finally:
+        await run_in_threadpool(shutil.rmtree, folder, True)
+    outputs = [_output(result, timeline) for result in results]
+    failed = sum(1 for result in results if isinstance(result, InputError))
+    if results and failed == len(results):
+        statuses = {output.status for output in outputs}
+        status = statuses.pop() if len(statuses) == 1 else 400
+        message = str(results[0]) if len(outputs) == 1 else f"none of the {len(outputs)} inputs could be tagged"
+        body = ErrorResponse(error=message, status=status, results=outputs)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+    return PredictResponse(model=name, results=outputs, failed=failed)
+
+
+def _output(result, timeline: bool) -> PredictionOut:
+    if isinstance(result, InputError):
+        return PredictionOut(input=result.source, error=result.problem, status=input_status(result))
+    return PredictionOut.model_validate(result.to_dict(timeline))

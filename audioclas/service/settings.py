@@ -1,0 +1,58 @@
+"""What an operator can set for ``audioclas serve``: bounds on what a request may cost, and who may do what.
+
+The defaults suit a lab server reached by its members: uploads up to 100 MB, ten minutes of audio per input,
+archives of up to 100 audio members, URLs to public addresses only, training and deleting open unless a
+token is set (``--token`` or ``$AUDIOCLAS_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from audioclas.sources import MiB, InputLimits
+
+TOKEN_VARIABLE = "AUDIOCLAS_TOKEN"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    token: str | None = None  # bearer token required by the train, cancel and delete routes; None: open
+    cors_origins: tuple[str, ...] = ()  # origins allowed to call the API from a browser ("*" for any)
+    allow_private_urls: bool = False  # let URL inputs reach loopback, private, link-local and reserved addresses
+    max_upload_bytes: int = 100 * MiB  # one predict request's body (all its files together)
+    max_files: int = 20  # files in one predict request
+    max_audio_seconds: float = 600.0  # decoded audio per input (a file, an archive member or a URL)
+    max_archive_members: int = 100  # entries in one uploaded or downloaded archive
+    max_archive_bytes: int = 1024 * MiB  # everything extracted from one archive
+    max_download_bytes: int = 100 * MiB  # one URL download
+    url_timeout: float = 15.0  # seconds to connect, and between two pieces of a download
+    max_download_seconds: float = 120.0  # one whole download
+    inference_slots: int = 1  # forward passes of the network at once (see predictor.py)
+    max_jobs: int = 1  # training jobs running at once; the others wait in the queue
+    data_roots: tuple[Path, ...] = ()  # training datasets must lie below one of these folders; empty: anywhere
+    cancel_grace_seconds: float = 10.0  # a cancelled job's process gets this long to stop before it is killed
+    home: Path | None = None  # where the job database lives (default: audioclas.settings.home_dir())
+    weights: Path | None = None  # the mn04 checkpoint (default: resolved as everywhere else)
+
+    def input_limits(self) -> InputLimits:
+        """Bounds on expanding one predict request's inputs (archives, downloads)."""
+        return InputLimits(
+            max_folder_files=self.max_archive_members,
+            max_archive_members=self.max_archive_members,
+            max_member_bytes=self.max_archive_bytes,
+            max_archive_bytes=self.max_archive_bytes,
+            max_download_bytes=self.max_download_bytes,
+            url_timeout=self.url_timeout,
+            max_download_seconds=self.max_download_seconds,
+        )
+
+    @classmethod
+    def from_environment(cls, **values) -> ServiceSettings:
+        """Settings with the token taken from ``$AUDIOCLAS_TOKEN`` when none is given."""
+        if not values.get("token"):
+            values["token"] = os.environ.get(TOKEN_VARIABLE) or None
+        return cls(**values)

@@ -1,0 +1,116 @@
+"""Start the real ``audioclas serve`` on a free loopback port for the service tests, and small test data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 120  # importing torch on a busy 2-core machine is slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``python -m audioclas serve --port N ARGS`` with its own home and cache folders."""
+
+    def __init__(self, home: Path, *args: str, cache: Path | None = None, token: str | None = None) -> None:
+        self.home, self.args = Path(home), args
+        self.cache = Path(cache) if cache else self.home.parent / f"{self.home.name}-cache"
+        self.token = token
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.home.parent / f"{self.home.name}-server.log"
+
+    def start(self) -> Server:
+        env = {**os.environ, "AUDIOCLAS_HOME": str(self.home), "AUDIOCLAS_CACHE": str(self.cache)}
+        env.pop("AUDIOCLAS_TOKEN", None)
+        if self.token:
+            env["AUDIOCLAS_TOKEN"] = self.token
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "audioclas", "serve", "--port", str(self.port),
+                                             *self.args], cwd=REPO, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the server did not answer within {STARTUP_SECONDS} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM, as a service manager does)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no chance to clean up."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def rss_bytes(self) -> int:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120, **kwargs)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def tiny_dataset(shared: Path, folder: Path, classes: tuple[str, ...] = ("0", "1"), per_class: int = 6) -> Path:
+    """One folder per class with ``per_class`` real FSDD recordings each (george's, speaker-consistent)."""
+    names = {"0": "zero", "1": "one", "2": "two"}
+    for digit in classes:
+        target = folder / names[digit]
+        target.mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            shutil.copy(shared / "datasets" / "fsdd" / "recordings" / f"{digit}_george_{index}.wav", target)
+    return folder
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2):
+    """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -1,0 +1,293 @@
+"""The REST API over real HTTP: a real ``audioclas serve`` on a free loopback port, real clips, hostile inputs."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import io
+import os
+import tarfile
+import threading
+import zipfile
+from functools import partial
+from pathlib import Path
+
+import httpx
+import pytest
+
+from media import encode
+from service_server import Server
+
+ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
+TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
+DRUMBASS = "admiralbob77_-_Choice_-_Drum-bass.ogg"
+PIBBLE = "pibble.ogg"  # 47 s: over the 30 s bound of the bounded server
+TOKEN = "s3cret"
+PREDICT = "/v2/models/audioset/predict/"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
+    """Small bounds, a token from $AUDIOCLAS_TOKEN, CORS for one origin."""
+    home = tmp_path_factory.mktemp("api") / "home"
+    with Server(home, "--max-upload-mb", "1", "--max-audio-seconds", "30", "--max-archive-members", "5",
+                "--max-archive-mb", "2", "--cors", "http://lab.example", token=TOKEN) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(server: Server) -> httpx.Client:
+    with server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def clips(audio_dir: Path) -> dict[str, bytes]:
+    return {name: (audio_dir / name).read_bytes() for name in (ROBIN, TRUMPET, DRUMBASS, PIBBLE)}
+
+
+def assert_error(response: httpx.Response, status: int, *fragments: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == status and body["error"]
+    for fragment in fragments:
+        assert fragment in body["error"] or any(fragment in (r.get("error") or "") for r in body.get("results") or [])
+    return body
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- routes
+
+
+def test_health_docs_and_page(api: httpx.Client) -> None:
+    health = api.get("/health").json()
+    assert health["status"] == "ok" and health["jobs"] == {"queued": 0, "running": 0} and health["models"] >= 1
+    assert "swagger" in api.get("/docs").text.lower()
+    schema = api.get("/openapi.json").json()
+    for path in ("/v2/models/", "/v2/models/{name}/", "/v2/models/{name}/predict/", "/v2/models/{name}/train/",
+                 "/v2/models/{name}/train/{job_id}", "/health"):
+        assert path in schema["paths"], path
+    assert {"PredictResponse", "ModelInfo", "JobInfo", "TrainRequest", "ErrorResponse"} <= set(schema["components"]["schemas"])
+    page = api.get("/")
+    assert page.status_code == 200 and "<title>audioclas</title>" in page.text
+    assert api.get("/static/app.js").status_code == 200
+
+
+def test_models_are_listed_and_described_with_or_without_slash(api: httpx.Client) -> None:
+    for path in ("/v2/models/", "/v2/models"):
+        models = api.get(path).json()["models"]
+        audioset = next(model for model in models if model["name"] == "audioset")
+        assert audioset["kind"] == "audioset" and len(audioset["classes"]) == 527
+        assert audioset["metrics"]["mAP"] == pytest.approx(0.432)
+    for path in ("/v2/models/audioset/", "/v2/models/audioset"):
+        model = api.get(path).json()
+        assert model["classes"][0] == "Speech" and model["metadata"]["class_ids"][0] == "/m/09x0r"
+    assert_error(api.get("/v2/models/no-such-model/"), 404, "no-such-model")
+    assert_error(api.post("/v2/models/no-such-model/predict/", files={"files": ("a.ogg", b"x")}), 404)
+
+
+# ---------------------------------------------------------------------------------------------- predict
+
+
+def test_predict_real_clips_with_timeline(api: httpx.Client, clips: dict[str, bytes]) -> None:
+    files = [("files", (ROBIN, clips[ROBIN], "audio/ogg")), ("files", (TRUMPET, clips[TRUMPET], "audio/ogg"))]
+    for path in (PREDICT, PREDICT.rstrip("/")):
+        response = api.post(path, files=files, data={"top_k": "3", "timeline": "true"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model"] == "audioset" and body["failed"] == 0
+        robin, trumpet = body["results"]
+        assert (robin["input"], robin["labels"][0]["name"]) == (ROBIN, "Bird")
+        assert (trumpet["input"], trumpet["labels"][0]["name"]) == (TRUMPET, "Trumpet")
+        assert len(robin["labels"]) == 3 and robin["duration"] == pytest.approx(2.699, abs=0.01)
+        assert [len(w["labels"]) for w in robin["windows"]] == [3]
+
+
+def test_predict_options(api: httpx.Client, clips: dict[str, bytes]) -> None:
+    robin = {"files": (ROBIN, clips[ROBIN])}
+    only = api.post(PREDICT, files=robin, data={"labels": ["Trumpet", "/m/015p6"]}).json()["results"][0]
+    assert [label["name"] for label in only["labels"]] == ["Bird", "Trumpet"]
+    without = api.post(PREDICT, files=robin, data={"exclude": "Bird", "top_k": "2"}).json()["results"][0]
+    assert [label["name"] for label in without["labels"]] == ["Chirp, tweet", "Bird vocalization, bird call, bird song"]
+    confident = api.post(PREDICT, files=robin, data={"threshold": "0.7"}).json()["results"][0]
+    assert [label["name"] for label in confident["labels"]] == ["Bird", "Chirp, tweet"]
+    hops = api.post(PREDICT, files={"files": (DRUMBASS, clips[DRUMBASS])},
+                    data={"hop": "5", "timeline": "1", "aggregate": "mean"}).json()["results"][0]
+    assert [w["start"] for w in hops["windows"]] == [0.0, 5.0, 10.0, 15.0, pytest.approx(15.026, abs=0.01)]
+
+
+def test_archive_members_are_tagged(api: httpx.Client, clips: dict[str, bytes]) -> None:
+    archive = zip_bytes({"birds/robin.ogg": clips[ROBIN], "brass/trumpet.ogg": clips[TRUMPET], "notes.txt": b"skip"})
+    results = api.post(PREDICT, files={"files": ("clips.zip", archive)}).json()["results"]
+    assert [(r["input"], r["labels"][0]["name"]) for r in results] == [
+        ("clips.zip!birds/robin.ogg", "Bird"), ("clips.zip!brass/trumpet.ogg", "Trumpet")]
+
+
+def test_upload_names_are_shown_never_used_as_paths(api: httpx.Client, clips: dict[str, bytes], server: Server) -> None:
+    name = "../../../../tmp/evil/..\\x.ogg"
+    (result,) = api.post(PREDICT, files={"files": (name, clips[ROBIN])}).json()["results"]
+    assert (result["input"], result["labels"][0]["name"]) == (name, "Bird")
+    assert not Path("/tmp/evil").exists()
+
+
+def test_hostile_archives(api: httpx.Client, clips: dict[str, bytes], tmp_path: Path) -> None:
+    escaping = zip_bytes({"../escape.ogg": clips[ROBIN], "ok.ogg": clips[ROBIN]})
+    body = api.post(PREDICT, files={"files": ("escape.zip", escaping)}).json()
+    assert body["failed"] == 1
+    assert body["results"][0]["error"] == "unsafe member path (contains '..')" and body["results"][0]["status"] == 400
+    assert body["results"][1]["labels"][0]["name"] == "Bird"
+
+    many = zip_bytes({f"clip{i}.ogg": clips[ROBIN] for i in range(6)})
+    assert_error(api.post(PREDICT, files={"files": ("many.zip", many)}), 413, "more than the limit of 5")
+
+    bomb = gzip.compress(bytes(3 * 2**20))  # 3 MB of zeros in 3 KB: over the 2 MB extraction bound
+    assert_error(api.post(PREDICT, files={"files": ("bomb.wav.gz", bomb)}), 413, "expands to more than 2097152 bytes")
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        link = tarfile.TarInfo("passwd.wav")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    assert_error(api.post(PREDICT, files={"files": ("links.tar.gz", buffer.getvalue())}), 400, "symbolic link")
+
+
+def test_oversize_upload_is_refused_with_413(api: httpx.Client) -> None:
+    big = os.urandom(1_500_000)  # over --max-upload-mb 1
+    assert_error(api.post(PREDICT, files={"files": ("big.wav", big)}), 413, "limit of 1048576 bytes")
+
+    def chunks():  # no Content-Length: the bound is enforced while reading the stream
+        yield b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.wav\"\r\n\r\n"
+        for _ in range(30):
+            yield bytes(65536)
+        yield b"\r\n--b--\r\n"
+
+    streamed = api.post(PREDICT, content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert_error(streamed, 413, "larger than the limit")
+    assert api.get("/health").status_code == 200
+
+
+def test_audio_over_the_duration_bound_is_refused(api: httpx.Client, clips: dict[str, bytes]) -> None:
+    assert_error(api.post(PREDICT, files={"files": (PIBBLE, clips[PIBBLE])}), 413, "longer than the limit of 30 s")
+
+
+def test_corrupt_empty_and_non_audio_files(api: httpx.Client, clips: dict[str, bytes], tmp_path: Path) -> None:
+    assert_error(api.post(PREDICT, files={"files": ("noise.wav", os.urandom(4000))}), 415, "not a recognised")
+    assert_error(api.post(PREDICT, files={"files": ("empty.ogg", b"")}), 400, "empty (0 bytes)")
+    assert_error(api.post(PREDICT, files={"files": ("notes.txt", b"hello, this is text\n" * 50)}), 415)
+    video = encode(tmp_path / "silent.mp4", None, 32000, "aac", format="mp4", video_seconds=1.0).read_bytes()
+    assert_error(api.post(PREDICT, files={"files": ("silent.mp4", video)}), 415, "no audio stream")
+    mixed = api.post(PREDICT, files=[("files", ("noise.wav", os.urandom(4000))), ("files", (ROBIN, clips[ROBIN]))])
+    body = mixed.json()
+    assert mixed.status_code == 200 and body["failed"] == 1
+    assert body["results"][0]["status"] == 415 and body["results"][1]["labels"][0]["name"] == "Bird"
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [({"top_k": "0"}, "top_k"), ({"top_k": "many"}, "top_k"), ({"threshold": "2"}, "threshold"),
+     ({"pad": "mirror"}, "pad"), ({"aggregate": "median"}, "aggregate"), ({"colour": "red"}, "colour"),
+     ({"labels": "Not a label"}, "unknown label"), ({"hop": "20"}, "hop"), ({"window": "0.01"}, "window")],
+)  # fmt: skip
+def test_invalid_options_get_422(api: httpx.Client, clips: dict[str, bytes], data: dict, fragment: str) -> None:
+    assert_error(api.post(PREDICT, files={"files": (ROBIN, clips[ROBIN])}, data=data), 422, fragment)
+
+
+def test_malformed_requests(api: httpx.Client) -> None:
+    assert_error(api.post(PREDICT, json={"url": "https://example.org/a.ogg"}), 415, "multipart/form-data")
+    assert_error(api.post(PREDICT, data={"top_k": "3"}), 400, "nothing to tag")
+    garbage = api.post(PREDICT, content=b"not multipart at all", headers={"content-type": "multipart/form-data; boundary=zz"})
+    assert_error(garbage, 400, "malformed multipart")
+    no_boundary = api.post(PREDICT, content=b"x", headers={"content-type": "multipart/form-data"})
+    assert_error(no_boundary, 400, "boundary")
+    assert_error(api.get("/v2/models/audioset/train/nope"), 404, "no training job")
+    assert_error(api.post("/v2/models/audioset/train/", content=b"{", headers={"authorization": f"Bearer {TOKEN}",
+                                                                              "content-type": "application/json"}), 422)
+
+
+# ---------------------------------------------------------------------------------------------- URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [("http://127.0.0.1:{port}/health", "127.0.0.1 is a loopback address"),
+     ("http://localhost:{port}/health", "localhost resolves to 127.0.0.1, a loopback address"),
+     ("http://[::1]:{port}/health", "loopback"), ("http://10.1.2.3/a.ogg", "private address"),
+     ("http://169.254.169.254/latest/meta-data/", "link-local"), ("http://[::ffff:127.0.0.1]/a.ogg", "loopback"),
+     ("ftp://example.org/a.ogg", "only http and https"), ("file:///etc/passwd", "only http and https")],
+)  # fmt: skip
+def test_private_and_odd_urls_are_refused(api: httpx.Client, server: Server, url: str, fragment: str) -> None:
+    assert_error(api.post(PREDICT, data={"url": url.format(port=server.port)}), 400, fragment)
+
+
+@pytest.fixture(scope="module")
+def audio_site(audio_dir: Path):
+    """A tiny HTTP server on loopback serving the real clips, and redirecting /moved to the robin."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/moved":
+                self.send_response(302)
+                self.send_header("Location", f"/{ROBIN}")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(audio_dir)))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{site.server_address[1]}"
+    site.shutdown()
+
+
+def test_private_urls_work_when_the_operator_allows_them(tmp_path_factory, audio_site: str) -> None:
+    home = tmp_path_factory.mktemp("open") / "home"
+    with Server(home, "--allow-private-urls", "--token", "flag-token") as open_server, open_server.client() as api:
+        body = api.post(PREDICT, data={"url": [f"{audio_site}/{TRUMPET}", f"{audio_site}/moved"]}).json()
+        assert [(r["input"], r["labels"][0]["name"]) for r in body["results"]] == [
+            (f"{audio_site}/{TRUMPET}", "Trumpet"), (f"{audio_site}/moved", "Bird")]
+        assert_error(api.post(PREDICT, data={"url": f"{audio_site}/missing.ogg"}), 400, "HTTP 404")
+        # the token given by flag guards the delete route
+        assert_error(api.delete("/v2/models/nothing/"), 401)
+        assert_error(api.delete("/v2/models/nothing/", headers={"authorization": "Bearer flag-token"}), 404)
+
+
+def test_redirects_to_private_addresses_are_refused(api: httpx.Client, audio_site: str) -> None:
+    # The bounded server refuses loopback: the first hop already, whatever it would redirect to.
+    assert_error(api.post(PREDICT, data={"url": f"{audio_site}/moved"}), 400, "loopback")
+
+
+# ---------------------------------------------------------------------------------------------- access
+
+
+def test_token_guards_train_and_delete(api: httpx.Client) -> None:
+    body = {"dataset": "/nonexistent"}
+    assert_error(api.post("/v2/models/audioset/train/", json=body), 401, "Bearer")
+    assert api.post("/v2/models/audioset/train/", json=body).headers["www-authenticate"] == "Bearer"
+    assert_error(api.post("/v2/models/audioset/train/", json=body, headers={"authorization": "Bearer wrong"}), 401)
+    assert_error(api.post("/v2/models/audioset/train/", json=body, headers={"authorization": f"Bearer {TOKEN}"}),
+                 400, "does not exist")
+    assert_error(api.delete("/v2/models/audioset/", headers={"authorization": f"Bearer {TOKEN}"}), 400, "cannot be deleted")
+    assert_error(api.delete("/v2/models/ghost/", headers={"authorization": f"Bearer {TOKEN}"}), 404)
+
+
+def test_cors_allows_only_the_configured_origin(api: httpx.Client) -> None:
+    preflight = {"access-control-request-method": "POST"}
+    allowed = api.options(PREDICT, headers={"origin": "http://lab.example", **preflight})
+    assert allowed.headers.get("access-control-allow-origin") == "http://lab.example"
+    other = api.options(PREDICT, headers={"origin": "http://elsewhere.example", **preflight})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_no_request_above_ended_in_a_server_error(server: Server) -> None:
+    log = server.log()
+    assert "Traceback" not in log and " 500 " not in log, log

@@ -1,0 +1,23 @@
+"""The DEEPaaS adapter's functions, called as ``deepaas-run`` calls them (DEEPaaS itself is not installed here:
+its upload object is a named tuple of the temporary file's path and the original name)."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from pathlib import Path
+
+from audioclas import deepaas_adapter
+
+UploadedFile = namedtuple("UploadedFile", ("name", "filename", "content_type", "original_filename"))
+OPTIONS = {"model": "audioset", "top_k": 3, "threshold": 0.0, "window": 10.0, "hop": None, "aggregate": "max"}
+
+
+def test_metadata_and_predict_like_deepaas(audio_dir: Path) -> None:
+    assert deepaas_adapter.get_metadata()["name"] == "audioclas"
+    deepaas_adapter.warm()
+    upload = UploadedFile("data", str(audio_dir / "sorohanro_-_solo-trumpet-06.ogg"), "audio/ogg", "trumpet.ogg")
+    answer = deepaas_adapter.predict(data=upload, url=None, timeline=True, **OPTIONS)
+    (result,) = answer["results"]
+    assert result["input"] == "trumpet.ogg" and result["labels"][0]["name"] == "Trumpet" and len(result["windows"]) == 1
+    refused = deepaas_adapter.predict(data=None, url="http://127.0.0.1/a.ogg", timeline=False, **OPTIONS)
+    assert "loopback" in refused["results"][0]["error"]
