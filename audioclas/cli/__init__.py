@@ -11,10 +11,10 @@ import sys
 
 from audioclas.errors import AudioclasError
 
-from . import labels, predict
+from . import embed, labels, predict, serve
 from .console import print_error, stderr
 
-COMMANDS = [predict, labels]
+COMMANDS = [predict, embed, labels, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

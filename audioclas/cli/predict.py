@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error, stderr
 from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
@@ -27,6 +28,7 @@ examples:
   audioclas predict https://example.org/a.ogg -f json
   audioclas predict night.wav --labels Bird --labels "Bird vocalization, bird call, bird song"
   audioclas predict clip.wav --model my-birds       a classifier trained with 'audioclas train'
+  audioclas predict recordings/ --out tags/ --engine ray   a resumable batch job on Ray, Parquet tables in tags/
 
 exit status: 0 if every input was tagged, 1 if any input failed (each failure is one line on stderr),
 2 for a usage or set-up error.
@@ -65,10 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--with-audioset", action="store_true", help="with --model: show the AudioSet labels as well")
     model.add_argument("--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)")
     model.add_argument("--batch-size", type=int, default=16, help="windows per network call (default 16)")
+    add_batch_arguments(parser, out_required=False)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None or args.engine == "ray":  # a batch job: Parquet tables, resumable, local or on Ray
+        return run_predict_job(args)
     if args.top_k < 0 or not 0.0 <= args.threshold <= 1.0:
         print_error("--top-k must be 0 or more and --threshold between 0 and 1")
         return 2

@@ -1,0 +1,111 @@
+"""Options and running of batch jobs (``--out DIR``, ``--engine local|ray``), shared by ``embed`` and ``predict``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from audioclas.cli.console import print_error, stderr
+from audioclas.errors import AudioclasError
+
+MAX_FAILURES_SHOWN = 20
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser, *, out_required: bool) -> None:
+    group = parser.add_argument_group(
+        "batch jobs",
+        "Write Parquet tables to a folder, locally or on a Ray cluster. Run the same command\n"
+        "again to resume: inputs already done are skipped. Each worker runs one PyTorch thread\n"
+        "and one window per network call, so both engines give identical results.",
+    )
+    group.add_argument("--out", type=Path, required=out_required, metavar="DIR",
+                       help="output folder: clips/, windows/ (with --timeline), failures/ and job.json")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: in this process (default); ray: actors on a Ray cluster, one per free CPU")
+    group.add_argument("--address", metavar="ADDR",
+                       help="the Ray cluster (host:port, or 'auto' for one started here with 'ray start'); default: "
+                       "$RAY_ADDRESS, else a private Ray on this machine for the job")
+    group.add_argument("--workers", type=int, metavar="N", help="Ray actors (default: one per free CPU)")
+    group.add_argument("--shard-size", type=int, default=16, metavar="N",
+                       help="inputs per shard, the unit of scheduling, retry and commit (default 16)")  # fmt: skip
+
+
+def run_predict_job(args: argparse.Namespace) -> int:
+    """``audioclas predict ... --out DIR [--engine ray]``: AudioSet labels of every clip (and window) into Parquet."""
+    if args.out is None:
+        raise AudioclasError("--engine ray writes Parquet tables: give the folder with --out DIR")
+    if args.model or args.output:
+        raise AudioclasError("--model and --output are not available for batch jobs (--out)")
+    options = {
+        "task": "predict", "window": args.window, "hop": args.hop, "pad": args.pad, "timeline": args.timeline,
+        "top_k": args.top_k, "threshold": args.threshold, "labels": tuple(args.labels) if args.labels else None,
+        "exclude": tuple(args.exclude), "aggregate": args.aggregate,
+    }  # fmt: skip
+    return run_batch(args, args.inputs, options)
+
+
+def run_batch(args: argparse.Namespace, inputs: list[str], spec_options: dict) -> int:
+    """Run the job the arguments describe; print failures and a summary. Exit status 1 if any input failed."""
+    try:
+        from audioclas.batch import JobSpec, read_table, run_job
+    except ImportError:
+        problem = "batch jobs (--out) need pyarrow, and Ray for --engine ray: pip install 'audioclas[ray]'"
+        raise AudioclasError(problem) from None
+    if args.workers is not None and args.workers < 1:
+        raise AudioclasError("--workers must be at least 1")
+    if args.engine == "local" and (args.address or args.workers):
+        raise AudioclasError("--address and --workers are for --engine ray")
+    spec = JobSpec(**spec_options, shard_size=args.shard_size, weights=str(args.weights) if args.weights else None)
+    show_progress = not args.no_progress
+    if args.engine == "ray" and not show_progress:
+        _hide_ray_progress()
+    display = _LocalProgress(enabled=show_progress and args.engine == "local")
+    with display.live:
+        summary = run_job(inputs, args.out, spec, engine=args.engine, address=args.address, workers=args.workers,
+                          on_plan=display.plan, on_shard=display.shard_done, on_progress=display.update)  # fmt: skip
+    for line in summary.failures[:MAX_FAILURES_SHOWN]:
+        print_error(line)
+    if len(summary.failures) > MAX_FAILURES_SHOWN:
+        print_error(f"… and {len(summary.failures) - MAX_FAILURES_SHOWN} more: see {summary.out_dir / 'failures'}")
+    stderr.print(summary.text(), soft_wrap=True, highlight=False)
+    return 1 if read_table(args.out, "failures").num_rows else 0
+
+
+def _hide_ray_progress() -> None:
+    try:
+        import ray.data
+    except ImportError:
+        return  # the engine says that Ray is missing
+    ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+class _LocalProgress:
+    """Shards done, files decoded and speed, for the local engine (Ray shows its own progress)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.live = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[audio]}"), TimeElapsedColumn(),
+            console=stderr, transient=True, disable=not enabled,
+        )  # fmt: skip
+        self.task = self.live.add_task("listing inputs", total=None, audio="")
+        self.started = time.perf_counter()
+        self.files, self.seconds = 0, 0.0
+
+    def plan(self, summary) -> None:
+        self.started = time.perf_counter()
+        self.live.update(self.task, description="shards", total=summary.shards)
+
+    def shard_done(self, result) -> None:
+        self.live.advance(self.task)
+
+    def update(self, event) -> None:
+        if event.done:
+            self.files += 1
+            self.seconds += event.seconds
+            speed = self.seconds / max(time.perf_counter() - self.started, 1e-6)
+            audio = f"{self.files} files, {self.seconds:,.0f} s audio, {speed:,.0f}x real time"
+            self.live.update(self.task, audio=audio)
