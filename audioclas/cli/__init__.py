@@ -11,10 +11,10 @@ import sys
 
 from audioclas.errors import AudioclasError
 
-from . import embed, labels, predict, serve
+from . import embed, labels, models, predict, serve, train
 from .console import print_error, stderr
 
-COMMANDS = [predict, embed, labels, serve]
+COMMANDS = [predict, labels, train, models, embed, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,119 @@
+"""``audioclas models list|show|delete``: the classifiers saved by ``audioclas train``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from audioclas.training.store import delete_model, headline_text, list_models, load_model, models_dir
+
+EXAMPLES = """
+examples:
+  audioclas models list               every saved model with its classes and test score
+  audioclas models show birds         classes, window settings, backbone, training and per-class metrics
+  audioclas models show birds --json  the whole model.json and metrics.json
+  audioclas models delete birds --yes
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list, show or delete saved classifiers",
+        description="Saved classifiers live in one folder each under the user data folder (AUDIOCLAS_HOME/models).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every saved model")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    show = actions.add_parser("show", help="details of one model")
+    show.add_argument("name", metavar="NAME", help="model name or folder")
+    show.add_argument("--json", action="store_true", help="model.json and metrics.json as one JSON object")
+    delete = actions.add_parser("delete", help="delete a model")
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"list": _list, "show": _show, "delete": _delete}[args.action](args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    models = list_models()
+    if args.json:
+        json.dump([{"name": m.name, "path": str(m.path), "created": m.created, "classes": m.classes,
+                    "multilabel": m.multilabel, "head": m.head, "score": m.score, "problem": m.problem or None}
+                   for m in models], sys.stdout, indent=2)
+        print()
+        return 0
+    out = Console(highlight=False)
+    if not models:
+        out.print(f"no saved models in {models_dir()}; train one with 'audioclas train DATA --name NAME'")
+        return 0
+    table = Table()
+    for column in ("name", "created", "classes", "task", "head", "score"):
+        table.add_column(column)
+    for m in models:
+        if m.problem:
+            table.add_row(m.name, "", "", "", "", f"[red]{m.problem}[/]")
+        else:
+            table.add_row(m.name, m.created[:16].replace("T", " "), str(m.classes), "multi-label" if m.multilabel else "single-label", m.head, m.score)
+    out.print(table)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    model = load_model(args.name)
+    metrics_file = model.path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text("utf-8")) if metrics_file.is_file() else {}
+    if args.json:
+        json.dump({**model.info, "path": str(model.path), "metrics": metrics}, sys.stdout, indent=2)
+        print()
+        return 0
+    info = model.info
+    out = Console(highlight=False)
+    training = info.get("training", {})
+    hop = f", hop {model.hop:g} s" if model.hop else ""
+    backbone = info["backbone"]
+    rows = [
+        ("name", model.name), ("path", str(model.path)), ("created", info.get("created", "")),
+        ("task", "multi-label (sigmoid, tuned thresholds)" if model.multilabel else "single-label (softmax)"),
+        ("classes", ", ".join(model.classes)),
+        ("head", f"{info['head']['type']} (hidden {info['head']['hidden']}, dropout {info['head']['dropout']})"),
+        ("windows", f"{model.window:g} s{hop}, short clips padded by {model.pad}"),
+        ("backbone", f"{backbone['name']}{' fine-tuned' if model.finetuned else ''}, sha256 {backbone['sha256']}"),
+        ("training", f"{training.get('stopped', '')}, best epoch {training.get('best_epoch', '')} of "
+                     f"{training.get('epochs_run', '')}"),
+        ("dataset", f"{info['dataset']['path']} ({info['dataset']['layout']})"),
+        ("score", headline_text(info.get("metrics", {}))),
+    ]  # fmt: skip
+    summary = Table(show_header=False, box=None)
+    for key, value in rows:
+        summary.add_row(f"[bold]{key}[/]", value)
+    out.print(summary)
+    for split, values in metrics.items():
+        table = Table(title=f"{split} per class", title_justify="left")
+        for column in ("class", "precision", "recall", "f1", "support"):
+            table.add_column(column, justify="left" if column == "class" else "right")
+        for row in values.get("per_class", []):
+            table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+        out.print(table)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            Console(stderr=True).print("refusing to delete without confirmation: add --yes")
+            return 2
+        if input(f"delete model {args.name!r}? [y/N] ").strip().lower() not in ("y", "yes"):
+            return 1
+    path = delete_model(args.name)
+    Console(highlight=False).print(f"deleted {path}")
+    return 0

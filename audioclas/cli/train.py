@@ -1,0 +1,234 @@
+"""``audioclas train`` (a classifier on your own labelled audio) and ``audioclas evaluate`` (a saved one on data)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from audioclas.cli.console import print_error, stderr
+from audioclas.training.config import TrainConfig, make_config
+from audioclas.training.trainer import TrainEvent
+
+TRAIN_EXAMPLES = """
+dataset layouts (DATA):
+  a folder with classes.txt + train.txt [val.txt test.txt info.txt], lines 'relative/path label_number'
+  a folder with one sub-folder of audio per class (or train/ val/ test/ folders, each with class folders)
+  a .csv file with rows 'path,label[,split]'; a multi-label row separates its labels with ';'
+
+examples:
+  audioclas train birds/ --name birds                     train, validate on a 10 % hold-out, save as 'birds'
+  audioclas train fsdd/ --head attention --epochs 60      a head that attends to the informative windows
+  audioclas train sounds.csv --multilabel --class-weights balanced
+  audioclas train data/ --config train.toml --lr 3e-4     a TOML config file; flags override its values
+  audioclas train data/ --embeddings-only                 compute and cache the embeddings, train later
+  audioclas train data/ --finetune --finetune-epochs 5    also fine-tune the network (slow on CPU)
+  tensorboard --logdir "$(python -c 'import audioclas.settings as s; print(s.home_dir())')/runs"
+
+Embeddings are cached (per audio content, network and window settings): a second run on the same audio
+decodes nothing. Ctrl-C stops training and saves the best epoch so far.
+
+exit status: 0 when a model was saved, 1 when the data has problems (all are listed), 2 for a usage error,
+130 when interrupted before the first epoch finished.
+"""
+
+EVALUATE_EXAMPLES = """
+examples:
+  audioclas evaluate birds birds/                  the test split (or all of DATA when it has no splits)
+  audioclas evaluate birds new_recordings/ --split train --output report/   metrics.json + confusion matrix
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a classifier for your own classes on the network's embeddings",
+        description="Train a classifier (a small head on EfficientAT mn04 embeddings) from labelled audio, and "
+        "save it under a name for 'audioclas predict --model NAME'. The data is checked completely before any "
+        "audio is decoded, and every problem is listed with its file and line.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("data", nargs="?", metavar="DATA", help="dataset folder or CSV (or 'data' in --config)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML file of training options; flags override it")
+    parser.add_argument("--name", help="name of the saved model (default: a timestamp)")
+    parser.add_argument("--overwrite", action="store_true", default=None, help="replace a saved model of the same name")
+    task = parser.add_argument_group("task and head")
+    task.add_argument("--head", choices=("linear", "mlp", "attention"),
+                      help="attention (default: attention pooling over the windows of a clip), mlp (one hidden layer, mean over windows) or linear")
+    task.add_argument("--hidden", type=int, help="hidden units of the mlp and attention heads (default 256)")
+    task.add_argument("--dropout", type=float, help="dropout (default 0 for linear, 0.2 otherwise)")
+    task.add_argument("--multilabel", action="store_true", default=None,
+                      help="several labels per clip: sigmoid outputs, per-class thresholds tuned on validation "
+                      "(default: on when a CSV row has several labels)")
+    task.add_argument("--class-weights", choices=("none", "balanced"), help="weigh the loss against class imbalance")
+    optimisation = parser.add_argument_group("optimisation")
+    optimisation.add_argument("--epochs", type=int, help="at most this many epochs (default 100)")
+    optimisation.add_argument("--batch-size", type=int, help="clips per step (default 64)")
+    optimisation.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    optimisation.add_argument("--lr-schedule", choices=("cosine", "step", "constant"), help="default cosine")
+    optimisation.add_argument("--lr-step-decay", type=float, help="step schedule: multiply the rate by this (default 0.1)")
+    optimisation.add_argument("--lr-step-every", type=int, metavar="EPOCHS", help="step schedule: every this many epochs (default 30)")
+    optimisation.add_argument("--l2", type=float, help="L2 regularisation: AdamW weight decay on weight matrices (default 1e-4)")
+    optimisation.add_argument("--seed", type=int, help="random seed: same data + options = same model (default 0)")
+    validation = parser.add_argument_group("validation and checkpoints")
+    validation.add_argument("--val-fraction", type=float, help="stratified hold-out from train when DATA has no val split (default 0.1; 0: none)")
+    validation.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after this many epochs without a better validation score (default 10; 0: off)")
+    validation.add_argument("--checkpoint-every", type=int, metavar="EPOCHS", help="also keep a checkpoint every N epochs (default: only the best)")
+    validation.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None, help="write no TensorBoard logs")
+    embeddings = parser.add_argument_group("embeddings")
+    embeddings.add_argument("--window", type=float, help="window length in seconds (default: 0.3 s for data of short clips, else 10 s)")
+    embeddings.add_argument("--hop", type=float, help="seconds between windows (default: 0.1 s with 0.3 s windows, else the window)")
+    embeddings.add_argument("--pad", choices=("loop", "zeros"), help="fill a clip shorter than a window by looping it or with silence")
+    embeddings.add_argument("--embeddings-only", action="store_true", help="compute and cache the embeddings, do not train")
+    embeddings.add_argument("--export-embeddings", type=Path, metavar="DIR", help="with --embeddings-only: also write DIR/<path>.npy per file")
+    embeddings.add_argument("--from-embeddings", metavar="DIR", help="train on precomputed DIR/<path>.npy embeddings: no audio needed")
+    embeddings.add_argument("--skip-bad-audio", action="store_true", default=None, help="leave out files that cannot be decoded instead of stopping")
+    finetune = parser.add_argument_group("fine-tuning the network")
+    finetune.add_argument("--finetune", action="store_true", default=None, help="after the head, fine-tune the whole network with augmentation")
+    finetune.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default 5)")
+    finetune.add_argument("--backbone-lr", type=float, help="learning rate of the network when fine-tuning (default 1e-4)")
+    finetune.add_argument("--mixup", type=float, help="mixup Beta(a, a) parameter, 0 for none (default 0.3)")
+    finetune.add_argument("--gain-db", type=float, help="random gain within ± this many dB (default 6)")
+    finetune.add_argument("--time-shift", type=float, help="random time shift up to this fraction of the window (default 0.5)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress display")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.set_defaults(func=run)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="measure a saved classifier on a dataset",
+        description="Accuracy, balanced accuracy, macro-F1, per-class precision and recall and the confusion matrix "
+        "(mAP and F1 at the model's thresholds for multi-label models) of a saved model on a dataset in any "
+        "training layout. Classes are matched by name.",
+        epilog=EVALUATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("model", metavar="MODEL", help="saved model name or folder")
+    evaluate.add_argument("data", metavar="DATA", help="dataset folder or CSV")
+    evaluate.add_argument("--split", choices=("train", "val", "test"), help="default: test if DATA has it, else everything")
+    evaluate.add_argument("--output", type=Path, metavar="DIR", help="write metrics.json and the confusion matrix (PNG, JSON) here")
+    evaluate.add_argument("--skip-bad-audio", action="store_true", help="leave out files that cannot be decoded")
+    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress display")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+    evaluate.set_defaults(func=run_evaluate)
+
+
+OPTION_NAMES = [name for name in TrainConfig.__dataclass_fields__ if name != "data"]
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {name: getattr(args, name, None) for name in OPTION_NAMES}
+    if args.data is not None:
+        overrides["data"] = args.data
+    return make_config(args.config, **overrides)
+
+
+METRIC_LABELS = {"train_loss": "loss", "loss": "loss", "val_loss": "val loss", "val_accuracy": "val acc", "val_mAP": "val mAP"}
+
+
+class ProgressDisplay:
+    """Rich progress on stderr: files embedded, then epochs with the latest metrics (or fine-tuning batches)."""
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        self.live = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
+                             disable=not enabled)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, event: TrainEvent) -> None:
+        names = {"extract": "embeddings", "train": "epochs", "finetune": "fine-tuning"}
+        if event.stage not in self.tasks:
+            self.tasks[event.stage] = self.live.add_task(names.get(event.stage, event.stage), total=event.total, detail="")
+        metrics = event.metrics
+        detail = "  ".join(f"{label} {metrics[key]:.3f}" for key, label in METRIC_LABELS.items() if key in metrics)
+        if event.stage == "finetune" and "epoch" in metrics:
+            detail = f"epoch {metrics['epoch']}  {detail}"
+        self.live.update(self.tasks[event.stage], completed=event.done, total=event.total, detail=detail)
+
+
+def _metrics_table(metrics: dict[str, dict]) -> Table:
+    table = Table(title="metrics", title_justify="left")
+    table.add_column("split")
+    names = [name for name in ("accuracy", "balanced_accuracy", "macro_f1", "mAP", "micro_f1") if
+             any(name in values for values in metrics.values())]
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
+    table.add_column("clips", justify="right")
+    for split, values in metrics.items():
+        table.add_row(split, *(f"{values[name]:.4f}" if name in values else "" for name in names), str(values["examples"]))
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from audioclas.training.dataset import DatasetError
+
+    try:
+        return _train(args)
+    except DatasetError as error:
+        print_error(error)
+        return 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    from audioclas.training.api import extract_embeddings, train
+
+    config = config_from_args(args)
+    display = ProgressDisplay(stderr, enabled=not args.no_progress)
+    log = lambda message: display.live.console.print(message, highlight=False, markup=False)  # noqa: E731
+    with display.live:
+        if args.embeddings_only:
+            computed = extract_embeddings(args.data or config.data, config, export=args.export_embeddings,
+                                          on_event=display, log=log)
+            log(f"{computed} embeddings computed; the rest were cached")
+            return 0
+        result = train(None, config, on_event=display, log=log)
+    if args.json:
+        json.dump({"model": result.model.name, "path": str(result.model.path), "stopped": result.stopped,
+                   "best_epoch": result.best_epoch, "timings": result.timings, "metrics": result.metrics},
+                  sys.stdout, indent=2)
+        print()
+        return 0
+    out = Console(highlight=False)
+    if result.metrics:
+        out.print(_metrics_table(result.metrics))
+    out.print(f"model [bold]{result.model.name}[/] saved to {result.model.path} ({result.stopped}, best epoch "
+              f"{result.best_epoch}; embeddings {result.timings['extract']:.1f} s, training {result.timings['train']:.1f} s)")
+    out.print(f"use it: audioclas predict FILE --model {result.model.name}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from audioclas.training.api import evaluate
+    from audioclas.training.dataset import DatasetError
+
+    display = ProgressDisplay(stderr, enabled=not args.no_progress)
+    try:
+        with display.live:
+            result = evaluate(args.model, args.data, args.split, output=args.output, skip_bad_audio=args.skip_bad_audio,
+                              on_event=display, log=lambda message: None)
+    except DatasetError as error:
+        print_error(error)
+        return 1
+    if args.json:
+        json.dump(result.metrics, sys.stdout, indent=2)
+        print()
+        return 0
+    out = Console(highlight=False)
+    out.print(_metrics_table({args.split or "evaluated": result.metrics}))
+    per_class = Table(title="per class", title_justify="left")
+    for column in ("class", "precision", "recall", "f1", "support"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for row in result.metrics["per_class"]:
+        per_class.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    out.print(per_class)
+    for path in result.skipped:
+        stderr.print(f"skipped {path}: could not be decoded", highlight=False, markup=False)
+    if args.output:
+        out.print(f"report written to {args.output}")
+    return 0

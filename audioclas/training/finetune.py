@@ -1,0 +1,170 @@
+"""Fine-tuning the whole network (``--finetune``) after the head was trained on frozen embeddings.
+
+Starting from the trained head (linear probing, then fine-tuning, is more stable than training both from scratch),
+network and head train together, end to end through the same windows as prediction: each clip's training segment
+(the whole clip, or a random ``max(window, 1 s)`` stretch of a longer one) is cut into windows every hop, every
+window goes through the network, and the head pools them. Augmentation: a random segment and a random delay (time
+shift), a random gain, and mixup between the clips of a batch. BatchNorm statistics stay frozen (batches are
+small). After every epoch the validation clips are embedded exactly as at prediction time; the best epoch is kept,
+and if no epoch beats the frozen network on validation, the fine-tuned one is dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from audioclas.audio import SAMPLE_RATE, load_audio
+from audioclas.errors import InputError
+from audioclas.model import EfficientAT, load_efficientat
+from audioclas.pipeline import run_network
+from audioclas.sources import AudioSource
+from audioclas.training.config import TrainConfig
+from audioclas.training.dataset import Dataset, Example
+from audioclas.training.embedding_cache import cancelled
+from audioclas.training.heads import Head
+from audioclas.training.metrics import headline
+from audioclas.training.trainer import (EmbeddedSplit, FitResult, TensorBoard, TrainEvent, loss_function,
+                                        make_optimizer, predict_scores, split_metrics)
+from audioclas.windows import WindowSettings, fill_window
+
+SEGMENT_SECONDS = 1.0  # a training segment is at least this long (or one window, if longer)
+
+
+def _segment(audio: np.ndarray, length: int, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """A random stretch of at most ``length`` samples, delayed by up to ``time_shift`` of it, with a random gain."""
+    if len(audio) > length:
+        start = int(rng.integers(0, len(audio) - length + 1))
+        audio = audio[start : start + length]
+    delay = int(rng.integers(0, int(config.time_shift * (length - len(audio))) + 1)) if config.time_shift else 0
+    audio = np.concatenate([np.zeros(delay, np.float32), audio]) if delay else audio
+    gain = 10 ** (rng.uniform(-config.gain_db, config.gain_db) / 20) if config.gain_db else 1.0
+    return np.clip(audio * gain, -1, 1).astype(np.float32)
+
+
+def window_batch(waves: Tensor, settings: WindowSettings) -> Tensor:
+    """(B, N) equal-length waveforms -> (B, windows, window samples), cut as ``windows.iter_windows`` cuts a clip."""
+    size, hop = settings.in_samples(SAMPLE_RATE)
+    if waves.shape[1] < size:
+        return torch.stack([torch.from_numpy(fill_window(w.numpy(), size, settings.pad)) for w in waves])[:, None]
+    windows = waves.unfold(1, size, hop)
+    if (waves.shape[1] - size) % hop:  # a last window flush with the end, as at prediction time
+        windows = torch.cat([windows, waves[:, None, -size:]], 1)
+    return windows
+
+
+def _load(example: Example) -> np.ndarray | None:
+    try:
+        return load_audio(AudioSource(str(example.path), path=example.path))
+    except InputError:
+        return None
+
+
+def _validation_score(backbone: nn.Module, head: Head, examples: list[Example], settings, classes, multilabel) -> float:
+    backbone.eval()
+    sources = [AudioSource(str(example.path), path=example.path) for example in examples]
+    kept = [(example, output.embeddings) for example, output in zip(examples, run_network(backbone, sources, settings))
+            if not isinstance(output, InputError)]
+    split = EmbeddedSplit.build([w for _, w in kept], [e.labels for e, _ in kept], len(classes), multilabel)
+    scores, _ = predict_scores(head, split, multilabel)
+    return headline(split_metrics(scores, split, classes, multilabel))
+
+
+def _train_mode(backbone: nn.Module, head: Head) -> None:
+    backbone.train()
+    head.train()
+    for module in backbone.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()  # frozen statistics
+
+
+def finetune(
+    head: Head,
+    dataset: Dataset,
+    config: TrainConfig,
+    settings: WindowSettings,
+    classes: list[str],
+    multilabel: bool,
+    frozen: FitResult,
+    *,
+    tensorboard: TensorBoard,
+    on_event: Callable[[TrainEvent], None] | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[EfficientAT | None, FitResult]:
+    """Fine-tune network and ``head`` (in place); returns (the network, or None if it did not help, the run)."""
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    backbone = load_efficientat(fuse=False)
+    train_examples, val_examples = dataset.splits["train"], dataset.splits.get("val", [])
+    length = round(max(settings.window, SEGMENT_SECONDS) * SAMPLE_RATE)
+    targets = EmbeddedSplit.build([np.zeros((1, 1))] * len(train_examples), [e.labels for e in train_examples],
+                                  len(classes), multilabel).targets
+    criterion = loss_function(config, targets, multilabel, len(classes))
+    optimizer = make_optimizer([(backbone, config.backbone_lr), (head, config.lr)], config.l2)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    best_score = frozen.history[frozen.best_epoch - 1].get("val_score", -math.inf)
+    best_state, history, stopped = None, list(frozen.history), "completed"
+    epochs, batches = config.finetune_epochs, math.ceil(len(train_examples) / config.batch_size)
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            for epoch in range(epochs):
+                for group, base in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+                _train_mode(backbone, head)
+                order = rng.permutation(len(train_examples))
+                loss_sum = 0.0
+                for number, start in enumerate(range(0, len(order), config.batch_size), 1):
+                    index = order[start : start + config.batch_size]
+                    audio = list(pool.map(_load, [train_examples[i] for i in index]))
+                    keep = [k for k, clip in enumerate(audio) if clip is not None]
+                    if not keep:
+                        continue
+                    segments = [_segment(audio[k], length, config, rng) for k in keep]
+                    waves = torch.zeros(len(keep), max(map(len, segments)))
+                    for row, segment in enumerate(segments):
+                        waves[row, : len(segment)] = torch.from_numpy(segment)
+                    batch_targets = targets[torch.as_tensor(index[keep])]
+                    mix = float(rng.beta(config.mixup, config.mixup)) if config.mixup and len(keep) > 1 else 1.0
+                    partner = torch.from_numpy(rng.permutation(len(keep)))
+                    windows = window_batch(mix * waves + (1 - mix) * waves[partner], settings)
+                    _, embeddings = backbone(windows.flatten(0, 1))
+                    _, logits = head(embeddings.view(*windows.shape[:2], -1), torch.ones(windows.shape[:2], dtype=torch.bool))
+                    loss = mix * criterion(logits, batch_targets) + (1 - mix) * criterion(logits, batch_targets[partner])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    loss_sum += float(loss.detach()) * len(keep)
+                    if on_event:
+                        on_event(TrainEvent("finetune", number, batches, {"epoch": epoch + 1, "loss": float(loss.detach())}))
+                    if cancelled(cancel):
+                        raise KeyboardInterrupt
+                metrics = {"epoch": len(history) + 1, "finetune_epoch": epoch + 1,
+                           "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / len(train_examples)}
+                if val_examples:
+                    metrics["val_score"] = _validation_score(backbone, head, val_examples, settings, classes, multilabel)
+                history.append(metrics)
+                tensorboard.scalars({f"finetune/{k}": v for k, v in metrics.items() if k != "epoch"}, metrics["epoch"])
+                log(f"fine-tuning epoch {epoch + 1}/{epochs}: " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("epoch", "finetune_epoch")))
+                if not val_examples or metrics["val_score"] > best_score:
+                    best_score = metrics.get("val_score", best_score)
+                    best_state = (copy.deepcopy(backbone.state_dict()), copy.deepcopy(head.state_dict()), metrics["epoch"])
+        except KeyboardInterrupt:
+            stopped = "cancelled" if cancelled(cancel) else "interrupted"
+    if best_state is None:
+        head.load_state_dict(frozen.best_state)
+        head.eval()
+        log("fine-tuning did not beat the frozen network on validation: keeping the frozen network")
+        return None, FitResult(frozen.best_state, frozen.best_epoch, len(history), history, stopped)
+    backbone.load_state_dict(best_state[0])
+    head.load_state_dict(best_state[1])
+    head.eval()
+    return backbone.eval(), FitResult(best_state[1], best_state[2], len(history), history, stopped)

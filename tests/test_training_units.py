@@ -1,0 +1,130 @@
+"""Metrics, thresholds, heads and training options, checked against values worked out by hand."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from audioclas.training.config import ConfigError, TrainConfig, make_config, read_config_file
+from audioclas.training.heads import build_head
+from audioclas.training.metrics import (average_precision, confusion_image, multilabel_metrics, single_label_metrics,
+                                        tune_thresholds, write_confusion)
+
+NAMES = ["a", "b", "c"]
+
+
+def one_hot_scores(predicted: list[int], classes: int = 3) -> np.ndarray:
+    return np.eye(classes)[predicted]
+
+
+def test_single_label_metrics_by_hand() -> None:
+    truth = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    predicted = [0, 0, 0, 1, 1, 2, 2, 2]
+    metrics = single_label_metrics(truth, one_hot_scores(predicted), NAMES)
+    assert metrics["accuracy"] == 6 / 8
+    assert metrics["balanced_accuracy"] == pytest.approx((3 / 4 + 1 / 2 + 1) / 3)
+    assert metrics["confusion_matrix"] == [[3, 1, 0], [0, 1, 1], [0, 0, 2]]
+    a, b, c = metrics["per_class"]
+    assert (a["precision"], a["recall"], a["support"]) == (1.0, 0.75, 4)
+    assert (b["precision"], b["recall"]) == (0.5, 0.5)
+    assert (c["precision"], c["recall"]) == pytest.approx((2 / 3, 1.0))
+    f1 = [2 * 0.75 / 1.75, 0.5, 2 * (2 / 3) / (5 / 3)]
+    assert metrics["macro_f1"] == pytest.approx(np.mean(f1))
+
+
+def test_a_class_absent_from_the_data_does_not_count() -> None:
+    truth = np.array([0, 0, 1])
+    metrics = single_label_metrics(truth, one_hot_scores([0, 0, 1]), NAMES)
+    assert metrics["balanced_accuracy"] == 1.0 and metrics["macro_f1"] == 1.0  # class c never occurs nor is predicted
+
+
+def test_average_precision_by_hand() -> None:
+    assert average_precision(np.array([1, 0, 1]), np.array([0.9, 0.8, 0.1])) == pytest.approx((1 + 2 / 3) / 2)
+    assert average_precision(np.array([0, 1]), np.array([0.2, 0.9])) == 1.0
+    assert np.isnan(average_precision(np.array([0, 0]), np.array([0.2, 0.9])))
+
+
+def test_thresholds_maximise_f1_per_class() -> None:
+    truth = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
+    scores = np.array([[0.9, 0.1], [0.6, 0.2], [0.4, 0.3], [0.2, 0.25]])
+    thresholds = tune_thresholds(truth, scores)
+    assert thresholds[0] == pytest.approx(0.5)  # between 0.6 (last positive) and 0.4
+    assert thresholds[1] == pytest.approx(0.275)  # between 0.3 (the positive) and 0.25
+    metrics = multilabel_metrics(truth, scores, ["x", "y"], thresholds)
+    assert metrics["macro_f1"] == 1.0 and metrics["micro_f1"] == 1.0 and metrics["subset_accuracy"] == 1.0
+    assert metrics["mAP"] == 1.0
+    assert tune_thresholds(np.zeros((3, 1)), np.array([[0.1], [0.2], [0.3]]))[0] == 0.5  # no positives: default
+
+
+def test_confusion_matrix_files(tmp_path) -> None:
+    matrix = np.array([[5, 1, 0], [0, 3, 2], [0, 0, 4]])
+    write_confusion(matrix, ["cat", "dog", "a rather long class name"], tmp_path)
+    with Image.open(tmp_path / "confusion_matrix.png") as image:
+        assert image.format == "PNG" and image.size[0] > 3 * 28
+    saved = json.loads((tmp_path / "confusion_matrix.json").read_text())
+    assert saved["matrix"] == matrix.tolist() and saved["rows"] == "true class" and saved["classes"][0] == "cat"
+    pixels = np.asarray(confusion_image(matrix, ["cat", "dog", "x"]).convert("L"))
+    assert pixels.min() < 128 < pixels.max()  # the diagonal is shaded, the background white
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "attention"])
+def test_heads_ignore_padding_windows(kind: str) -> None:
+    torch.manual_seed(0)
+    head = build_head(kind, 384, 4).eval()
+    clip = torch.randn(1, 3, 384)
+    padded = torch.cat([clip, torch.randn(1, 2, 384) * 100], 1)
+    mask = torch.tensor([[True, True, True, False, False]])
+    window_logits, clip_logits = head(clip, torch.ones(1, 3, dtype=torch.bool))
+    _, padded_logits = head(padded, mask)
+    torch.testing.assert_close(padded_logits, clip_logits)
+    assert window_logits.shape == (1, 3, 4)
+    if kind != "attention":  # mean pooling: the clip is the mean of its windows' logits
+        torch.testing.assert_close(clip_logits, window_logits.mean(1))
+
+
+def test_config_file_and_flags(tmp_path) -> None:
+    path = tmp_path / "train.toml"
+    path.write_text('data = "clips"\nhead = "mlp"\nlr = 1\nlr-step-every = 5\n')
+    values = read_config_file(path)
+    assert values["data"] == str((tmp_path / "clips").resolve()) and values["lr"] == 1.0 and values["lr_step_every"] == 5
+    config = make_config(path, lr=0.5, epochs=None)
+    assert (config.head, config.lr, config.epochs) == ("mlp", 0.5, TrainConfig().epochs)
+    path.write_text('[project]\nname = "x"\n[train]\nhead = "attention"\n')  # a [train] table among others
+    assert make_config(path).head == "attention"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('heda = "mlp"', "unknown option 'heda' (did you mean 'head'?)"),
+    ("epochs = 1.5", "epochs = 1.5 has the wrong type"),
+    ('multilabel = "yes"', "wrong type"),
+    ("epochs = [", "not valid TOML"),
+    ('head = "transformer"', "head must be linear, mlp or attention"),
+    ("val_fraction = 1.0\nl2 = -1", "l2 must be 0 or more, not -1.0; val_fraction must be in [0, 1), not 1.0"),
+])  # fmt: skip
+def test_config_errors_name_the_problem(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as caught:
+        make_config(path)
+    assert message in str(caught.value)
+
+
+def test_missing_config_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        make_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("seconds", [0.2, 0.3, 0.45, 0.6, 1.0])
+def test_finetune_windows_are_the_prediction_windows(seconds: float) -> None:
+    from audioclas.training.finetune import window_batch
+    from audioclas.windows import WindowSettings, iter_windows
+
+    settings = WindowSettings(0.3, 0.1, "zeros")
+    wave = np.random.default_rng(0).standard_normal(round(seconds * 32000)).astype(np.float32)
+    size, hop = settings.in_samples(32000)
+    expected = np.stack([window.samples for window in iter_windows([wave], size, hop, "zeros")])
+    np.testing.assert_array_equal(window_batch(torch.from_numpy(wave)[None], settings)[0].numpy(), expected)
