@@ -8,6 +8,7 @@ fails comes back as its ``InputError`` without stopping the others.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,11 @@ from audioclas.sources import AudioSource
 from audioclas.windows import WindowSettings, iter_windows
 
 QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)
+
+
+def network_threads() -> int:
+    """PyTorch threads for the network while a decoder thread runs beside it: every usable core but one."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 @dataclass

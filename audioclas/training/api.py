@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from audioclas.audio import probe
 from audioclas.errors import AudioclasError, InputError
 from audioclas.fileio import atomic_open
 from audioclas.model import EMBEDDING_DIM
+from audioclas.pipeline import network_threads
 from audioclas.settings import home_dir
 from audioclas.sources import AudioSource
 from audioclas.training import store
@@ -66,11 +66,6 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def network_threads() -> int:
-    """Threads for the network while a decoder thread runs beside it: every usable core but one."""
-    return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 class Cancelled(AudioclasError):
