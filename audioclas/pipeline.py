@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,22 @@ QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: abo
 def network_threads() -> int:
     """PyTorch threads for the network while a decoder thread runs beside it: every usable core but one."""
     return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` PyTorch threads, then restore the previous number.
+
+    Measured on the 2-core target with other work on the machine: head training on FSDD took 8 s with one thread
+    and 57-170 s with two (the threads of tiny matrix products spin and wait on each other), and extraction, whose
+    decoder thread needs a core of its own, was 10x slower with two network threads than with one.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass

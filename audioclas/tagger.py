@@ -56,13 +56,6 @@ class Classifier(Protocol):
         ...
 
 
-def _as_list(inputs: Any) -> list[Any]:
-    """One input or many: a str, Path, bytes, file object or (array, rate) tuple is one input."""
-    if isinstance(inputs, (str, Path, bytes, bytearray, tuple)) or hasattr(inputs, "read"):
-        return [inputs]
-    return list(inputs)
-
-
 class Tagger:
     """AudioSet tagging (527 classes) with EfficientAT mn04, or a custom classifier on its embeddings."""
 
@@ -102,7 +95,7 @@ class Tagger:
         network: torch.nn.Module | None = None,
     ) -> Iterator[ClipOutput | InputError]:
         """Raw outputs (logits and embeddings per window) of ``network`` (default: the pretrained one)."""
-        with open_sources(_as_list(inputs), self.limits) as items:
+        with open_sources(inputs, self.limits) as items:
             yield from run_network(network or self.model, items, settings, self.batch_size, progress)
 
     def predict_many(

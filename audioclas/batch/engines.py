@@ -24,7 +24,7 @@ from audioclas.batch.tables import FAILURES, failures_table, write_table
 from audioclas.batch.tasks import Shard, list_inputs, make_shards
 from audioclas.batch.worker import ShardResult, ShardWorker
 from audioclas.errors import AudioclasError, InputError
-from audioclas.pipeline import Progress
+from audioclas.pipeline import Progress, torch_threads
 from audioclas.sources import InputLimits
 
 Engine = Literal["local", "ray"]
@@ -136,26 +136,17 @@ def _failures_of(folder: OutputFolder, shard_ids: list[str]) -> list[str]:
 
 def _run_local(shards: list[Shard], spec: JobSpec, folder: OutputFolder, threads: int, on_progress
                ) -> Iterator[ShardResult]:  # fmt: skip
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        worker = ShardWorker(spec, str(folder.root))
+    with torch_threads(threads):
+        worker = ShardWorker(spec, str(folder.root), threads)
         for shard in shards:
             yield worker.run(shard, on_progress)
-    finally:
-        torch.set_num_threads(previous)
 
 
 class _RayShardWorker:
     """The Ray Data callable: one actor holds one ``ShardWorker``; each batch is one shard."""
 
     def __init__(self, spec: JobSpec, out_dir: str, threads: int) -> None:
-        import torch
-
-        torch.set_num_threads(threads)
-        self.worker = ShardWorker(spec, out_dir)
+        self.worker = ShardWorker(spec, out_dir, threads)
 
     def __call__(self, batch: dict) -> dict:
         results = [self.worker.run(Shard.from_json(text)) for text in batch["shard"]]

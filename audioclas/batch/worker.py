@@ -70,13 +70,13 @@ class _StreamTagger(Tagger):
 class ShardWorker:
     """Loads the network once; ``run(shard)`` writes and commits one shard and says what it held.
 
-    The caller sets PyTorch's thread count (the same in every engine, for identical results).
+    ``threads`` is PyTorch's thread count, the same in every engine, for identical results.
     """
 
-    def __init__(self, spec: JobSpec, out_dir: str) -> None:
+    def __init__(self, spec: JobSpec, out_dir: str, threads: int) -> None:
         self.spec = spec
         self.folder = OutputFolder(out_dir)
-        self.tagger = _StreamTagger(spec.weights, batch_size=spec.batch_size)
+        self.tagger = _StreamTagger(spec.weights, batch_size=spec.batch_size, threads=threads)
 
     def run(self, shard: Shard, progress: Callable[[Progress], None] | None = None) -> ShardResult:
         if self.folder.is_committed(shard.id):

@@ -17,8 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from audioclas.audio import probe
 from audioclas.errors import AudioclasError, InputError
 from audioclas.fileio import atomic_open
 from audioclas.model import EMBEDDING_DIM
-from audioclas.pipeline import network_threads
+from audioclas.pipeline import network_threads, torch_threads
 from audioclas.settings import home_dir
 from audioclas.sources import AudioSource
 from audioclas.training import store
@@ -50,22 +49,6 @@ Cancel = threading.Event | Callable[[], bool] | None
 BACKBONE_NAME = "EfficientAT mn04_as"
 SHORT_CLIP_SECONDS = 2.0  # training data whose median clip is this short gets short windows
 SHORT_WINDOW, SHORT_HOP = 0.3, 0.1
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` PyTorch threads, then restore the previous number.
-
-    Measured on the 2-core target with other work on the machine: head training on FSDD took 8 s with one thread
-    and 57-170 s with two (the threads of tiny matrix products spin and wait on each other), and extraction, whose
-    decoder thread needs a core of its own, was 10x slower with two network threads than with one.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class Cancelled(AudioclasError):
