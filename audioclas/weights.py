@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from .errors import WeightsError
+from .fileio import file_sha256
 from .settings import cache_dir
 
 WEIGHTS_FILENAME = "mn04_as_mAP_432.pt"
@@ -29,14 +30,6 @@ MAX_DOWNLOAD_BYTES = 64 * 2**20  # the real file is 4 MB; refuse anything absurd
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0)
 
 _verified: set[tuple[str, int, int]] = set()  # (path, mtime_ns, size) of files whose hash matched
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cached_weights_path() -> Path:

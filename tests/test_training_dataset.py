@@ -200,3 +200,39 @@ def test_stratified_holdout_is_seeded_and_stratified(fsdd: Path) -> None:
     tiny = [e for e in dataset.splits["train"] if e.label in (0, 1)][:2] + [dataset.splits["train"][-1]]
     kept, held = stratified_holdout(tiny, 0.5, 0)  # a class of one example stays in train
     assert dataset.splits["train"][-1] in kept
+
+
+def test_content_hashes_are_remembered_until_a_file_changes(tmp_path: Path, fsdd: Path, monkeypatch) -> None:
+    import hashlib
+    import os
+
+    from audioclas.training import dataset as dataset_module
+
+    root = split_files(tmp_path / "data", fsdd)
+    first = {example.path.name: example.sha256 for example in load_dataset(root).examples()}
+    reads: list[Path] = []
+    real_sha256 = dataset_module.file_sha256
+    monkeypatch.setattr(dataset_module, "file_sha256", lambda path: (reads.append(path), real_sha256(path))[1])  # a spy
+
+    assert {example.path.name: example.sha256 for example in load_dataset(root).examples()} == first
+    assert reads == []  # nothing read again
+
+    changed = root / "audio" / "1_george_2.wav"
+    data = bytearray(changed.read_bytes())
+    data[-1] ^= 0xFF  # same size, other content, and a new modification time
+    changed.write_bytes(bytes(data))
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1_000_000))
+    again = {example.path.name: example.sha256 for example in load_dataset(root).examples()}
+    assert reads == [changed]
+    assert again["1_george_2.wav"] == hashlib.sha256(bytes(data)).hexdigest() != first["1_george_2.wav"]
+    assert {name: digest for name, digest in again.items() if name != changed.name} == {
+        name: digest for name, digest in first.items() if name != changed.name}
+
+
+def test_an_unusable_hash_memo_only_costs_time(tmp_path: Path, fsdd: Path, monkeypatch) -> None:
+    root = split_files(tmp_path / "data", fsdd)
+    expected = {example.path.name: example.sha256 for example in load_dataset(root).examples()}
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("AUDIOCLAS_CACHE", str(blocked))
+    assert {example.path.name: example.sha256 for example in load_dataset(root).examples()} == expected

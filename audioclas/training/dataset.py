@@ -19,16 +19,18 @@ twice, the same audio under two names in different splits) is collected with its
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import random
+import stat
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from audioclas.errors import AudioclasError
+from audioclas.fileio import file_sha256
+from audioclas.training.content_hashes import HashMemo
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -360,20 +362,50 @@ def _read_csv(path: Path) -> tuple[Dataset, list[Problem]]:
 # ---------------------------------------------------------------- checks common to every layout
 
 
-def _hash_file(path: Path) -> str | Problem:
+def _regular_file(path: Path) -> os.stat_result | Problem:
     try:
-        if not path.exists():
-            return Problem("", "file not found")
-        if not path.is_file():
-            return Problem("", "not a file")
-        digest, size = hashlib.sha256(), 0
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-                size += len(block)
-        return digest.hexdigest() if size else Problem("", "file is empty (0 bytes)")
+        status = os.stat(path)
+    except FileNotFoundError:
+        return Problem("", "file not found")
     except OSError as error:
         return Problem("", f"cannot be read ({error.strerror or error})")
+    if not stat.S_ISREG(status.st_mode):
+        return Problem("", "not a file")
+    return status if status.st_size else Problem("", "file is empty (0 bytes)")
+
+
+def _hash_one(path: Path) -> tuple[str, os.stat_result] | Problem:
+    """(digest, the file's status taken before reading it: a change while reading shows at the next run)."""
+    try:
+        status = os.stat(path)
+        return file_sha256(path), status
+    except OSError as error:
+        return Problem("", f"cannot be read ({error.strerror or error})")
+
+
+def _hash_files(paths: list[Path], workers: int) -> list[str | Problem]:
+    """The sha256 of every file (files remembered unchanged are not read again), or the problem that stopped it."""
+    problems: dict[Path, Problem] = {}
+    statuses: dict[Path, os.stat_result] = {}
+    for path in paths:
+        checked = _regular_file(path)
+        if isinstance(checked, Problem):
+            problems[path] = checked
+        else:
+            statuses[path] = checked
+    memo = HashMemo()
+    digests = memo.known(statuses)
+    unknown = [path for path in statuses if path not in digests]
+    fresh = []
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for path, hashed in zip(unknown, pool.map(_hash_one, unknown)):
+            if isinstance(hashed, Problem):
+                problems[path] = hashed
+            else:
+                digests[path] = hashed[0]
+                fresh.append((path, hashed[1], hashed[0]))
+    memo.remember(fresh)
+    return [problems.get(path) or digests[path] for path in paths]
 
 
 def _check_examples(dataset: Dataset, workers: int) -> list[Problem]:
@@ -396,8 +428,7 @@ def _check_examples(dataset: Dataset, workers: int) -> list[Problem]:
                 kind = "listed twice" if other_split == split else f"in two splits ({other_split} and {split})"
                 problems.append(Problem(example.where, f"{kind}: also at {other_where}"))
             first_seen.setdefault(example.path, (split, example.where))
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        digests = list(pool.map(_hash_file, [example.path for example in examples]))
+    digests = _hash_files([example.path for example in examples], workers)
     by_content: dict[str, tuple[str, Example]] = {}
     hashed: dict[str, list[Example]] = {split: [] for split in dataset.splits}
     position = 0
