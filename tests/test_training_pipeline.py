@@ -398,6 +398,7 @@ def test_finetune_saves_and_uses_its_own_network(digits: Path, tmp_path: Path) -
                                      **FAST))
     model = result.model
     assert model.finetuned and (model.path / "backbone.safetensors").is_file()
+    assert (model.window, model.hop, model.pad) == (1.0, None, "zeros")  # short clips: one window per clip
     assert model.backbone_sha256 != WEIGHTS_SHA256 and model.info["backbone"]["pretrained_sha256"] == WEIGHTS_SHA256
     assert len(result.history) == FAST["epochs"] + 1 and result.history[-1]["finetune_epoch"] == 1
     backbone = load_model("tuned").load_backbone()

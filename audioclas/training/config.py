@@ -63,11 +63,14 @@ class TrainConfig:
     skip_bad_audio: bool = False  # train without files that cannot be decoded instead of stopping
     # fine-tuning the backbone
     finetune: bool = False
-    finetune_epochs: int = 5
-    backbone_lr: float = 1e-4
+    finetune_epochs: int = 12
+    backbone_lr: float = 2e-3
     mixup: float = 0.3  # Beta(a, a) mixing of pairs of clips (0: off)
+    speed: float = 0.1  # random speed (tempo and pitch) change within ±this fraction (0: off)
+    time_shift: float = 1.0  # random delay up to this fraction of the room left in the training segment
     gain_db: float = 6.0  # random gain within ±this many dB
-    time_shift: float = 0.5  # random circular shift up to this fraction of the window
+    noise_snr: float = 10.0  # white noise at a random SNR from this to 20 dB more (0: off)
+    spec_masks: int = 2  # SpecAugment frequency and time masks per clip (0: off)
     device: str = "cpu"
 
     def validate(self) -> TrainConfig:
@@ -100,6 +103,9 @@ class TrainConfig:
         check(self.mixup >= 0, f"mixup must be 0 (off) or more, not {self.mixup}")
         check(self.gain_db >= 0, f"gain_db must be 0 or more, not {self.gain_db}")
         check(0 <= self.time_shift <= 1, f"time_shift must be in [0, 1], not {self.time_shift}")
+        check(0 <= self.speed < 1, f"speed must be in [0, 1), not {self.speed}")
+        check(self.noise_snr >= 0, f"noise_snr must be 0 (off) or more, not {self.noise_snr}")
+        check(0 <= self.spec_masks <= 10, f"spec_masks must be 0..10, not {self.spec_masks}")
         check(not (self.finetune and self.from_embeddings), "finetune needs the audio: it cannot use from_embeddings")
         if problems:
             raise ConfigError("invalid training options: " + "; ".join(problems))

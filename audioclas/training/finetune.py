@@ -3,10 +3,10 @@
 Starting from the trained head (linear probing, then fine-tuning, is more stable than training both from scratch),
 network and head train together, end to end through the same windows as prediction: each clip's training segment
 (the whole clip, or a random ``max(window, 1 s)`` stretch of a longer one) is cut into windows every hop, every
-window goes through the network, and the head pools them. Augmentation: a random segment and a random delay (time
-shift), a random gain, and mixup between the clips of a batch. BatchNorm statistics stay frozen (batches are
-small). After every epoch the validation clips are embedded exactly as at prediction time; the best epoch is kept,
-and if no epoch beats the frozen network on validation, the fine-tuned one is dropped.
+window goes through the network, and the head pools them. Augmentation (``augment.py``) changes speed, delay, gain
+and noise on the waveform and masks the spectrogram; mixup mixes the clips of a batch. BatchNorm statistics stay
+frozen (batches are small). After every epoch the validation clips are embedded exactly as at prediction time; the
+best epoch is kept, and if no epoch beats the frozen network on validation, the fine-tuned one is dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from audioclas.errors import InputError
 from audioclas.model import EfficientAT, load_efficientat
 from audioclas.pipeline import run_network
 from audioclas.sources import AudioSource
+from audioclas.training.augment import Augmentation, mixup_pairs
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, Example
 from audioclas.training.embedding_cache import cancelled
@@ -36,17 +37,7 @@ from audioclas.training.trainer import (EmbeddedSplit, FitResult, TensorBoard, T
 from audioclas.windows import WindowSettings, fill_window
 
 SEGMENT_SECONDS = 1.0  # a training segment is at least this long (or one window, if longer)
-
-
-def _segment(audio: np.ndarray, length: int, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
-    """A random stretch of at most ``length`` samples, delayed by up to ``time_shift`` of it, with a random gain."""
-    if len(audio) > length:
-        start = int(rng.integers(0, len(audio) - length + 1))
-        audio = audio[start : start + length]
-    delay = int(rng.integers(0, int(config.time_shift * (length - len(audio))) + 1)) if config.time_shift else 0
-    audio = np.concatenate([np.zeros(delay, np.float32), audio]) if delay else audio
-    gain = 10 ** (rng.uniform(-config.gain_db, config.gain_db) / 20) if config.gain_db else 1.0
-    return np.clip(audio * gain, -1, 1).astype(np.float32)
+WARMUP_STEPS = 30  # the learning rate rises over the first steps, so early noisy updates do not wreck pretrained features
 
 
 def window_batch(waves: Tensor, settings: WindowSettings) -> Tensor:
@@ -103,6 +94,7 @@ def finetune(
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     backbone = load_efficientat(fuse=False)
+    augmentation = Augmentation(config.speed, config.time_shift, config.gain_db, config.noise_snr, config.spec_masks)
     train_examples, val_examples = dataset.splits["train"], dataset.splits.get("val", [])
     length = round(max(settings.window, SEGMENT_SECONDS) * SAMPLE_RATE)
     targets = EmbeddedSplit.build([np.zeros((1, 1))] * len(train_examples), [e.labels for e in train_examples],
@@ -116,26 +108,28 @@ def finetune(
     with ThreadPoolExecutor(2) as pool:
         try:
             for epoch in range(epochs):
-                for group, base in zip(optimizer.param_groups, base_lrs):
-                    group["lr"] = base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
                 _train_mode(backbone, head)
                 order = rng.permutation(len(train_examples))
                 loss_sum = 0.0
                 for number, start in enumerate(range(0, len(order), config.batch_size), 1):
                     index = order[start : start + config.batch_size]
+                    step = epoch * batches + number - 1
+                    for group, base in zip(optimizer.param_groups, base_lrs):  # warm-up, then cosine decay
+                        warmup = min(1.0, (step + 1) / WARMUP_STEPS)
+                        group["lr"] = base * warmup * 0.5 * (1 + math.cos(math.pi * step / (epochs * batches)))
                     audio = list(pool.map(_load, [train_examples[i] for i in index]))
                     keep = [k for k, clip in enumerate(audio) if clip is not None]
                     if not keep:
                         continue
-                    segments = [_segment(audio[k], length, config, rng) for k in keep]
+                    segments = [augmentation.waveform(audio[k], length, rng) for k in keep]
                     waves = torch.zeros(len(keep), max(map(len, segments)))
                     for row, segment in enumerate(segments):
                         waves[row, : len(segment)] = torch.from_numpy(segment)
                     batch_targets = targets[torch.as_tensor(index[keep])]
-                    mix = float(rng.beta(config.mixup, config.mixup)) if config.mixup and len(keep) > 1 else 1.0
-                    partner = torch.from_numpy(rng.permutation(len(keep)))
+                    mix, partner = mixup_pairs(len(keep), config.mixup, rng)
                     windows = window_batch(mix * waves + (1 - mix) * waves[partner], settings)
-                    _, embeddings = backbone(windows.flatten(0, 1))
+                    mel = augmentation.spectrogram(backbone.front_end(windows.flatten(0, 1)), rng)
+                    _, embeddings = backbone.net(mel)
                     _, logits = head(embeddings.view(*windows.shape[:2], -1), torch.ones(windows.shape[:2], dtype=torch.bool))
                     loss = mix * criterion(logits, batch_targets) + (1 - mix) * criterion(logits, batch_targets[partner])
                     optimizer.zero_grad(set_to_none=True)
