@@ -86,6 +86,18 @@ def test_heads_ignore_padding_windows(kind: str) -> None:
         torch.testing.assert_close(clip_logits, window_logits.mean(1))
 
 
+@pytest.mark.parametrize("kind", ["linear", "mlp", "attention"])
+def test_reset_layers_draws_new_weights_and_keeps_the_input_statistics(kind: str) -> None:
+    head = build_head(kind, 384, 4)
+    head.set_normalisation(torch.randn(50, 384) * 3 + 1)
+    before = {name: value.clone() for name, value in head.state_dict().items()}
+    head.reset_layers()
+    after = head.state_dict()
+    assert torch.equal(after["mean"], before["mean"]) and torch.equal(after["std"], before["std"])
+    weights = [name for name in before if name.endswith("weight")]
+    assert weights and all(not torch.equal(after[name], before[name]) for name in weights)
+
+
 def test_config_file_and_flags(tmp_path) -> None:
     path = tmp_path / "train.toml"
     path.write_text('data = "clips"\nhead = "mlp"\nlr = 1\nlr-step-every = 5\n')

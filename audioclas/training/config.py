@@ -64,6 +64,7 @@ class TrainConfig:
     # fine-tuning the backbone
     finetune: bool = False
     finetune_epochs: int = 12
+    finetune_batch_size: int = 32  # clips per fine-tuning step (more steps per epoch than the head's 64)
     backbone_lr: float = 2e-3
     mixup: float = 0.3  # Beta(a, a) mixing of pairs of clips (0: off)
     speed: float = 0.1  # random speed (tempo and pitch) change within ±this fraction (0: off)
@@ -100,6 +101,7 @@ class TrainConfig:
         check(self.window is None or 0.1 <= self.window <= 60, f"window must be 0.1..60 seconds, not {self.window}")
         check(self.hop is None or 0.1 <= self.hop <= (self.window or 60), f"hop must be 0.1 s..the window, not {self.hop}")
         check(1 <= self.finetune_epochs <= 10_000, f"finetune_epochs must be 1..10000, not {self.finetune_epochs}")
+        check(1 <= self.finetune_batch_size <= 4096, f"finetune_batch_size must be 1..4096, not {self.finetune_batch_size}")
         check(self.mixup >= 0, f"mixup must be 0 (off) or more, not {self.mixup}")
         check(self.gain_db >= 0, f"gain_db must be 0 or more, not {self.gain_db}")
         check(0 <= self.time_shift <= 1, f"time_shift must be in [0, 1], not {self.time_shift}")

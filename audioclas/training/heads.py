@@ -35,6 +35,12 @@ class Head(nn.Module):
         self.mean.copy_(windows.mean(0))
         self.std.copy_(windows.std(0).clamp_min(1e-6))
 
+    def reset_layers(self) -> None:
+        """Fresh random weights in every layer; the input statistics stay."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """(window logits (B, W, C), clip logits (B, C)) from windows (B, W, D) and mask (B, W)."""
         x = (x - self.mean) / self.std
