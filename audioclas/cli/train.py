@@ -91,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     embeddings.add_argument("--skip-bad-audio", action="store_true", default=None, help="leave out files that cannot be decoded instead of stopping")
     finetune = parser.add_argument_group("fine-tuning the network")
     finetune.add_argument("--finetune", action="store_true", default=None, help="after the head, fine-tune the whole network with augmentation")
-    finetune.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default 12)")
+    finetune.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default 20)")
     finetune.add_argument("--finetune-batch-size", type=int, help="clips per fine-tuning step (default 32)")
     finetune.add_argument("--backbone-lr", type=float, help="learning rate of the network when fine-tuning (default 2e-3)")
     finetune.add_argument("--mixup", type=float, help="mixup Beta(a, a) parameter, 0 for none (default 0.3)")

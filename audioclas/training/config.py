@@ -63,7 +63,7 @@ class TrainConfig:
     skip_bad_audio: bool = False  # train without files that cannot be decoded instead of stopping
     # fine-tuning the backbone
     finetune: bool = False
-    finetune_epochs: int = 12
+    finetune_epochs: int = 20
     finetune_batch_size: int = 32  # clips per fine-tuning step (more steps per epoch than the head's 64)
     backbone_lr: float = 2e-3
     mixup: float = 0.3  # Beta(a, a) mixing of pairs of clips (0: off)
