@@ -46,7 +46,7 @@ def speaker(example) -> str:
 
 def leave_one_speaker_out(dataset: Dataset, config: TrainConfig, label: str, speakers: list[str] | None
                           ) -> tuple[dict[str, float], float]:
-    """Test accuracy per held-out speaker, and the seconds spent training the six heads."""
+    """Test accuracy per held-out speaker, and the seconds spent training the models."""
     examples = dataset.examples()
     accuracies, seconds = {}, 0.0
     for held_out in speakers or sorted({speaker(e) for e in examples}):

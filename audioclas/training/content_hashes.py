@@ -12,11 +12,13 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 
 from audioclas.settings import cache_dir
 
 logger = logging.getLogger(__name__)
+
 
 def _key(status: os.stat_result) -> tuple[int, int, int]:
     return status.st_size, status.st_mtime_ns, status.st_ino
@@ -38,14 +40,13 @@ class HashMemo:
     def known(self, statuses: dict[Path, os.stat_result]) -> dict[Path, str]:
         """The remembered digest of every file whose status still matches."""
         try:
-            with self._connect() as connection:
-                rows = {}
+            rows = {}
+            with closing(self._connect()) as connection:
                 for path, status in statuses.items():
                     row = connection.execute("SELECT size, mtime_ns, inode, sha256 FROM hashes WHERE path = ?",
                                              (str(path),)).fetchone()
                     if row and tuple(row[:3]) == _key(status):
                         rows[path] = row[3]
-            connection.close()
             return rows
         except (sqlite3.Error, OSError) as error:
             logger.debug("content hash memo %s unreadable (%s): hashing every file", self.path, error)
@@ -56,8 +57,7 @@ class HashMemo:
         if not rows:
             return
         try:
-            with self._connect() as connection:
+            with closing(self._connect()) as connection, connection:  # closed even on error; committed if not
                 connection.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
-            connection.close()
         except (sqlite3.Error, OSError) as error:
             logger.debug("content hash memo %s not written (%s)", self.path, error)

@@ -374,17 +374,18 @@ def _regular_file(path: Path) -> os.stat_result | Problem:
     return status if status.st_size else Problem("", "file is empty (0 bytes)")
 
 
-def _hash_one(path: Path) -> tuple[str, os.stat_result] | Problem:
-    """(digest, the file's status taken before reading it: a change while reading shows at the next run)."""
+def _hash_one(path: Path) -> str | Problem:
     try:
-        status = os.stat(path)
-        return file_sha256(path), status
+        return file_sha256(path)
     except OSError as error:
         return Problem("", f"cannot be read ({error.strerror or error})")
 
 
 def _hash_files(paths: list[Path], workers: int) -> list[str | Problem]:
-    """The sha256 of every file (files remembered unchanged are not read again), or the problem that stopped it."""
+    """The sha256 of every file (files remembered unchanged are not read again), or the problem that stopped it.
+
+    Each file's status is taken before it is read, so a file changed while being read is hashed again next run.
+    """
     problems: dict[Path, Problem] = {}
     statuses: dict[Path, os.stat_result] = {}
     for path in paths:
@@ -402,8 +403,8 @@ def _hash_files(paths: list[Path], workers: int) -> list[str | Problem]:
             if isinstance(hashed, Problem):
                 problems[path] = hashed
             else:
-                digests[path] = hashed[0]
-                fresh.append((path, hashed[1], hashed[0]))
+                digests[path] = hashed
+                fresh.append((path, statuses[path], hashed))
     memo.remember(fresh)
     return [problems.get(path) or digests[path] for path in paths]
 

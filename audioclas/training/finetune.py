@@ -97,7 +97,8 @@ def finetune(
     torch.manual_seed(config.seed)
     head.reset_layers()
     backbone = load_efficientat(fuse=False)
-    augmentation = Augmentation(config.speed, config.time_shift, config.gain_db, config.noise_snr, config.spec_masks)
+    augmentation = Augmentation(speed=config.speed, time_shift=config.time_shift, gain_db=config.gain_db,
+                                noise_snr=config.noise_snr, masks=config.spec_masks)
     train_examples, val_examples = dataset.splits["train"], dataset.splits.get("val", [])
     length = round(max(settings.window, SEGMENT_SECONDS) * SAMPLE_RATE)
     targets = EmbeddedSplit.build([np.zeros((1, 1))] * len(train_examples), [e.labels for e in train_examples],
