@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -46,6 +47,60 @@ def test_average_precision_by_hand() -> None:
     assert average_precision(np.array([1, 0, 1]), np.array([0.9, 0.8, 0.1])) == pytest.approx((1 + 2 / 3) / 2)
     assert average_precision(np.array([0, 1]), np.array([0.2, 0.9])) == 1.0
     assert np.isnan(average_precision(np.array([0, 0]), np.array([0.2, 0.9])))
+
+
+def test_tied_scores_give_the_same_average_precision_in_either_order() -> None:
+    # One positive and one negative with equal scores: precision 1/2 at recall 1, whichever comes first.
+    assert average_precision(np.array([1, 0]), np.array([0.5, 0.5])) == 0.5
+    assert average_precision(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
+    tied = multilabel_metrics(np.array([[1, 0], [0, 1]]), np.full((2, 2), 0.5), ["x", "y"], np.full(2, 0.5))
+    assert tied["mAP"] == 0.5 and [c["average_precision"] for c in tied["per_class"]] == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_single_label_report_equals_scikit_learn(seed: int) -> None:
+    from sklearn import metrics as sk
+
+    rng = np.random.default_rng(seed)
+    count, n = int(rng.integers(2, 7)), int(rng.integers(3, 60))
+    truth = rng.integers(0, count, n)  # small draws leave some classes out of the truth
+    scores = rng.random((n, count)).round(1)  # ties
+    report = single_label_metrics(truth, scores, [f"c{i}" for i in range(count)])
+    predicted = scores.argmax(1)
+    assert report["accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true": the reference still counts
+        assert report["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(truth, predicted))
+    assert report["macro_f1"] == pytest.approx(sk.f1_score(truth, predicted, average="macro", zero_division=0))
+    assert report["confusion_matrix"] == sk.confusion_matrix(truth, predicted, labels=range(count)).tolist()
+    reference = sk.precision_recall_fscore_support(truth, predicted, labels=range(count), zero_division=0)
+    for name, column in zip(("precision", "recall", "f1", "support"), reference):
+        assert [c[name] for c in report["per_class"]] == pytest.approx(column.tolist())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_multilabel_report_equals_scikit_learn(seed: int) -> None:
+    from sklearn import metrics as sk
+
+    rng = np.random.default_rng(seed)
+    count, n = int(rng.integers(2, 7)), int(rng.integers(3, 60))
+    truth = (rng.random((n, count)) < 0.3).astype(np.int64)
+    truth[0, 0] = 1  # at least one class with a positive
+    scores = rng.random((n, count)).round(1)  # ties
+    thresholds = rng.random(count).round(1)
+    report = multilabel_metrics(truth, scores, [f"c{i}" for i in range(count)], thresholds)
+    predicted = (scores >= thresholds).astype(np.int64)
+    with_positives = [c for c in range(count) if truth[:, c].any()]
+    assert report["mAP"] == pytest.approx(np.mean([sk.average_precision_score(truth[:, c], scores[:, c])
+                                                   for c in with_positives]))
+    assert [c["average_precision"] for c in report["per_class"]] == pytest.approx(
+        [sk.average_precision_score(truth[:, c], scores[:, c]) if c in with_positives else None for c in range(count)])
+    assert report["micro_f1"] == pytest.approx(sk.f1_score(truth, predicted, average="micro", zero_division=0))
+    assert report["macro_f1"] == pytest.approx(sk.f1_score(truth, predicted, average="macro", zero_division=0))
+    assert report["subset_accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
+    reference = sk.precision_recall_fscore_support(truth, predicted, average=None, zero_division=0)
+    for name, column in zip(("precision", "recall", "f1", "support"), reference):
+        assert [c[name] for c in report["per_class"]] == pytest.approx(column.tolist())
 
 
 def test_thresholds_maximise_f1_per_class() -> None:

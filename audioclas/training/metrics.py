@@ -1,12 +1,16 @@
 """Classification metrics, the confusion matrix (JSON + PNG) and per-class thresholds for multi-label tasks.
 
+The metrics are scikit-learn's (imported when first needed: it takes seconds to import), so that a report means
+what the standard definitions say, ties included.
+
 Single-label (``single_label_metrics``): accuracy, balanced accuracy (mean recall over the classes that occur),
 macro-F1 (over the classes that occur in truth or prediction), per-class precision/recall/F1/support and the
 confusion matrix (rows: true class, columns: predicted class).
 
 Multi-label (``multilabel_metrics``): mAP (mean over classes with a positive of the average precision, i.e. the
-area under the precision-recall curve as step function), and micro/macro F1 plus per-class precision/recall at
-per-class thresholds; ``tune_thresholds`` picks each class's threshold to maximise its F1 on validation data.
+area under the precision-recall curve as step function, equal scores counted together), and micro/macro F1 plus
+per-class precision/recall at per-class thresholds; ``tune_thresholds`` picks each class's threshold to maximise
+its F1 on validation data.
 """
 
 from __future__ import annotations
@@ -26,47 +30,51 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
                      where=np.asarray(denominator) > 0)
 
 
-def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    matrix = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(matrix, (truth, predicted), 1)
-    return matrix
+def _per_class(truth: np.ndarray, predicted: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support of every class (0 where undefined), for labels or 0/1 label matrices."""
+    from sklearn.metrics import precision_recall_fscore_support
 
-
-def _per_class(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
-    precision, recall = _safe_divide(tp, tp + fp), _safe_divide(tp, tp + fn)
-    f1 = _safe_divide(2 * precision * recall, precision + recall)
+    if not len(truth):
+        precision = recall = f1 = support = np.zeros(len(names))
+    elif truth.ndim == 2:  # one class at a time: a single-column matrix would be read as a binary task
+        columns = [precision_recall_fscore_support(truth[:, c], predicted[:, c], labels=[1], zero_division=0)
+                   for c in range(truth.shape[1])]
+        precision, recall, f1, support = (np.concatenate(values) for values in zip(*columns))
+    else:
+        precision, recall, f1, support = precision_recall_fscore_support(
+            truth, predicted, labels=np.arange(len(names)), zero_division=0)
     return [{"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(names, precision, recall, f1, tp + fn)]
+            for name, p, r, f, s in zip(names, precision, recall, f1, support)]
 
 
 def single_label_metrics(truth: np.ndarray, scores: np.ndarray, names: list[str]) -> dict[str, Any]:
     """Metrics for integer labels ``truth`` (n,) against class scores (n, C)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+    truth = np.asarray(truth, dtype=np.int64)
     predicted = scores.argmax(1)
-    matrix = confusion_matrix(truth, predicted, len(names))
-    tp = np.diag(matrix)
-    fp, fn = matrix.sum(0) - tp, matrix.sum(1) - tp
-    per_class = _per_class(tp, fp, fn, names)
-    present = (tp + fn) > 0
-    involved = present | (fp > 0)
+    if not len(truth):
+        return {"examples": 0, "accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0,
+                "per_class": _per_class(truth, predicted, names),
+                "confusion_matrix": np.zeros((len(names), len(names)), dtype=np.int64).tolist()}
     return {
         "examples": int(len(truth)),
-        "accuracy": float((predicted == truth).mean()) if len(truth) else 0.0,
-        "balanced_accuracy": float(np.mean([c["recall"] for c, p in zip(per_class, present) if p])) if present.any() else 0.0,
-        "macro_f1": float(np.mean([c["f1"] for c, i in zip(per_class, involved) if i])) if involved.any() else 0.0,
-        "per_class": per_class,
-        "confusion_matrix": matrix.tolist(),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        # balanced_accuracy_score, without its warning when a class is predicted that does not occur
+        "balanced_accuracy": float(recall_score(truth, predicted, labels=np.unique(truth), average="macro")),
+        "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+        "per_class": _per_class(truth, predicted, names),
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=np.arange(len(names))).tolist(),
     }
 
 
 def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
     """Area under the precision-recall step curve for one class (truth 0/1), NaN without positives."""
-    positives = truth.sum()
-    if positives == 0:
+    from sklearn.metrics import average_precision_score
+
+    if not np.any(truth):
         return float("nan")
-    order = np.argsort(-scores, kind="stable")
-    hits = truth[order]
-    precision_at_hit = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float((precision_at_hit * hits).sum() / positives)
+    return float(average_precision_score(truth, scores))
 
 
 def tune_thresholds(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -94,22 +102,22 @@ def tune_thresholds(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def multilabel_metrics(truth: np.ndarray, scores: np.ndarray, names: list[str], thresholds: np.ndarray) -> dict[str, Any]:
     """Metrics for a 0/1 matrix ``truth`` (n, C) against sigmoid scores (n, C) and per-class ``thresholds``."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth = np.asarray(truth, dtype=np.int64)
     ap = np.array([average_precision(truth[:, c], scores[:, c]) for c in range(truth.shape[1])])
-    predicted = scores >= thresholds
-    tp = (predicted & (truth == 1)).sum(0)
-    fp = (predicted & (truth == 0)).sum(0)
-    fn = (~predicted & (truth == 1)).sum(0)
-    per_class = _per_class(tp, fp, fn, names)
+    predicted = (scores >= thresholds).astype(np.int64)
+    per_class = _per_class(truth, predicted, names)
     for entry, value, threshold in zip(per_class, ap, thresholds):
         entry["average_precision"] = None if np.isnan(value) else float(value)
         entry["threshold"] = float(threshold)
-    micro_p, micro_r = _safe_divide(tp.sum(), tp.sum() + fp.sum()), _safe_divide(tp.sum(), tp.sum() + fn.sum())
     return {
         "examples": int(len(truth)),
         "mAP": float(np.nanmean(ap)) if not np.isnan(ap).all() else 0.0,
         "macro_f1": float(np.mean([c["f1"] for c in per_class])) if per_class else 0.0,
-        "micro_f1": float(_safe_divide(2 * micro_p * micro_r, micro_p + micro_r)),
-        "subset_accuracy": float((predicted == (truth == 1)).all(1).mean()) if len(truth) else 0.0,
+        # micro-F1 pools every (clip, class) decision: the F1 of the flattened matrices
+        "micro_f1": float(f1_score(truth.ravel(), predicted.ravel(), zero_division=0)) if truth.size else 0.0,
+        "subset_accuracy": float(accuracy_score(truth, predicted)) if len(truth) else 0.0,
         "per_class": per_class,
     }
 
