@@ -9,7 +9,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from audioclas.training.store import delete_model, headline_text, list_models, load_model, models_dir
+from audioclas.training.store import delete_model, headline_text, list_models, load_model, model_ref, models_dir
 
 EXAMPLES = """
 examples:
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="every saved model")
     listing.add_argument("--json", action="store_true", help="as JSON")
     show = actions.add_parser("show", help="details of one model")
-    show.add_argument("name", metavar="NAME", help="model name or folder")
+    show.add_argument("name", metavar="NAME", help="model name, or a folder's path (./dir)")
     show.add_argument("--json", action="store_true", help="model.json and metrics.json as one JSON object")
     delete = actions.add_parser("delete", help="delete a model")
     delete.add_argument("name", metavar="NAME")
@@ -69,7 +69,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    model = load_model(args.name)
+    model = load_model(model_ref(args.name))
     metrics_file = model.path / "metrics.json"
     metrics = json.loads(metrics_file.read_text("utf-8")) if metrics_file.is_file() else {}
     if args.json:

@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("-o", "--output", type=Path, help="write results to this file (written completely or not at all)")
     out.add_argument("--no-progress", action="store_true", help="hide the progress display")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", metavar="NAME", help="a custom classifier trained with 'audioclas train' (name or folder)")
+    model.add_argument("--model", metavar="NAME", help="a custom classifier trained with 'audioclas train': its name, or a folder's path (./dir)")
     model.add_argument("--with-audioset", action="store_true", help="with --model: show the AudioSet labels as well")
     model.add_argument("--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)")
     model.add_argument("--batch-size", type=int, default=16, help="windows per network call (default 16)")
@@ -80,9 +80,9 @@ def run(args: argparse.Namespace) -> int:
     tagger = Tagger(args.weights, batch_size=args.batch_size)
     custom = None
     if args.model:
-        from audioclas.training.store import load_model
+        from audioclas.training.store import load_model, model_ref
 
-        custom = load_model(args.model)
+        custom = load_model(model_ref(args.model))
     failures = 0
     with ExitStack() as stack:
         stream = stack.enter_context(atomic_open(args.output, encoding="utf-8", newline="")) if args.output else sys.stdout

@@ -113,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EVALUATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    evaluate.add_argument("model", metavar="MODEL", help="saved model name or folder")
+    evaluate.add_argument("model", metavar="MODEL", help="saved model name, or a folder's path (./dir)")
     evaluate.add_argument("data", metavar="DATA", help="dataset folder or CSV")
     evaluate.add_argument("--split", choices=("train", "val", "test"), help="default: test if DATA has it, else everything")
     evaluate.add_argument("--output", type=Path, metavar="DIR", help="write metrics.json and the confusion matrix (PNG, JSON) here")
@@ -210,11 +210,12 @@ def _train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from audioclas.training.api import evaluate
     from audioclas.training.dataset import DatasetError
+    from audioclas.training.store import model_ref
 
     display = ProgressDisplay(stderr, enabled=not args.no_progress)
     try:
         with display.live:
-            result = evaluate(args.model, args.data, args.split, output=args.output, skip_bad_audio=args.skip_bad_audio,
+            result = evaluate(model_ref(args.model), args.data, args.split, output=args.output, skip_bad_audio=args.skip_bad_audio,
                               on_event=display, log=lambda message: None)
     except DatasetError as error:
         print_error(error)

@@ -12,12 +12,17 @@ A model folder holds:
 | ``metrics.json``, ``history.json`` | validation/test metrics, and one row per epoch |
 | ``confusion_matrix_<split>.png/.json`` | single-label only |
 
-A model is written into a temporary folder beside its final place and renamed into it (``os.replace``), so a
-crash never leaves a half model under its name.
+A model is written into a temporary folder beside its final place and renamed into it (``os.rename``), so a
+crash never leaves a half model under its name, and a model saved meanwhile by another run is never replaced
+unless overwriting was asked for.
+
+A model is named (a ``str``: only ever a folder under ``home_dir()/models``, whatever the current directory
+holds) or given as a folder (a ``Path``, which only the command line makes from what its user typed: see
+``model_ref``). The service and the DEEPaaS adapter only ever pass names.
 
 Using a model (the contract ``audioclas predict --model NAME`` relies on)::
 
-    model = load_model("birds")          # a name under home_dir()/models, or a model folder's path
+    model = load_model("birds")          # a name under home_dir()/models; load_model(Path("dir")) for a folder
     model.classes                        # list[str]
     model.multilabel                     # bool: sigmoid scores and per-class ``model.thresholds``, else softmax
     model.window, model.hop, model.pad   # window settings the embeddings must be computed with
@@ -31,9 +36,12 @@ than the pretrained network.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -65,11 +73,12 @@ def models_dir() -> Path:
 
 
 def default_name() -> str:
-    return datetime.now().strftime("%Y%m%d-%H%M%S")
+    """A fresh name: the time, and a random suffix so that runs started in the same second differ."""
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ModelError(f"model name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit")
     return name
@@ -122,7 +131,11 @@ class SavedModel:
 
 
 def save_model(name: str, write: Callable[[Path], None], overwrite: bool = False) -> Path:
-    """Create model ``name`` atomically: ``write(folder)`` fills a temporary folder that is then renamed into place."""
+    """Create model ``name`` atomically: ``write(folder)`` fills a temporary folder that is then renamed into place.
+
+    Without ``overwrite``, a model of that name that exists by then (another run may have saved one since this
+    one started) is kept, and this run's model is left in its temporary folder, which the error names.
+    """
     target = model_path(name)
     if target.exists() and not overwrite:
         raise ModelError(f"a model named {name!r} already exists at {target}: choose another name or overwrite it")
@@ -133,17 +146,41 @@ def save_model(name: str, write: Callable[[Path], None], overwrite: bool = False
         for file in staging.iterdir():  # make the content durable before the rename publishes it
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".trash-{name}-", dir=target.parent))
-            os.replace(target, trash / name)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        _publish(staging, target, overwrite)
+    except _NameTaken:
+        raise ModelError(f"a model named {name!r} was saved by another run meanwhile and is kept; this run's model "
+                         f"is in {staging}: move it to {target.parent}/OTHER_NAME to keep it") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+class _NameTaken(Exception):
+    pass
+
+
+def _publish(staging: Path, target: Path, overwrite: bool) -> None:
+    """Rename ``staging`` to ``target``. ``rename`` fails on a non-empty folder (which a saved model is), so
+    without ``overwrite`` an existing model is never replaced, with no gap between a check and the rename.
+    With ``overwrite`` the old model is moved to a trash folder first (again if another writer got in between)."""
+    trashes: list[Path] = []
+    for _ in range(100):
+        try:
+            os.rename(staging, target)
+            break
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        if not overwrite:
+            raise _NameTaken
+        trashes.append(Path(tempfile.mkdtemp(prefix=f".trash-{target.name}-", dir=target.parent)))
+        with contextlib.suppress(FileNotFoundError):  # another writer moved it first: try again
+            os.rename(target, trashes[-1] / target.name)
+    else:
+        raise ModelError(f"could not replace {target}: other runs keep saving models under its name")
+    for trash in trashes:
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -162,21 +199,31 @@ def _read_info(folder: Path) -> dict[str, Any]:
     return info
 
 
-def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """A model folder: a saved model's name, or the path of a model folder."""
-    candidate = Path(name_or_path)
-    if (candidate / "model.json").is_file():
-        return candidate
-    if isinstance(name_or_path, str) and NAME_PATTERN.fullmatch(name_or_path):
-        folder = models_dir() / name_or_path
-        if folder.is_dir():
-            return folder
-    raise ModelError(f"no saved model named {str(name_or_path)!r} (see 'audioclas models list')")
+def resolve_model(name: str) -> Path:
+    """The folder of the saved model ``name``: only ever under ``models_dir()``, never a path."""
+    folder = models_dir() / check_name(name)
+    if not folder.is_dir():
+        raise ModelError(f"no saved model named {name!r} (see 'audioclas models list')")
+    return folder
 
 
-def load_model(name_or_path: str | os.PathLike) -> SavedModel:
-    """Load a saved model by name (under ``home_dir()/models``) or by folder path."""
-    folder = resolve_model(name_or_path)
+def model_folder(path: str | os.PathLike) -> Path:
+    """An explicitly given model folder (a path the command line's user typed): it must hold a model.json."""
+    folder = Path(path)
+    if not (folder / "model.json").is_file():
+        raise ModelError(f"{folder} is not a saved model folder (no model.json)")
+    return folder
+
+
+def model_ref(text: str) -> str | Path:
+    """How the command line reads a MODEL argument: a valid name is a saved model's name; anything else (a
+    path with a '/', e.g. ``./birds``) is the folder of a model. A name never reaches into the current folder."""
+    return text if NAME_PATTERN.fullmatch(text) else Path(text)
+
+
+def load_model(model: str | os.PathLike) -> SavedModel:
+    """Load a saved model: a ``str`` is a name under ``home_dir()/models``, a ``Path`` a model folder."""
+    folder = resolve_model(model) if isinstance(model, str) else model_folder(model)
     info = _read_info(folder)
     try:
         spec, window = info["head"], info["window"]
