@@ -182,6 +182,26 @@ def test_config_errors_name_the_problem(tmp_path, text: str, message: str) -> No
     assert message in str(caught.value)
 
 
+def test_device_is_not_a_training_option(tmp_path, capsys) -> None:
+    """It was accepted everywhere and never used: every way of giving it is now refused."""
+    from pydantic import ValidationError
+
+    from audioclas.cli import build_parser
+    from audioclas.service.schemas import TrainRequest
+
+    path = tmp_path / "old.toml"
+    path.write_text('head = "mlp"\ndevice = "cpu"\n')
+    with pytest.raises(ConfigError, match="unknown option 'device'"):
+        make_config(path)
+    with pytest.raises(ConfigError, match="unknown training option\\(s\\): device"):
+        make_config(device="cpu")
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["train", str(tmp_path), "--device", "cpu"])
+    assert exited.value.code == 2 and "unrecognized arguments: --device cpu" in capsys.readouterr().err
+    with pytest.raises(ValidationError, match="device"):
+        TrainRequest(dataset="/data", device="cpu")
+
+
 def test_missing_config_file(tmp_path) -> None:
     with pytest.raises(ConfigError, match="cannot read the config file"):
         make_config(tmp_path / "nope.toml")

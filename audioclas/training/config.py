@@ -72,7 +72,6 @@ class TrainConfig:
     gain_db: float = 6.0  # random gain within ±this many dB
     noise_snr: float = 10.0  # white noise at a random SNR from this to 20 dB more (0: off)
     spec_masks: int = 2  # SpecAugment frequency and time masks per clip (0: off)
-    device: str = "cpu"
 
     def validate(self) -> TrainConfig:
         problems = []
