@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("data", nargs="?", metavar="DATA", help="dataset folder or CSV (or 'data' in --config)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML file of training options; flags override it")
-    parser.add_argument("--name", help="name of the saved model (default: a timestamp)")
+    parser.add_argument("--name", help="name of the saved model (default: a timestamp and a random suffix)")
     parser.add_argument("--overwrite", action="store_true", default=None, help="replace a saved model of the same name")
     task = parser.add_argument_group("task and head")
     task.add_argument("--head", choices=("linear", "mlp", "attention"),

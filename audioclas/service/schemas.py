@@ -112,8 +112,9 @@ def _train_request() -> type[BaseModel]:
     for option in dataclasses.fields(TrainConfig):
         if option.name != "data":
             fields[option.name] = (hints[option.name], Field(option.default))
-    fields["name"] = (str | None, Field(None, description="name of the saved model (default: a timestamp); "
-                                                          "on a custom model's route, that model is retrained"))
+    fields["name"] = (str | None, Field(None, description="name of the saved model (default: a timestamp and a "
+                                                          "random suffix); on a custom model's route, that model "
+                                                          "is retrained"))
     return create_model("TrainRequest", __config__=ConfigDict(extra="forbid"), **fields)
 
 

@@ -33,7 +33,7 @@ class TrainConfig:
     """Every training option, with its default. ``TrainConfig(**values).validate()`` checks them all."""
 
     data: str | None = None  # dataset: split-file folder, folder per class, or CSV
-    name: str | None = None  # saved model name (default: a timestamp)
+    name: str | None = None  # saved model name (default: a timestamp and a random suffix)
     overwrite: bool = False  # replace a saved model of the same name
     # the task and the head
     head: str = "attention"  # linear | mlp | attention (attention pooling over windows)

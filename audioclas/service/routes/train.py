@@ -1,8 +1,9 @@
 """``/v2/models/{name}/train/``: start training jobs, follow them, cancel them.
 
 On the ``audioset`` route a job trains a new classifier on the AudioSet network's embeddings, saved under the
-``name`` of the body (default: a timestamp). On a trained model's route it retrains that model: the options
-default to the ones it was trained with, and the new model replaces it when the job succeeds.
+``name`` of the body (default: a timestamp and a random suffix, unique even for jobs started in the same second).
+On a trained model's route it retrains that model: the options default to the ones it was trained with, and the
+new model replaces it when the job succeeds.
 """
 
 from __future__ import annotations
