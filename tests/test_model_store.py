@@ -3,13 +3,18 @@ ever looked up under the models folder (never in the current directory)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
+from audioclas.cli import main
+from audioclas.training import TrainConfig, train
 from audioclas.training.store import (NAME_PATTERN, ModelError, default_name, load_model, model_ref, models_dir,
                                       resolve_model, save_model)
+from service_server import tiny_dataset
 
 
 def race(name: str, overwrite: bool) -> dict[str, object]:
@@ -78,3 +83,18 @@ def test_the_command_line_reads_a_path_as_a_folder_and_a_name_as_a_name() -> Non
     assert model_ref("./birds") == Path("birds") and model_ref("/srv/models/birds") == Path("/srv/models/birds")
     with pytest.raises(ModelError, match="is not a saved model folder"):
         load_model(Path("definitely-not-here"))
+
+
+def test_the_command_line_uses_a_model_folder_given_as_a_path(tmp_path: Path, shared_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    data = tiny_dataset(shared_dir, tmp_path / "data")
+    train(data, TrainConfig(name="moved-away", head="linear", epochs=3, early_stopping=0, val_fraction=0.0,
+                            tensorboard=False))
+    shutil.move(models_dir() / "moved-away", tmp_path / "mine")  # a model folder of the user's own
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "./mine", str(data), "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 12
+    assert main(["models", "show", "./mine", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["path"] == "mine"
+    assert main(["models", "show", "mine"]) != 0  # a name: only looked up under the models folder
+    assert "no saved model named 'mine'" in capsys.readouterr().err
