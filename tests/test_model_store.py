@@ -17,6 +17,15 @@ from audioclas.training.store import (NAME_PATTERN, ModelError, default_name, lo
 from service_server import tiny_dataset
 
 
+@pytest.fixture
+def leaves_no_models():
+    """Remove what a test saved (and left in temporary folders) from the session's models folder."""
+    yield
+    for pattern in ("contested", ".tmp-contested-*", "replaced"):
+        for folder in models_dir().glob(pattern):
+            shutil.rmtree(folder)
+
+
 def race(name: str, overwrite: bool) -> dict[str, object]:
     """Two saves of ``name`` that both pass the up-front existence check before either renames its folder."""
     both_written = threading.Barrier(2, timeout=30)
@@ -40,6 +49,7 @@ def race(name: str, overwrite: bool) -> dict[str, object]:
     return outcomes
 
 
+@pytest.mark.usefixtures("leaves_no_models")
 def test_concurrent_saves_of_one_name_keep_the_first_and_refuse_the_other() -> None:
     outcomes = race("contested", overwrite=False)
     winners = [who for who, outcome in outcomes.items() if isinstance(outcome, Path)]
@@ -52,6 +62,7 @@ def test_concurrent_saves_of_one_name_keep_the_first_and_refuse_the_other() -> N
     assert kept.parent == models_dir() and (kept / "model.json").read_text() != winners[0]
 
 
+@pytest.mark.usefixtures("leaves_no_models")
 def test_concurrent_overwrites_both_succeed_and_leave_one_whole_model() -> None:
     outcomes = race("replaced", overwrite=True)
     assert all(isinstance(outcome, Path) for outcome in outcomes.values()), outcomes

@@ -26,10 +26,12 @@ def data_root(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Pat
 
 @pytest.fixture(scope="module")
 def saved_model(data_root: Path) -> Path:
-    """A real model, trained in this process on the tiny dataset (in the session's own home)."""
+    """A real model, trained in this process on the tiny dataset (in the session's own home, removed after)."""
     config = TrainConfig(name="names-real", head="linear", epochs=3, early_stopping=0, val_fraction=0.0,
                          tensorboard=False)
-    return train(data_root / "digits", config).model.path
+    path = train(data_root / "digits", config).model.path
+    yield path
+    shutil.rmtree(path)
 
 
 @pytest.fixture(scope="module")
