@@ -274,3 +274,9 @@ def test_audioset_tags_beside_a_frozen_short_window_model(tuned, digits: Path, a
     assert (model.window, model.finetuned) == (0.3, False)
     prediction = Tagger().predict(audio_dir / "pibble.ogg", model=model, with_audioset=True, top_k=5)
     assert_a_dog(prediction.audioset)
+
+
+def test_models_show_says_which_network_was_kept(tuned, capsys: pytest.CaptureFixture) -> None:
+    assert main(["models", "show", NAME]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"kept the fine-tuned network: {NO_VALIDATION}" in shown

@@ -281,7 +281,8 @@ def train(
 
 
 def _finetune(head, dataset: Dataset, splits: dict[str, EmbeddedSplit], embedder: Embedder, config: TrainConfig,
-              classes: list[str], multilabel: bool, frozen: FitResult, tensorboard, on_event, cancel: Cancel, log):
+              classes: list[str], multilabel: bool, frozen: FitResult, tensorboard, on_event, cancel: Cancel, log
+              ) -> tuple[torch.nn.Module | None, dict[str, Any], FitResult, Dataset, dict[str, EmbeddedSplit]]:
     """Fine-tune, and measure the frozen head and the fine-tuned network on val and test side by side.
 
     Returns (the kept backbone or None, the comparison, the kept run, and the dataset and splits the kept head
