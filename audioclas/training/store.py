@@ -4,7 +4,7 @@ A model folder holds:
 
 | file | what |
 |---|---|
-| ``model.json`` | classes, task (single/multi-label), head spec, window settings, backbone identity and sha256, per-class thresholds (multi-label), dataset summary, training summary, headline metrics |
+| ``model.json`` | classes, task (single/multi-label), head spec, window settings, backbone identity and sha256 (and the pretrained network's), per-class thresholds (multi-label), dataset summary, training summary, headline metrics; after ``--finetune``, the frozen head's and the fine-tuned network's metrics (``metrics.frozen``, ``metrics.finetuned``) and which was kept and why (``finetune``) |
 | ``head.safetensors`` | the head's weights (including the input standardisation) |
 | ``backbone.safetensors`` | only after ``--finetune``: the fine-tuned EfficientAT weights |
 | ``classes.txt``, ``info.txt`` | class names (line N is class N) and the dataset's ``info.txt`` |
