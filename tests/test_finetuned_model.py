@@ -13,7 +13,6 @@ import shutil
 from collections import namedtuple
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -23,7 +22,6 @@ from audioclas.errors import AudioclasError
 from audioclas.tagger import Tagger
 from audioclas.training import ModelError, TrainConfig, evaluate, load_model, train
 from audioclas.training.finetune import NO_VALIDATION
-from audioclas.training.store import state_sha256
 from audioclas.weights import WEIGHTS_SHA256
 from service_server import Server
 
