@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audioclas import __version__
+from audioclas.errors import AudioclasError
 
 _predictor = None
 
@@ -55,7 +56,8 @@ def get_predict_args() -> dict[str, Any]:
         "model": fields.Str(load_default="audioset", metadata={"description": "audioset, or a trained model's name"}),
         "top_k": fields.Int(load_default=5, validate=validate.Range(1, 100)),
         "threshold": fields.Float(load_default=0.0, validate=validate.Range(0.0, 1.0)),
-        "window": fields.Float(load_default=10.0, validate=validate.Range(1.0, 60.0)),
+        "window": fields.Float(load_default=None, allow_none=True, validate=validate.Range(1.0, 60.0),
+                               metadata={"description": "seconds (default 10; a trained model uses its own)"}),
         "hop": fields.Float(load_default=None, allow_none=True, validate=validate.Range(1.0, 60.0)),
         "aggregate": fields.Str(load_default="max", validate=validate.OneOf(["max", "mean"])),
         "timeline": fields.Bool(load_default=False, metadata={"description": "per-window labels too"}),
@@ -75,7 +77,12 @@ def predict(**args: Any) -> dict[str, Any]:
         raise ValueError("send a file (data) or a url")
     options = PredictOptions(top_k=args["top_k"], threshold=args["threshold"], window=args["window"], hop=args["hop"],
                              aggregate=args["aggregate"])
-    results = _shared_predictor().predict(args["model"], inputs, options)
+    predictor = _shared_predictor()
+    try:
+        predictor.check_options(args["model"], options)
+    except AudioclasError as error:
+        raise ValueError(str(error)) from None
+    results = predictor.predict(args["model"], inputs, options)
     return {"model": args["model"], "results": [
         {"input": result.source, "error": result.problem} if not hasattr(result, "to_dict")
         else result.to_dict(args["timeline"]) for result in results]}  # fmt: skip

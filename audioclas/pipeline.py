@@ -4,16 +4,22 @@ Decoding (PyAV, soxr) releases the GIL, so it overlaps with the network on the o
 consecutive clips share batches, which matters for many short clips; a queue of bounded size keeps
 memory flat on hour-long files. Results come back in input order, one per input, and an input that
 fails comes back as its ``InputError`` without stopping the others.
+
+A second network may run ``beside`` the first on windows of its own (e.g. AudioSet tags on the pretrained
+network's 10 s windows beside a custom model's 0.3 s ones): each clip is decoded once, and both windowings of
+the same decoded chunks are interleaved by position, so memory stays as flat as with one.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -21,7 +27,7 @@ import torch
 from audioclas.audio import SAMPLE_RATE, stream_audio
 from audioclas.errors import InputError
 from audioclas.sources import AudioSource
-from audioclas.windows import WindowSettings, iter_windows
+from audioclas.windows import Window, WindowSettings, iter_windows
 
 QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)
 
@@ -57,6 +63,7 @@ class ClipOutput:
     ends: np.ndarray  # (windows,) seconds, at most the duration
     logits: np.ndarray  # (windows, 527)
     embeddings: np.ndarray  # (windows, 384)
+    beside: ClipOutput | None = None  # the outputs of the network run beside, on its own windows
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,22 @@ class Progress:
     failed: bool = False
 
 
-@dataclass(eq=False)  # compared and hashed by identity
-class _Clip:
-    source: str
+@dataclass
+class _Track:
+    """What one network produced for one clip."""
+
     starts: list[int] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     logits: list[np.ndarray] = field(default_factory=list)
     embeddings: list[np.ndarray] = field(default_factory=list)
-    pending: int = 0  # windows queued but not yet through the network
+
+
+@dataclass(eq=False)  # compared and hashed by identity
+class _Clip:
+    source: str
+    tracks: tuple[_Track, ...] = ()
+    pending: int = 0  # windows queued but not yet through a network
+    heard: int = 0  # samples of this clip through a network so far
     total_samples: int | None = None  # set when decoding finished
     error: InputError | None = None
 
@@ -85,20 +100,35 @@ class _Clip:
         return self.error is not None or (self.total_samples is not None and self.pending == 0)
 
     def output(self) -> ClipOutput:
-        starts = np.asarray(self.starts, dtype=np.float64)
-        ends = starts + np.asarray(self.lengths, dtype=np.float64)
+        outputs = [self._track_output(track) for track in self.tracks]
+        return replace(outputs[0], beside=outputs[1] if len(outputs) > 1 else None)
+
+    def _track_output(self, track: _Track) -> ClipOutput:
+        starts = np.asarray(track.starts, dtype=np.float64)
+        ends = starts + np.asarray(track.lengths, dtype=np.float64)
         return ClipOutput(
             self.source,
             self.total_samples / SAMPLE_RATE,
             starts / SAMPLE_RATE,
             ends / SAMPLE_RATE,
-            np.concatenate(self.logits),
-            np.concatenate(self.embeddings),
+            np.concatenate(track.logits),
+            np.concatenate(track.embeddings),
         )
 
 
-def _decode(items: Iterable[AudioSource | InputError], settings: WindowSettings, out: queue.Queue, stop: threading.Event) -> None:
-    """Producer: ("clip", name) then ("window", Window)… then ("end", samples) or ("error", InputError)."""
+def _windows(source: AudioSource, settings: list[WindowSettings]) -> Iterator[tuple[int, Window]]:
+    """(track, window) for every window of every windowing of one decoded stream, in order of their ends."""
+    streams = itertools.tee(stream_audio(source), len(settings)) if len(settings) > 1 else [stream_audio(source)]
+    windowings = [
+        zip(itertools.repeat(track), iter_windows(stream, *setting.in_samples(SAMPLE_RATE), setting.pad))
+        for track, (stream, setting) in enumerate(zip(streams, settings))
+    ]
+    return heapq.merge(*windowings, key=lambda pair: pair[1].start + pair[1].length)
+
+
+def _decode(items: Iterable[AudioSource | InputError], settings: list[WindowSettings], out: queue.Queue,
+            stop: threading.Event) -> None:
+    """Producer: ("clip", name) then ("window", (track, Window))… then ("end", samples) or ("error", InputError)."""
 
     def put(message: tuple) -> None:
         while not stop.is_set():
@@ -109,7 +139,6 @@ def _decode(items: Iterable[AudioSource | InputError], settings: WindowSettings,
                 continue
         raise _Stopped
 
-    size, hop = settings.in_samples(SAMPLE_RATE)
     try:
         for item in items:
             if isinstance(item, InputError):
@@ -119,8 +148,8 @@ def _decode(items: Iterable[AudioSource | InputError], settings: WindowSettings,
             put(("clip", item.name))
             total = 0
             try:
-                for window in iter_windows(stream_audio(item), size, hop, settings.pad):
-                    put(("window", window))
+                for track, window in _windows(item, settings):
+                    put(("window", (track, window)))
                     total = max(total, window.start + window.length)
             except InputError as error:
                 put(("error", error))
@@ -145,26 +174,34 @@ def run_network(
     settings: WindowSettings,
     batch_size: int = 16,
     progress: Callable[[Progress], None] | None = None,
+    beside: tuple[torch.nn.Module, WindowSettings] | None = None,
 ) -> Iterator[ClipOutput | InputError]:
-    """Run ``model`` over every window of every input; yield one result per input, in order."""
+    """Run ``model`` over every window of every input; yield one result per input, in order.
+
+    With ``beside`` (network, settings), that network also runs over its own windows of each input: its outputs
+    are the result's ``beside``."""
+    networks = [model] + ([beside[0]] if beside else [])
+    windowings = [settings] + ([beside[1]] if beside else [])
     messages: queue.Queue = queue.Queue(maxsize=QUEUE_WINDOWS)
     stop = threading.Event()
-    producer = threading.Thread(target=_decode, args=(items, settings, messages, stop), daemon=True)
+    producer = threading.Thread(target=_decode, args=(items, windowings, messages, stop), daemon=True)
     producer.start()
     clips: list[_Clip] = []  # unfinished clips, oldest first
-    batch: list[tuple[_Clip, np.ndarray]] = []
+    batches: list[list[tuple[_Clip, Window]]] = [[] for _ in networks]  # windows of equal size per network
     producer_done = False
 
-    def run_batch() -> None:
+    def run_batch(track: int) -> None:
+        batch = batches[track]
         with torch.inference_mode():
-            logits, embeddings = model(torch.from_numpy(np.stack([samples for _, samples in batch])))
-        for i, (clip, _) in enumerate(batch):
-            clip.logits.append(logits[i : i + 1].numpy())
-            clip.embeddings.append(embeddings[i : i + 1].numpy())
+            logits, embeddings = networks[track](torch.from_numpy(np.stack([window.samples for _, window in batch])))
+        for i, (clip, window) in enumerate(batch):
+            clip.tracks[track].logits.append(logits[i : i + 1].numpy())
+            clip.tracks[track].embeddings.append(embeddings[i : i + 1].numpy())
             clip.pending -= 1
+            clip.heard = max(clip.heard, window.start + window.length)
         if progress is not None:
             for clip in dict.fromkeys(clip for clip, _ in batch):
-                progress(Progress(clip.source, (clip.starts[-1] + clip.lengths[-1]) / SAMPLE_RATE))
+                progress(Progress(clip.source, clip.heard / SAMPLE_RATE))
         batch.clear()
 
     try:
@@ -176,36 +213,39 @@ def run_network(
                     seconds = (clip.total_samples or 0) / SAMPLE_RATE
                     progress(Progress(clip.source, seconds, done=True, failed=clip.error is not None))
                 yield clip.error if clip.error is not None else clip.output()
-            if producer_done and not batch:
+            if producer_done and not any(batches):
                 if clips:  # only possible if the producer died mid-clip
                     clips[0].error = clips[0].error or InputError(clips[0].source, "decoding stopped unexpectedly")
                 continue
             try:
                 kind, payload = messages.get_nowait()
             except queue.Empty:
-                if batch:  # the network is idle: run what we have rather than wait for the decoder
-                    run_batch()
+                waiting = [track for track, batch in enumerate(batches) if batch]
+                if waiting:  # the network is idle: run what we have rather than wait for the decoder
+                    run_batch(waiting[0])
                     continue
                 kind, payload = messages.get()
             if kind == "clip":
-                clips.append(_Clip(payload))
+                clips.append(_Clip(payload, tuple(_Track() for _ in networks)))
             elif kind == "window":
-                clip = clips[-1]
-                clip.starts.append(payload.start)
-                clip.lengths.append(payload.length)
+                clip, (track, window) = clips[-1], payload
+                clip.tracks[track].starts.append(window.start)
+                clip.tracks[track].lengths.append(window.length)
                 clip.pending += 1
-                batch.append((clip, payload.samples))
-                if len(batch) == batch_size:
-                    run_batch()
+                batches[track].append((clip, window))
+                if len(batches[track]) == batch_size:
+                    run_batch(track)
             elif kind == "end":
                 clips[-1].total_samples = payload
             elif kind == "error":
                 clips[-1].error = payload
-                batch[:] = [(c, s) for c, s in batch if c is not clips[-1]]
+                for batch in batches:
+                    batch[:] = [(c, w) for c, w in batch if c is not clips[-1]]
             elif kind == "done":
                 producer_done = True
-                if batch:
-                    run_batch()
+                for track, batch in enumerate(batches):
+                    if batch:
+                        run_batch(track)
             elif kind == "fatal":
                 raise payload
     finally:

@@ -7,6 +7,7 @@ binary file objects, or ``(array, sample_rate)`` tuples.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,13 @@ class Classifier(Protocol):
     window: float
     hop: float | None
     pad: PadMode
-    backbone_sha256: str
+    backbone_sha256: str  # the network whose embeddings it reads: the pretrained one, or its fine-tuned copy
+    pretrained_sha256: str  # the pretrained network it derives from
     finetuned: bool
 
     def load_backbone(self) -> torch.nn.Module | None:
-        """The fine-tuned network whose embeddings the classifier reads, or None for the pretrained one."""
+        """The fine-tuned network whose embeddings the classifier reads (checked against ``backbone_sha256``),
+        or None for the pretrained one."""
         ...
 
     def classify(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +84,9 @@ class Tagger:
         self.labels = labels
         self._names = [label.name for label in labels]
         self._ids = [label.id for label in labels]
+        # The fine-tuned backbone in use, by its sha256; one at a time, so that memory stays bounded. A service
+        # may preset it (see ``service.predictor``).
+        self.backbones: dict[str, torch.nn.Module] = {}
 
     @property
     def model_id(self) -> str:
@@ -93,10 +99,12 @@ class Tagger:
         settings: WindowSettings = WindowSettings(),
         progress: Callable[[Progress], None] | None = None,
         network: torch.nn.Module | None = None,
+        beside: tuple[torch.nn.Module, WindowSettings] | None = None,
     ) -> Iterator[ClipOutput | InputError]:
-        """Raw outputs (logits and embeddings per window) of ``network`` (default: the pretrained one)."""
+        """Raw outputs (logits and embeddings per window) of ``network`` (default: the pretrained one), and of a
+        network run ``beside`` it on its own windows (see ``run_network``)."""
         with open_sources(inputs, self.limits) as items:
-            yield from run_network(network or self.model, items, settings, self.batch_size, progress)
+            yield from run_network(network or self.model, items, settings, self.batch_size, progress, beside)
 
     def predict_many(
         self,
@@ -106,9 +114,9 @@ class Tagger:
         threshold: float = 0.0,
         labels: Iterable[str] | None = None,
         exclude: Iterable[str] = (),
-        window: float = 10.0,
+        window: float | None = None,
         hop: float | None = None,
-        pad: PadMode = "loop",
+        pad: PadMode | None = None,
         aggregate: Aggregate = "max",
         model: Classifier | None = None,
         with_audioset: bool = False,
@@ -116,15 +124,18 @@ class Tagger:
     ) -> Iterator[Prediction | InputError]:
         """Labels for each input, in order; an input that cannot be read yields its ``InputError``.
 
-        ``labels``/``exclude`` keep or drop classes by name or id. With ``model``, the labels are
-        that classifier's classes (its window settings are used), and ``with_audioset`` adds the
-        AudioSet tags alongside.
+        ``labels``/``exclude`` keep or drop classes by name or id. ``window``/``hop``/``pad``: see
+        ``prediction_windows``. With ``model``, the labels are that classifier's classes, and
+        ``with_audioset`` adds the AudioSet tags alongside, computed as without a model: by the
+        pretrained network on its own 10 s windows.
         """
-        network = None
+        settings = prediction_windows(model, window, hop, pad)
+        network, beside = None, None
         if model is not None:
             names, ids = list(model.classes), None
-            window, hop, pad = model.window, model.hop, model.pad
-            network = self._network_for(model, with_audioset)
+            network = self._network_for(model)
+            if with_audioset and (model.finetuned or (settings.window, settings.pad) != (10.0, "loop")):
+                beside = (self.model, WindowSettings())
         else:
             names, ids = self._names, self._ids
         label_filter = LabelFilter(
@@ -133,16 +144,16 @@ class Tagger:
             include=resolve_label_names(labels, names, ids) if labels else None,
             exclude=resolve_label_names(exclude, names, ids),
         )
-        settings = WindowSettings(window, hop, pad)
-        for output in self.outputs(inputs, settings, progress, network):
+        for output in self.outputs(inputs, settings, progress, network, beside):
             if isinstance(output, InputError):
                 yield output
                 continue
             audioset: Prediction | None = None
             if model is None or with_audioset:
-                window_scores = torch.sigmoid(torch.from_numpy(output.logits)).numpy()
+                tagged = output.beside or output  # the pretrained network's outputs
+                window_scores = torch.sigmoid(torch.from_numpy(tagged.logits)).numpy()
                 audioset = make_prediction(
-                    output.source, output.duration, output.starts, output.ends, window_scores,
+                    tagged.source, tagged.duration, tagged.starts, tagged.ends, window_scores,
                     aggregate_windows(window_scores, aggregate), self._names, self._ids,
                     label_filter if model is None else LabelFilter(top_k),
                 )  # fmt: skip
@@ -157,14 +168,16 @@ class Tagger:
             custom.audioset = audioset
             yield custom
 
-    def _network_for(self, model: Classifier, with_audioset: bool) -> torch.nn.Module:
-        """The network whose embeddings ``model`` was trained on; its logits give the AudioSet tags."""
-        if model.backbone_sha256 != self.model_id:
-            raise AudioclasError(f"model {model.name!r} was trained on another backbone ({model.backbone_sha256[:12]}…)")
-        backbone = model.load_backbone()
-        if backbone is None:
+    def _network_for(self, model: Classifier) -> torch.nn.Module:
+        """The network whose embeddings ``model`` reads: the pretrained one, or its own fine-tuned backbone."""
+        if not model.finetuned:
+            if model.backbone_sha256 != self.model_id:
+                raise AudioclasError(f"model {model.name!r} was trained on another backbone "
+                                     f"({model.backbone_sha256[:12]}…, this one is {self.model_id[:12]}…)")
             return self.model
-        return _AudioSetBeside(self.model, backbone) if with_audioset else backbone
+        if model.backbone_sha256 not in self.backbones:
+            self.backbones = {model.backbone_sha256: model.load_backbone()}
+        return self.backbones[model.backbone_sha256]
 
     def predict(self, audio: Any, **options: Any) -> Prediction:
         """Labels for one input; raises ``InputError`` if it cannot be read. Options as ``predict_many``."""
@@ -193,6 +206,30 @@ class Tagger:
 
 
 
+def prediction_windows(
+    model: Classifier | None, window: float | None = None, hop: float | None = None, pad: PadMode | None = None
+) -> WindowSettings:
+    """The windows to predict with; raises ``AudioclasError`` (one line) for settings that cannot be used.
+
+    Without a model: 10 s windows (the network's own), looped, unless given. A custom model reads embeddings of
+    the windows it was trained on: its window length and padding are part of it, so a different ``window`` or
+    ``pad`` is refused (a head trained on 0.3 s windows knows nothing of 10 s ones); ``hop`` only sets where
+    windows start, so it is honoured (a finer timeline), up to the window length.
+    """
+    if model is not None:
+        if window is not None and not math.isclose(window, model.window):
+            raise AudioclasError(f"model {model.name!r} was trained on {model.window:g} s windows: it cannot use "
+                                 f"{window:g} s windows (leave the window out)")
+        if pad is not None and pad != model.pad:
+            raise AudioclasError(f"model {model.name!r} was trained with short clips padded by {model.pad}: it "
+                                 f"cannot use pad {pad} (leave pad out)")
+        window, hop, pad = model.window, model.hop if hop is None else hop, model.pad
+    try:
+        return WindowSettings(10.0 if window is None else window, hop, pad or "loop")
+    except ValueError as error:
+        raise AudioclasError(str(error) + (f" (model {model.name!r} uses {model.window:g} s windows)" if model else "")) from None
+
+
 def _single(audio: Any, results: Iterable[Any]) -> Any:
     """The one result of a one-input call, or its error."""
     results = list(results)
@@ -201,14 +238,3 @@ def _single(audio: Any, results: Iterable[Any]) -> Any:
     if isinstance(results[0], InputError):
         raise results[0]
     return results[0]
-
-
-class _AudioSetBeside(torch.nn.Module):
-    """AudioSet logits from the pretrained network beside a fine-tuned network's embeddings."""
-
-    def __init__(self, pretrained: torch.nn.Module, finetuned: torch.nn.Module) -> None:
-        super().__init__()
-        self.pretrained, self.finetuned = pretrained, finetuned
-
-    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.pretrained(waveform)[0], self.finetuned(waveform)[1]

@@ -63,8 +63,9 @@ class _StreamTagger(Tagger):
         settings: WindowSettings = WindowSettings(),
         progress: Callable[[Progress], None] | None = None,
         network: torch.nn.Module | None = None,
+        beside: tuple[torch.nn.Module, WindowSettings] | None = None,
     ) -> Iterator[ClipOutput | InputError]:
-        yield from run_network(network or self.model, inputs, settings, self.batch_size, progress)
+        yield from run_network(network or self.model, inputs, settings, self.batch_size, progress, beside)
 
 
 class ShardWorker:

@@ -40,7 +40,7 @@ def run_predict_job(args: argparse.Namespace) -> int:
     if args.model or args.output:
         raise AudioclasError("--model and --output are not available for batch jobs (--out)")
     options = {
-        "task": "predict", "window": args.window, "hop": args.hop, "pad": args.pad, "timeline": args.timeline,
+        "task": "predict", "window": 10.0 if args.window is None else args.window, "hop": args.hop, "pad": args.pad or "loop", "timeline": args.timeline,
         "top_k": args.top_k, "threshold": args.threshold, "labels": tuple(args.labels) if args.labels else None,
         "exclude": tuple(args.exclude), "aggregate": args.aggregate,
     }  # fmt: skip

@@ -87,12 +87,16 @@ def _show(args: argparse.Namespace) -> int:
         ("classes", ", ".join(model.classes)),
         ("head", f"{info['head']['type']} (hidden {info['head']['hidden']}, dropout {info['head']['dropout']})"),
         ("windows", f"{model.window:g} s{hop}, short clips padded by {model.pad}"),
-        ("backbone", f"{backbone['name']}{' fine-tuned' if model.finetuned else ''}, sha256 {backbone['sha256']}"),
+        ("backbone", f"{backbone['name']}{' fine-tuned' if model.finetuned else ''}, sha256 {backbone['sha256']}"
+                     + (f" (from the pretrained {model.pretrained_sha256})" if model.finetuned else "")),
         ("training", f"{training.get('stopped', '')}, best epoch {training.get('best_epoch', '')} of "
                      f"{training.get('epochs_run', '')}"),
         ("dataset", f"{info['dataset']['path']} ({info['dataset']['layout']})"),
         ("score", headline_text(info.get("metrics", {}))),
     ]  # fmt: skip
+    if info.get("finetune"):  # which network was kept, and whether a validation split chose it
+        rows.append(("fine-tuning", f"kept the {'fine-tuned network' if info['finetune']['kept'] == 'finetuned' else 'frozen head'}"
+                                    f": {info['finetune']['selection']}"))
     summary = Table(show_header=False, box=None)
     for key, value in rows:
         summary.add_row(f"[bold]{key}[/]", value)

@@ -156,8 +156,8 @@ class ProgressDisplay:
         self.live.update(self.tasks[event.stage], completed=event.done, total=event.total, detail=detail)
 
 
-def _metrics_table(metrics: dict[str, dict]) -> Table:
-    table = Table(title="metrics", title_justify="left")
+def _metrics_table(metrics: dict[str, dict], title: str = "metrics") -> Table:
+    table = Table(title=title, title_justify="left")
     table.add_column("split")
     names = [name for name in ("accuracy", "balanced_accuracy", "macro_f1", "mAP", "micro_f1") if
              any(name in values for values in metrics.values())]
@@ -181,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from audioclas.training.api import extract_embeddings, train
+    from audioclas.training.finetune import NO_VALIDATION
 
     config = config_from_args(args)
     display = ProgressDisplay(stderr, enabled=not args.no_progress)
@@ -194,13 +195,22 @@ def _train(args: argparse.Namespace) -> int:
         result = train(None, config, on_event=display, log=log)
     if args.json:
         json.dump({"model": result.model.name, "path": str(result.model.path), "stopped": result.stopped,
-                   "best_epoch": result.best_epoch, "timings": result.timings, "metrics": result.metrics},
+                   "best_epoch": result.best_epoch, "timings": result.timings, "metrics": result.metrics,
+                   **({"finetune": result.finetune} if result.finetune else {})},
                   sys.stdout, indent=2)
         print()
         return 0
     out = Console(highlight=False)
     if result.metrics:
         out.print(_metrics_table(result.metrics))
+    if result.finetune:  # both networks side by side: a fine-tuned network can be far worse than the frozen head
+        rows = {f"{split} ({network})": values for network, key in (("frozen head", "frozen"), ("fine-tuned", "finetuned"))
+                for split, values in (result.finetune[key] or {}).items()}
+        if rows:
+            out.print(_metrics_table(rows, "frozen head and fine-tuned network"))
+        unchecked = result.finetune["selection"] == NO_VALIDATION
+        out.print(("warning: " if unchecked else "") + result.finetune["selection"], style="yellow" if unchecked else None,
+                  markup=False)
     out.print(f"model [bold]{result.model.name}[/] saved to {result.model.path} ({result.stopped}, best epoch "
               f"{result.best_epoch}; embeddings {result.timings['extract']:.1f} s, training {result.timings['train']:.1f} s)")
     out.print(f"use it: audioclas predict FILE --model {result.model.name}")

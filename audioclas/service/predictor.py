@@ -26,7 +26,7 @@ from audioclas.predictions import Prediction
 from audioclas.service.netguard import NetGuard
 from audioclas.service.settings import ServiceSettings
 from audioclas.sources import AudioSource, open_sources
-from audioclas.tagger import Tagger
+from audioclas.tagger import Tagger, prediction_windows
 
 AUDIOSET = "audioset"  # the name of the pretrained model in the API
 
@@ -37,7 +37,7 @@ class PredictOptions:
     threshold: float = 0.0
     labels: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    window: float = 10.0
+    window: float | None = None  # None: 10 s, or what a custom model was trained with (see ``prediction_windows``)
     hop: float | None = None
     pad: str | None = None  # None: "loop", or what a custom model was trained with
     aggregate: str = "max"
@@ -64,7 +64,7 @@ class _TooLong(Exception):
 class _Custom:
     stamp: float  # mtime of model.json when loaded
     model: Any  # audioclas.training.store.SavedModel
-    tagger: Tagger  # the shared one, or one with the model's fine-tuned backbone
+    tagger: Tagger  # the shared one, or a copy holding the model's fine-tuned backbone
 
 
 class Predictor:
@@ -101,10 +101,9 @@ class Predictor:
                 return cached
             model = load_model(name)
             tagger = self.tagger
-            backbone = model.load_backbone()
-            if backbone is not None:
+            if model.finetuned:  # the backbone is loaded once, and shares the slots of the pretrained network
                 tagger = copy.copy(self.tagger)
-                tagger.model = _Exclusive(backbone, self.slots)
+                tagger.backbones = {model.backbone_sha256: _Exclusive(model.load_backbone(), self.slots)}
             self._custom[name] = _Custom(stamp, model, tagger)
             return self._custom[name]
 
@@ -114,12 +113,15 @@ class Predictor:
 
     # predicting ---------------------------------------------------------------------------------------------
 
-    def check_labels(self, model: str, options: PredictOptions) -> None:
-        """Raise ``AudioclasError`` naming the labels the model does not have."""
+    def check_options(self, model: str, options: PredictOptions) -> None:
+        """Raise ``AudioclasError`` naming the labels the model does not have, or window settings it cannot use."""
         if model == AUDIOSET:
             names, ids = [label.name for label in self.tagger.labels], [label.id for label in self.tagger.labels]
+            prediction_windows(None, options.window, options.hop, options.pad)
         else:
-            names, ids = self.custom_model(model).model.classes, None
+            custom = self.custom_model(model).model
+            names, ids = custom.classes, None
+            prediction_windows(custom, options.window, options.hop, options.pad)
         for wanted in (options.labels, options.exclude):
             if wanted:
                 resolve_label_names(wanted, names, ids)
@@ -129,10 +131,9 @@ class Predictor:
         per member. An input that fails gives its ``InputError``."""
         custom = None if model == AUDIOSET else self.custom_model(model)
         tagger = self.tagger if custom is None else custom.tagger
-        pad = options.pad or (custom.model.pad if custom is not None else "loop")
         arguments = dict(
             top_k=options.top_k, threshold=options.threshold, labels=options.labels or None, exclude=options.exclude,
-            window=options.window, hop=options.hop, pad=pad, aggregate=options.aggregate,
+            window=options.window, hop=options.hop, pad=options.pad, aggregate=options.aggregate,
             model=custom.model if custom is not None else None, with_audioset=options.with_audioset,
         )  # fmt: skip
         results: list[Prediction | InputError] = []

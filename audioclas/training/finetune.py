@@ -8,7 +8,9 @@ gradients damage the pretrained features; on an unseen FSDD speaker it scored 76
 window goes through the network, and the head pools them. Augmentation (``augment.py``) changes speed, delay, gain
 and noise on the waveform and masks the spectrogram; mixup mixes the clips of a batch. BatchNorm statistics stay
 frozen (batches are small). After every epoch the validation clips are embedded exactly as at prediction time; the
-best epoch is kept, and if no epoch beats the frozen network on validation, the fine-tuned one is dropped.
+best epoch is kept, and if no epoch beats the frozen network on validation, the fine-tuned one is dropped (it is
+still returned, so that its test metrics can be shown beside the frozen head's). Without validation clips nothing
+decides between them: the last epoch is kept, and ``selection`` says so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -51,6 +54,20 @@ def window_batch(waves: Tensor, settings: WindowSettings) -> Tensor:
     if (waves.shape[1] - size) % hop:  # a last window flush with the end, as at prediction time
         windows = torch.cat([windows, waves[:, None, -size:]], 1)
     return windows
+
+
+NO_VALIDATION = "no validation split: the fine-tuned network was kept without a check"
+
+
+@dataclass
+class Finetuned:
+    """What fine-tuning gave, and which network ``train`` keeps."""
+
+    backbone: EfficientAT | None  # the best fine-tuned network (eval mode), or None if no epoch finished
+    head_state: dict[str, Tensor] | None  # the head trained with it
+    result: FitResult  # the run that is kept: the fine-tuned one, or the frozen one restored
+    kept: bool  # True: the fine-tuned network (and ``head_state``) is the model; False: the frozen head is
+    selection: str  # why, for a person
 
 
 def _load(example: Example) -> np.ndarray | None:
@@ -91,8 +108,8 @@ def finetune(
     on_event: Callable[[TrainEvent], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
     log: Callable[[str], None] = print,
-) -> tuple[EfficientAT | None, FitResult]:
-    """Fine-tune network and ``head`` (in place); returns (the network, or None if it did not help, the run)."""
+) -> Finetuned:
+    """Fine-tune network and ``head`` (in place); ``head`` ends with the kept state (see ``Finetuned``)."""
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     head.reset_layers()
@@ -106,8 +123,8 @@ def finetune(
     criterion = loss_function(config, targets, multilabel, len(classes))
     optimizer = make_optimizer([(backbone, config.backbone_lr), (head, config.lr)], config.l2)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
-    best_score = frozen.history[frozen.best_epoch - 1].get("val_score", -math.inf)
-    best_state, history, stopped = None, list(frozen.history), "completed"
+    frozen_score = frozen.history[frozen.best_epoch - 1].get("val_score", -math.inf)
+    best_score, best_state, history, stopped = -math.inf, None, list(frozen.history), "completed"
     epochs, batches = config.finetune_epochs, math.ceil(len(train_examples) / config.finetune_batch_size)
     with ThreadPoolExecutor(2) as pool:
         try:
@@ -152,17 +169,28 @@ def finetune(
                 tensorboard.scalars({f"finetune/{k}": v for k, v in metrics.items() if k != "epoch"}, metrics["epoch"])
                 log(f"fine-tuning epoch {epoch + 1}/{epochs}: " + ", ".join(
                     f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("epoch", "finetune_epoch")))
-                if not val_examples or metrics["val_score"] > best_score:
+                if not val_examples or metrics["val_score"] > best_score:  # without validation: the last epoch
                     best_score = metrics.get("val_score", best_score)
                     best_state = (copy.deepcopy(backbone.state_dict()), copy.deepcopy(head.state_dict()), metrics["epoch"])
         except KeyboardInterrupt:
             stopped = "cancelled" if cancelled(cancel) else "interrupted"
+    frozen_result = FitResult(frozen.best_state, frozen.best_epoch, len(history), history, stopped)
     if best_state is None:
         head.load_state_dict(frozen.best_state)
         head.eval()
-        log("fine-tuning did not beat the frozen network on validation: keeping the frozen network")
-        return None, FitResult(frozen.best_state, frozen.best_epoch, len(history), history, stopped)
+        selection = "fine-tuning stopped before its first epoch finished: the frozen network was kept"
+        log(selection)
+        return Finetuned(None, None, frozen_result, False, selection)
     backbone.load_state_dict(best_state[0])
-    head.load_state_dict(best_state[1])
+    backbone.eval()
+    kept = not val_examples or best_score > frozen_score
+    if not val_examples:
+        selection = NO_VALIDATION
+    else:
+        selection = (f"validation score {best_score:.4f} fine-tuned against {frozen_score:.4f} frozen: the "
+                     + ("fine-tuned network was kept" if kept else "frozen network was kept"))
+    log(("warning: " if not val_examples else "") + selection)
+    head.load_state_dict(best_state[1] if kept else frozen.best_state)
     head.eval()
-    return backbone.eval(), FitResult(best_state[1], best_state[2], len(history), history, stopped)
+    result = FitResult(best_state[1], best_state[2], len(history), history, stopped) if kept else frozen_result
+    return Finetuned(backbone, best_state[1], result, kept, selection)

@@ -4,7 +4,7 @@ A model folder holds:
 
 | file | what |
 |---|---|
-| ``model.json`` | classes, task (single/multi-label), head spec, window settings, backbone identity and sha256, per-class thresholds (multi-label), dataset summary, training summary, headline metrics |
+| ``model.json`` | classes, task (single/multi-label), head spec, window settings, backbone identity and sha256 (and the pretrained network's), per-class thresholds (multi-label), dataset summary, training summary, headline metrics; after ``--finetune``, the frozen head's and the fine-tuned network's metrics (``metrics.frozen``, ``metrics.finetuned``) and which was kept and why (``finetune``) |
 | ``head.safetensors`` | the head's weights (including the input standardisation) |
 | ``backbone.safetensors`` | only after ``--finetune``: the fine-tuned EfficientAT weights |
 | ``classes.txt``, ``info.txt`` | class names (line N is class N) and the dataset's ``info.txt`` |
@@ -26,18 +26,21 @@ Using a model (the contract ``audioclas predict --model NAME`` relies on)::
     model.classes                        # list[str]
     model.multilabel                     # bool: sigmoid scores and per-class ``model.thresholds``, else softmax
     model.window, model.hop, model.pad   # window settings the embeddings must be computed with
-    model.backbone_sha256                # the backbone the head was trained on (``Tagger.model_id``)
+    model.backbone_sha256                # the network whose embeddings the head reads: the pretrained one
+                                         # (``Tagger.model_id``), or the fine-tuned weights' ``state_sha256``
+    model.pretrained_sha256              # the pretrained network it derives from (the same, unless fine-tuned)
     window_scores, clip_scores = model.classify(windows)   # windows: (n, 384) float32 embeddings of one clip
     # -> (n, C) and (C,) scores in [0, 1]
 
 For a fine-tuned model (``model.finetuned``) the embeddings must come from ``model.load_backbone()`` rather
-than the pretrained network.
+than the pretrained network; it checks the weights against ``backbone_sha256``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -101,6 +104,7 @@ class SavedModel:
     pad: str
     thresholds: np.ndarray | None  # (C,) per-class decision thresholds, multi-label only
     backbone_sha256: str
+    pretrained_sha256: str
     finetuned: bool
     head: Head
     info: dict[str, Any]  # the whole model.json
@@ -125,9 +129,25 @@ class SavedModel:
         """The fine-tuned backbone (eval mode, BatchNorm folded), or None for a head on the pretrained network."""
         if not self.finetuned:
             return None
+        file = self.path / "backbone.safetensors"
         model = EfficientAT()
-        model.load_state_dict(load_file(self.path / "backbone.safetensors"))
+        try:
+            model.load_state_dict(load_file(file))
+        except (OSError, RuntimeError, ValueError) as error:
+            raise ModelError(f"saved model {self.path} is damaged: cannot load {file.name} ({type(error).__name__})") from None
+        if state_sha256(model) != self.backbone_sha256:
+            raise ModelError(f"saved model {self.path} is damaged: {file.name} does not match the backbone sha256 "
+                             "in model.json")
         return model.eval().fuse_for_inference()
+
+
+def state_sha256(module: torch.nn.Module) -> str:
+    """Identity of a network's weights (a fine-tuned backbone's): sha256 of names and bytes in state_dict order."""
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def save_model(name: str, write: Callable[[Path], None], overwrite: bool = False) -> Path:
@@ -235,6 +255,7 @@ def load_model(model: str | os.PathLike) -> SavedModel:
             name=info["name"], path=folder, classes=classes, multilabel=bool(info["multilabel"]),
             window=float(window["window"]), hop=window["hop"], pad=window["pad"], thresholds=thresholds,
             backbone_sha256=info["backbone"]["sha256"], finetuned=bool(info["backbone"]["finetuned"]),
+            pretrained_sha256=info["backbone"].get("pretrained_sha256") or info["backbone"]["sha256"],
             head=head.eval(), info=info,
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, RuntimeError, OSError) as error:

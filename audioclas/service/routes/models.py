@@ -51,7 +51,7 @@ def custom_info(svc, name: str) -> ModelInfo:
         return ModelInfo(name=name, kind="custom", classes=[], metrics={}, metadata={"path": str(model_path(name))},
                          problem=str(error))
     metadata = {key: info.get(key) for key in ("created", "multilabel", "head", "window", "backbone", "dataset",
-                                               "training", "thresholds")}  # fmt: skip
+                                               "training", "thresholds", "finetune")}  # fmt: skip
     return ModelInfo(name=name, kind="custom", classes=info["classes"], metrics=info.get("metrics", {}),
                      metadata=metadata)
 
@@ -123,8 +123,10 @@ PREDICT_BODY = {
                         "labels": {"type": "array", "items": {"type": "string"},
                                    "description": "report only these labels (names or AudioSet ids)"},
                         "exclude": {"type": "array", "items": {"type": "string"}},
-                        "window": {"type": "number", "default": 10.0, "description": "seconds (AudioSet model)"},
-                        "hop": {"type": "number", "description": "seconds between windows (default: the window)"},
+                        "window": {"type": "number", "description": "seconds (default 10; a custom model uses "
+                                                                     "its own, and refuses another)"},
+                        "hop": {"type": "number", "description": "seconds between windows (default: the window, "
+                                                                  "or a custom model's own)"},
                         "pad": {"type": "string", "enum": ["loop", "zeros"]},
                         "aggregate": {"type": "string", "enum": ["max", "mean"], "default": "max"},
                         "timeline": {"type": "boolean", "default": False, "description": "per-window labels"},
@@ -149,7 +151,7 @@ class PredictForm(BaseModel):
     threshold: float = Field(0.0, ge=0.0, le=1.0)
     labels: list[str] = []
     exclude: list[str] = []
-    window: float = Field(10.0, ge=1.0, le=60.0)
+    window: float | None = Field(None, ge=1.0, le=60.0)
     hop: float | None = Field(None, ge=1.0, le=60.0)
     pad: Literal["loop", "zeros"] | None = None
     aggregate: Literal["max", "mean"] = "max"
@@ -172,8 +174,6 @@ def parse_options(fields: dict[str, list[str]]) -> tuple[PredictOptions, bool]:
     except ValidationError as error:
         problems = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()]
         raise RequestError(422, "; ".join(problems)) from None
-    if form.hop is not None and form.hop > form.window:
-        raise RequestError(422, f"hop ({form.hop:g} s) must not be longer than the window ({form.window:g} s)")
     options = PredictOptions(top_k=form.top_k, threshold=form.threshold, labels=tuple(form.labels),
                              exclude=tuple(form.exclude), window=form.window, hop=form.hop, pad=form.pad,
                              aggregate=form.aggregate, with_audioset=form.with_audioset)
@@ -204,7 +204,7 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
         if len(inputs) > settings.max_files:
             raise RequestError(413, f"more than {settings.max_files} inputs in one request")
         try:
-            await run_in_threadpool(svc.predictor.check_labels, name, options)
+            await run_in_threadpool(svc.predictor.check_options, name, options)
         except AudioclasError as error:
             raise RequestError(422, str(error)) from None
         results = await run_in_threadpool(svc.predictor.predict, name, inputs, options)
