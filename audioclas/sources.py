@@ -38,6 +38,7 @@ import httpx
 import numpy as np
 
 from audioclas.errors import InputError
+from audioclas.fileio import NotRegularFileError, open_regular
 
 MiB = 2**20
 GiB = 2**30
@@ -46,7 +47,7 @@ AUDIO_EXTENSIONS = frozenset(
     ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .wma .aiff .aif .webm .mp4 .mkv .mov .avi .3gp .amr .caf .au .snd"
     " .mka".split()
 )
-COMPRESSORS: dict[str, Callable[[Path, str], IO[bytes]]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+COMPRESSORS: dict[str, Callable[[IO[bytes], str], IO[bytes]]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 MAX_ZIP_ENTRY_BYTES = 1024  # zip directory bytes allowed per member (name, timestamps, zip64 sizes): bounds what
 # zipfile loads into memory before we can count the members
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -218,7 +219,7 @@ class _Expander:
         kind = _archive_kind(path, name)
         if kind == "zip":
             yield from self.expand_zip(path, name)
-        elif kind == "tar" or (kind is not None and _is_tar(path)):
+        elif kind == "tar" or (kind is not None and _is_tar(path, name, kind)):
             yield from self.expand_tar(path, name, kind)
         elif kind is not None:
             yield self.decompress_single(path, name, kind)
@@ -229,35 +230,37 @@ class _Expander:
 
     def expand_zip(self, path: Path, name: str) -> Iterator[AudioSource | InputError]:
         limit = self.limits.max_archive_members
-        try:
-            # zipfile builds an object for every entry of the central directory at once: bound it before that.
-            directory_bytes = _zip_directory_bytes(path)
-            if directory_bytes > limit * MAX_ZIP_ENTRY_BYTES:
-                raise InputError(name, f"archive directory of {directory_bytes} bytes is too large for {limit} members")
-            budget = _Budget(self.limits, path.stat().st_size)
-            with zipfile.ZipFile(path) as archive:
-                members = archive.infolist()
-                if len(members) > limit:
-                    raise InputError(name, f"archive has {len(members)} members, more than the limit of {limit}")
-                for info in members:
-                    member_name = f"{name}!{info.filename}"
-                    if info.is_dir() or not _is_audio_name(info.filename) or _is_hidden(info.filename):
-                        continue
-                    if problem := _zip_member_problem(info):
-                        yield InputError(member_name, problem)
-                        continue
-                    try:
-                        with archive.open(info) as member:
-                            source = self.extract(budget.metered(member, member_name), info.file_size, member_name)
-                    except InputError as error:
-                        if budget.exhausted:
-                            raise
-                        source = error
-                    except (*ARCHIVE_ERRORS, NotImplementedError) as error:
-                        source = InputError(member_name, f"corrupt archive member ({error})")
-                    yield source
-        except ARCHIVE_ERRORS as error:
-            raise InputError(name, f"corrupt zip archive ({error})") from None
+        with open_input_file(path, name) as file:
+            try:
+                # zipfile builds an object for every entry of the central directory at once: bound it before that.
+                directory_bytes = _zip_directory_bytes(file)
+                if directory_bytes > limit * MAX_ZIP_ENTRY_BYTES:
+                    problem = f"archive directory of {directory_bytes} bytes is too large for {limit} members"
+                    raise InputError(name, problem)
+                budget = _Budget(self.limits, os.fstat(file.fileno()).st_size)
+                with zipfile.ZipFile(file) as archive:
+                    members = archive.infolist()
+                    if len(members) > limit:
+                        raise InputError(name, f"archive has {len(members)} members, more than the limit of {limit}")
+                    for info in members:
+                        member_name = f"{name}!{info.filename}"
+                        if info.is_dir() or not _is_audio_name(info.filename) or _is_hidden(info.filename):
+                            continue
+                        if problem := _zip_member_problem(info):
+                            yield InputError(member_name, problem)
+                            continue
+                        try:
+                            with archive.open(info) as member:
+                                source = self.extract(budget.metered(member, member_name), info.file_size, member_name)
+                        except InputError as error:
+                            if budget.exhausted:
+                                raise
+                            source = error
+                        except (*ARCHIVE_ERRORS, NotImplementedError) as error:
+                            source = InputError(member_name, f"corrupt archive member ({error})")
+                        yield source
+            except ARCHIVE_ERRORS as error:
+                raise InputError(name, f"corrupt zip archive ({error})") from None
 
     def expand_tar(self, path: Path, name: str, kind: str) -> Iterator[AudioSource | InputError]:
         """Read the tar once, start to end ("r|"), through a meter: decompressing headers and skipped members
@@ -266,7 +269,7 @@ class _Expander:
         try:
             budget = _Budget(self.limits, path.stat().st_size)
             with (
-                COMPRESSORS.get(kind, open)(path, "rb") as raw,
+                _decompressed(path, name, kind) as raw,
                 tarfile.open(fileobj=budget.metered(raw, name), mode="r|") as archive,
             ):
                 for count, info in enumerate(archive, start=1):
@@ -294,7 +297,7 @@ class _Expander:
         member_name = f"{name}!{inner}"
         try:
             budget = _Budget(self.limits, path.stat().st_size)
-            with COMPRESSORS[kind](path, "rb") as member:
+            with _decompressed(path, name, kind) as member:
                 return self.extract(budget.metered(member, member_name), None, member_name)
         except ARCHIVE_ERRORS as error:
             raise InputError(member_name, f"corrupt {kind} data ({error})") from None
@@ -474,19 +477,41 @@ def _tar_member_problem(info: tarfile.TarInfo) -> str | None:
     return "is a device or special file, not a regular file"
 
 
-def _archive_kind(path: Path, name: str) -> str | None:
-    """'zip', 'tar', 'gz', 'bz2', 'xz' from the file's first bytes (not its name), or None for anything else."""
+def open_input_file(path: Path, name: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (a FIFO or device could block a reader forever or never
+    end); otherwise an ``InputError`` naming ``name``."""
     try:
-        with open(path, "rb") as file:
-            head = file.read(512)
+        return open_regular(path)
     except IsADirectoryError:
         raise InputError(name, "is a folder, not a file") from None
     except FileNotFoundError:
         raise InputError(name, "no such file or directory") from None
     except PermissionError:
         raise InputError(name, "permission denied") from None
+    except NotRegularFileError as error:
+        raise InputError(name, error.strerror) from None
     except OSError as error:
         raise InputError(name, f"cannot read ({error.strerror or error})") from None
+
+
+@contextmanager
+def _decompressed(path: Path, name: str, kind: str) -> Iterator[IO[bytes]]:
+    """The bytes of the file at ``path``, decompressed when ``kind`` is 'gz', 'bz2' or 'xz'."""
+    with open_input_file(path, name) as file:
+        if kind not in COMPRESSORS:
+            yield file
+            return
+        with COMPRESSORS[kind](file, "rb") as inner:
+            yield inner
+
+
+def _archive_kind(path: Path, name: str) -> str | None:
+    """'zip', 'tar', 'gz', 'bz2', 'xz' from the file's first bytes (not its name), or None for anything else."""
+    with open_input_file(path, name) as file:
+        try:
+            head = file.read(512)
+        except OSError as error:
+            raise InputError(name, f"cannot read ({error.strerror or error})") from None
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"\x1f\x8b"):
@@ -500,33 +525,32 @@ def _archive_kind(path: Path, name: str) -> str | None:
     return None
 
 
-def _is_tar(path: Path) -> bool:
+def _is_tar(path: Path, name: str, kind: str) -> bool:
     """Whether a compressed file holds a tar archive rather than a single file."""
     try:
-        with tarfile.open(path, mode="r|*") as archive:
+        with _decompressed(path, name, kind) as raw, tarfile.open(fileobj=raw, mode="r|") as archive:
             return archive.next() is not None
     except ARCHIVE_ERRORS:
         return False
 
 
-def _zip_directory_bytes(path: Path) -> int:
+def _zip_directory_bytes(file: BinaryIO) -> int:
     """Size of the central directory, as the zip's end record announces it; 0 when there is no end record
     (``zipfile`` then reports the archive as corrupt)."""
-    with open(path, "rb") as file:
-        size = file.seek(0, os.SEEK_END)
-        file.seek(max(0, size - (22 + 65535)))  # the end record, then at most a 64 KiB comment
-        tail = file.read()
-        end = tail.rfind(b"PK\x05\x06")
-        if end < 0 or end + 22 > len(tail):
-            return 0
-        directory_bytes = struct.unpack_from("<I", tail, end + 12)[0]
-        locator = end - 20  # zip64 keeps the real size in a record that this locator points to
-        if directory_bytes == 0xFFFFFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
-            file.seek(struct.unpack_from("<Q", tail, locator + 8)[0])
-            record = file.read(56)
-            if len(record) == 56 and record[:4] == b"PK\x06\x06":
-                directory_bytes = struct.unpack_from("<Q", record, 40)[0]
-        return directory_bytes
+    size = file.seek(0, os.SEEK_END)
+    file.seek(max(0, size - (22 + 65535)))  # the end record, then at most a 64 KiB comment
+    tail = file.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(tail):
+        return 0
+    directory_bytes = struct.unpack_from("<I", tail, end + 12)[0]
+    locator = end - 20  # zip64 keeps the real size in a record that this locator points to
+    if directory_bytes == 0xFFFFFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+        file.seek(struct.unpack_from("<Q", tail, locator + 8)[0])
+        record = file.read(56)
+        if len(record) == 56 and record[:4] == b"PK\x06\x06":
+            directory_bytes = struct.unpack_from("<Q", record, 40)[0]
+    return directory_bytes
 
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioSource", "InputLimits", "open_sources"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioSource", "InputLimits", "open_input_file", "open_sources"]

@@ -10,10 +10,12 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 import shutil
 import stat
 import struct
 import tarfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -36,15 +38,17 @@ def robin_bytes(audio_dir: Path) -> bytes:
 
 def expand(inputs, limits: InputLimits = InputLimits(), decode: bool = True, **options) -> list[tuple[str, str]]:
     """Every item as (name, "ok" or the problem). Sources are decoded inside the ``with``, as a caller would, and
-    must be the robin call (unless ``decode`` is False)."""
+    must be the robin call (unless ``decode`` is False); a source that fails to open gives its problem."""
     results = []
     with open_sources(inputs, limits, **options) as sources:
         for item in sources:
-            if isinstance(item, InputError):
-                results.append((item.source, item.problem))
-            else:
+            try:
+                if isinstance(item, InputError):
+                    raise item
                 assert not decode or len(load_audio(item)) == ROBIN_SAMPLES, item.name
                 results.append((item.name, "ok"))
+            except InputError as error:
+                results.append((error.source, error.problem))
     return results
 
 
@@ -109,6 +113,47 @@ def test_glob_patterns(tmp_path: Path, robin_bytes: bytes) -> None:
     recursive = expand([f"{tmp_path}/**/x*"])
     assert [n for n, _ in recursive] == [str(tmp_path / n) for n in ["deep/er/x3.ogg", "x1.ogg", "x2.ogg"]]
     assert expand([f"{tmp_path}/[z]*.ogg"]) == [(f"{tmp_path}/[z]*.ogg", "no audio files match this pattern")]
+
+
+def within(seconds: float, call):
+    """``call()``'s result, failing the test if it takes longer than ``seconds`` (it runs in a daemon thread, so that
+    a call blocked forever cannot hang the test run)."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((call(), None))
+        except Exception as error:
+            outcome.append((None, error))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still blocked after {seconds} s"
+    result, error = outcome[0]
+    if error is not None:
+        raise error
+    return result
+
+
+def test_fifos_and_devices_are_refused_without_blocking(tmp_path: Path, robin_bytes: bytes) -> None:
+    """Opening a FIFO waits for a writer and a device may never end: only regular files are ever opened, whether
+    given by name, found in a folder, reached through a symlink, or passed as an AudioSource."""
+    os.mkfifo(tmp_path / "pipe.ogg")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "folder" / "a-pipe.wav")
+    (tmp_path / "folder" / "robin.ogg").write_bytes(robin_bytes)
+    (tmp_path / "zero.wav").symlink_to("/dev/zero")
+    inputs = [tmp_path / "pipe.ogg", "/dev/zero", tmp_path / "zero.wav", tmp_path / "folder"]
+    assert within(10, lambda: expand(inputs)) == [
+        (str(tmp_path / "pipe.ogg"), "not a regular file (a FIFO)"),
+        ("/dev/zero", "not a regular file (a character device)"),
+        (str(tmp_path / "zero.wav"), "not a regular file (a character device)"),
+        (str(tmp_path / "folder" / "a-pipe.wav"), "not a regular file (a FIFO)"),
+        (str(tmp_path / "folder" / "robin.ogg"), "ok"),
+    ]
+    with pytest.raises(InputError, match=r"pipe.ogg: not a regular file \(a FIFO\)$"):
+        within(10, lambda: load_audio(AudioSource("pipe.ogg", path=tmp_path / "pipe.ogg")))
 
 
 # Archives ----------------------------------------------------------------------------------------------------------
