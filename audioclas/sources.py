@@ -84,8 +84,29 @@ class AudioSource:
             raise ValueError("sample_rate goes with array, and only with array")
 
 
+@dataclass(frozen=True)
+class HttpURL:
+    """An input that can only be downloaded, never taken for a local path, folder or glob (a ``str`` that is not a
+    URL is a path): what a service passes for a URL a stranger sent. Raises ``InputError`` unless ``url`` is an
+    absolute http(s) URL with a host."""
+
+    url: str
+
+    def __post_init__(self) -> None:
+        try:
+            parsed = httpx.URL(self.url)
+        except httpx.InvalidURL as error:
+            raise InputError(self.url, f"invalid URL ({error})") from None
+        if not parsed.scheme:
+            raise InputError(self.url, "not a URL; only http and https URLs are supported")
+        if parsed.scheme not in ("http", "https"):
+            raise InputError(self.url, f"only http and https URLs are supported, not {parsed.scheme}")
+        if not parsed.host:
+            raise InputError(self.url, "the URL has no host; only http and https URLs with a host are supported")
+
+
 # What a user may pass; an AudioSource is passed through unchanged.
-Input = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | tuple[np.ndarray, int] | AudioSource
+Input = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | tuple[np.ndarray, int] | AudioSource | HttpURL
 
 
 @dataclass(frozen=True)
@@ -126,7 +147,8 @@ def open_sources(
     audio members, named ``archive!member``; a single gz/bz2/xz-compressed file gives the file inside. Archives are
     recognised by their first bytes, not their names; nested archives are not opened, and bytes and file objects
     are always taken as one encoded file.
-    URLs must be http(s); ``url_guard(url)`` is called before connecting to the URL and to every redirect target,
+    URLs must be http(s) (a ``str`` that is not a URL is a path; pass ``HttpURL`` for input that must only ever be
+    downloaded); ``url_guard(url)`` is called before connecting to the URL and to every redirect target,
     and refuses one by raising (for instance to block private addresses). ``http_client`` replaces the default
     ``httpx.Client``. Extracted and downloaded files live in a temporary folder that is deleted on exit, so decode
     the sources inside the ``with`` block.
@@ -143,7 +165,7 @@ def open_sources(
 
 def _is_single_input(value: Any) -> bool:
     return (
-        isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike, AudioSource))
+        isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike, AudioSource, HttpURL))
         or hasattr(value, "read")
         or (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], np.ndarray))
     )
@@ -180,6 +202,8 @@ class _Expander:
             yield AudioSource("<array>", array=item[0], sample_rate=item[1])
         elif hasattr(item, "read"):
             yield self.read_file_object(item)
+        elif isinstance(item, HttpURL):
+            yield from self.expand_file(self.download(item.url), item.url)
         elif isinstance(item, str) and URL_PATTERN.match(item):
             yield from self.expand_file(self.download(item), item)
         elif isinstance(item, (str, os.PathLike)):
@@ -553,4 +577,4 @@ def _zip_directory_bytes(file: BinaryIO) -> int:
     return directory_bytes
 
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioSource", "InputLimits", "open_input_file", "open_sources"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioSource", "HttpURL", "InputLimits", "open_input_file", "open_sources"]

@@ -227,6 +227,19 @@ def test_private_and_odd_urls_are_refused(api: httpx.Client, server: Server, url
     assert_error(api.post(PREDICT, data={"url": url.format(port=server.port)}), 400, fragment)
 
 
+@pytest.mark.parametrize("url", ["/etc/passwd", "{audio}/*.ogg", "{audio}", "file:///etc/passwd", "pyproject.toml",
+                                 "tests/", "{audio}/" + ROBIN, "http:{audio}/" + ROBIN, "//{audio}/" + ROBIN])
+def test_url_field_is_never_a_server_path(api: httpx.Client, audio_dir: Path, url: str) -> None:
+    """Only http(s) URLs: a path, glob, folder or file:// URL is a 400 naming the field, whether or not the path
+    exists (so it cannot be probed), and nothing is listed or tagged."""
+    url = url.format(audio=audio_dir)
+    body = assert_error(api.post(PREDICT, data={"url": url}), 400)
+    assert body["error"].startswith(f"url {url}: ") and "only http and https URLs" in body["error"]
+    assert "results" not in body
+    with_upload = api.post(PREDICT, files={"files": (ROBIN, b"x")}, data={"url": url})
+    assert "results" not in assert_error(with_upload, 400, "only http and https URLs")
+
+
 @pytest.fixture(scope="module")
 def audio_site(audio_dir: Path):
     """A tiny HTTP server on loopback serving the real clips, and redirecting /moved to the robin."""

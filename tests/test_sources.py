@@ -25,7 +25,7 @@ import pytest
 
 from audioclas.audio import load_audio
 from audioclas.errors import InputError
-from audioclas.sources import AudioSource, InputLimits, open_sources
+from audioclas.sources import AudioSource, HttpURL, InputLimits, open_sources
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 ROBIN_SAMPLES = 86357  # at 32 kHz
@@ -392,6 +392,19 @@ def test_only_http_and_https() -> None:
         "only http and https URLs are supported, not ftp",
         "only http and https URLs are supported, not gopher",
     ]
+
+
+def test_http_url_inputs_are_never_paths(tmp_path: Path, robin_bytes: bytes) -> None:
+    """``HttpURL`` is what a service passes for a stranger's URL: it is downloaded or refused, never opened,
+    walked or globbed, even when a file of that name exists."""
+    (tmp_path / "robin.ogg").write_bytes(robin_bytes)
+    for text in [str(tmp_path / "robin.ogg"), str(tmp_path), f"{tmp_path}/*.ogg", "robin.ogg", f"file://{tmp_path}"]:
+        with pytest.raises(InputError, match="only http and https URLs are supported"):
+            HttpURL(text)
+    with pytest.raises(InputError, match="the URL has no host"):
+        HttpURL(f"http:{tmp_path}/robin.ogg")
+    client = serve({"https://example.org/robin.ogg": httpx.Response(200, content=robin_bytes)})
+    assert expand(HttpURL("https://example.org/robin.ogg"), http_client=client) == [("https://example.org/robin.ogg", "ok")]
 
 
 def test_redirects_are_followed_by_hand_and_guarded(robin_bytes: bytes) -> None:
