@@ -127,7 +127,8 @@ class InputLimits:
     ratio_check_bytes: int = 64 * MiB
     max_download_bytes: int = 1 * GiB  # one URL download, or one read of a file-like object
     url_timeout: float = 30.0  # seconds to connect, and between two pieces of a download
-    max_download_seconds: float = 600.0  # whole download, so that a slow trickle cannot hold a worker forever
+    max_download_seconds: float = 600.0  # whole download, redirects included, so that a slow trickle cannot hold a
+    # worker forever: checked on every piece received, and no read waits past it
     max_redirects: int = 5
 
 
@@ -358,7 +359,9 @@ class _Expander:
                 if scheme not in ("http", "https"):
                     raise InputError(url, f"only http and https URLs are supported, not {current.split(':')[0]}")
                 self.check_url(url, current)
-                with self.client.stream("GET", current, follow_redirects=False, timeout=limits.url_timeout) as response:
+                self.check_deadline(url, deadline)
+                timeout = min(limits.url_timeout, deadline - time.monotonic())  # no wait may end past the deadline
+                with self.client.stream("GET", current, follow_redirects=False, timeout=timeout) as response:
                     if response.is_redirect and "location" in response.headers:
                         current = str(response.url.join(response.headers["location"]))
                         continue
@@ -366,6 +369,7 @@ class _Expander:
                         raise InputError(url, f"download failed: HTTP {response.status_code} {response.reason_phrase}")
                     return self.save_response(response, url, deadline)
             except httpx.TimeoutException:
+                self.check_deadline(url, deadline)
                 raise InputError(url, f"download timed out (no answer within {limits.url_timeout:g} s)") from None
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as error:
                 raise InputError(url, f"download failed ({error})") from None
@@ -390,14 +394,17 @@ class _Expander:
             raise InputError(url, too_big)
         target, received = self.new_temp_path(), 0
         with open(target, "wb") as out:
-            for block in response.iter_bytes(COPY_BLOCK):
+            for block in response.iter_bytes():  # each piece as it arrives, however small
                 received += len(block)
                 if received > limit:
                     raise InputError(url, too_big)
-                if time.monotonic() > deadline:
-                    raise InputError(url, f"download took longer than {self.limits.max_download_seconds:g} s")
+                self.check_deadline(url, deadline)
                 out.write(block)
         return target
+
+    def check_deadline(self, url: str, deadline: float) -> None:
+        if time.monotonic() >= deadline:
+            raise InputError(url, f"download took longer than {self.limits.max_download_seconds:g} s")
 
     def read_file_object(self, file: BinaryIO) -> AudioSource:
         name = file.name if isinstance(getattr(file, "name", None), str) else "<file>"

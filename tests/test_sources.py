@@ -16,6 +16,7 @@ import stat
 import struct
 import tarfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -442,16 +443,30 @@ def test_url_timeout_and_connection_errors(robin_bytes: bytes) -> None:
         {
             "https://slow.example.org/a.ogg": httpx.ReadTimeout("timed out"),
             "https://down.example.org/a.ogg": httpx.ConnectError("connection refused"),
-            "https://trickle.example.org/a.ogg": httpx.Response(200, content=iter([robin_bytes])),
         }
     )
-    inputs = ["https://slow.example.org/a.ogg", "https://down.example.org/a.ogg", "https://trickle.example.org/a.ogg"]
-    results = expand(inputs, InputLimits(url_timeout=5, max_download_seconds=0), http_client=client)
+    inputs = ["https://slow.example.org/a.ogg", "https://down.example.org/a.ogg"]
+    results = expand(inputs, InputLimits(url_timeout=5), http_client=client)
     assert results == [
         ("https://slow.example.org/a.ogg", "download timed out (no answer within 5 s)"),
         ("https://down.example.org/a.ogg", "download failed (connection refused)"),
-        ("https://trickle.example.org/a.ogg", "download took longer than 0 s"),  # the whole download is bounded too
     ]
+
+
+def test_a_trickling_download_stops_at_the_deadline(robin_bytes: bytes) -> None:
+    """A server that sends 100 bytes every 50 ms (the mock transport stands in for it) would take 45 s for the
+    robin clip: the deadline of the whole download is checked on every piece, not once per MiB."""
+
+    def trickle():
+        for start in range(0, len(robin_bytes), 100):
+            time.sleep(0.05)
+            yield robin_bytes[start : start + 100]
+
+    client = serve({"https://trickle.example.org/a.ogg": httpx.Response(200, content=trickle())})
+    started = time.monotonic()
+    results = expand(["https://trickle.example.org/a.ogg"], InputLimits(max_download_seconds=0.5), http_client=client)
+    assert results == [("https://trickle.example.org/a.ogg", "download took longer than 0.5 s")]
+    assert time.monotonic() - started < 0.5 + 1.0
 
 
 # Buffers, arrays, batches ------------------------------------------------------------------------------------------
