@@ -17,6 +17,7 @@ import struct
 import tarfile
 import threading
 import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -314,6 +315,67 @@ def test_compression_bomb(tmp_path: Path, robin_bytes: bytes) -> None:
         (f"{tmp_path}/zeros.bin.tar.gz", bomb),
         (f"{tmp_path}/bomb.zip!robin.ogg", "ok"),
         (f"{tmp_path}/bomb.zip!zeros.wav", bomb),
+    ]
+
+
+def tar_header(name: str, kind: bytes, size: int) -> bytes:
+    """A 512-byte ustar header block of any type, for headers tarfile would not write as we want them."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size = kind, size
+    return info.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n"
+    length = len(body) + len(str(len(body)))
+    length += len(str(length)) - len(str(len(body)))  # the length counts its own digits
+    return f"{length}{body}".encode()
+
+
+def padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % tarfile.BLOCKSIZE)
+
+
+def test_huge_tar_headers_are_refused_before_they_are_read(tmp_path: Path, robin_bytes: bytes) -> None:
+    """tarfile reads a PAX record or GNU long name into memory whole: a 50 MB one (50 kB compressed) is refused
+    from its declared size, quickly and without memory growth; so are long chains of headers and sparse maps
+    (a sparse file is not audio), while ordinary long names still work."""
+    robin = tar_header("robin.ogg", tarfile.REGTYPE, len(robin_bytes)) + padded(robin_bytes)
+    with gzip.open(tmp_path / "pax.tar.gz", "wb", compresslevel=1) as out:
+        record = pax_record("comment", "x" * 50 * 2**20)
+        out.write(tar_header("././@PaxHeader", tarfile.XHDTYPE, len(record)) + padded(record) + robin + bytes(1024))
+    pax_bytes = tarfile.BLOCKSIZE + len(padded(record))
+    del record
+    long_name = "a" * 2_000_000 + ".ogg"
+    (tmp_path / "gnu.tar").write_bytes(tar_header("././@LongLink", tarfile.GNUTYPE_LONGNAME, len(long_name) + 1)
+                                       + padded(long_name.encode() + b"\0") + robin + bytes(1024))
+    chain = b"".join(tar_header("h", tarfile.XHDTYPE, len(pax_record("comment", str(i)))) +
+                     padded(pax_record("comment", str(i))) for i in range(20))
+    (tmp_path / "chain.tar").write_bytes(chain + robin + bytes(1024))
+    sparse = tarfile.TarInfo("sparse.ogg")
+    sparse.type = tarfile.GNUTYPE_SPARSE
+    (tmp_path / "sparse.tar").write_bytes(sparse.tobuf(format=tarfile.GNU_FORMAT) + robin + bytes(1024))
+    with tarfile.open(tmp_path / "long.tar", "w", format=tarfile.PAX_FORMAT) as archive:
+        add_tar_member(archive, "é" * 300 + ".ogg", robin_bytes)
+    with tarfile.open(tmp_path / "long-gnu.tar", "w", format=tarfile.GNU_FORMAT) as archive:
+        add_tar_member(archive, "b" * 300 + ".ogg", robin_bytes)
+
+    tracemalloc.start()
+    started = time.monotonic()
+    assert expand([tmp_path / "pax.tar.gz"]) == [
+        (str(tmp_path / "pax.tar.gz"), f"a member's extended tar headers (PAX or GNU long name) of {pax_bytes} bytes are "
+                                       "larger than the limit of 1048576 bytes")]
+    seconds, (_, peak) = time.monotonic() - started, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert seconds < 5 and peak < 8 * 2**20, (seconds, peak)
+    results = expand([tmp_path / name for name in ["gnu.tar", "chain.tar", "sparse.tar", "long.tar", "long-gnu.tar"]])
+    assert results == [
+        (str(tmp_path / "gnu.tar"), "a member's extended tar headers (PAX or GNU long name) of 2000896 bytes are "
+                                    "larger than the limit of 1048576 bytes"),
+        (str(tmp_path / "chain.tar"), "a member has more than 8 extended tar headers"),
+        (str(tmp_path / "sparse.tar"), "has a GNU sparse member, which is not supported"),
+        (f"{tmp_path}/long.tar!{'é' * 300}.ogg", "ok"),
+        (f"{tmp_path}/long-gnu.tar!{'b' * 300}.ogg", "ok"),
     ]
 
 
