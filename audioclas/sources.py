@@ -37,7 +37,7 @@ from typing import IO, Any, BinaryIO
 import httpx
 import numpy as np
 
-from audioclas.errors import InputError
+from audioclas.errors import InputError, printable
 from audioclas.fileio import NotRegularFileError, open_regular
 
 MiB = 2**20
@@ -65,7 +65,8 @@ ARCHIVE_ERRORS = (
 class AudioSource:
     """One piece of audio to decode, and the name that results and errors show for it.
 
-    ``name`` is the path as given, ``archive.zip!member/path.wav``, the URL, ``<bytes>`` or ``<array>``.
+    ``name`` is the path as given, ``archive.zip!member/path.wav``, the URL, ``<bytes>`` or ``<array>``, made
+    ``printable`` (it is only ever shown, never opened).
     Exactly one payload is set:
 
     - ``path``: a local file PyAV can open (for archives and URLs, a file in the temporary folder);
@@ -81,6 +82,7 @@ class AudioSource:
     data: bytes | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "name", printable(self.name))
         if sum(payload is not None for payload in (self.path, self.array, self.data)) != 1:
             raise ValueError("an AudioSource holds exactly one of path, array and data")
         if (self.array is None) != (self.sample_rate is None):

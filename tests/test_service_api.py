@@ -138,6 +138,26 @@ def test_upload_names_are_shown_never_used_as_paths(api: httpx.Client, clips: di
     assert not Path("/tmp/evil").exists()
 
 
+def test_undecodable_and_escape_sequence_member_names(api: httpx.Client, clips: dict[str, bytes]) -> None:
+    """A member name that is not UTF-8 (and holds a terminal escape) is shown with visible escapes, in valid JSON,
+    and the other members still get their results."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT) as archive:  # names as raw bytes
+        for name, data in [("bad\udcff\x1b[2J.ogg", clips[ROBIN]), ("junk\udcfe.wav", b"not audio" * 100),
+                           ("good.ogg", clips[TRUMPET])]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    response = api.post(PREDICT, files={"files": ("names.tar.gz", buffer.getvalue())})
+    assert response.status_code == 200, response.text
+    bad, junk, good = response.json()["results"]
+    assert (bad["input"], bad["labels"][0]["name"]) == ("names.tar.gz!bad\\xff\\x1b[2J.ogg", "Bird")
+    assert (junk["input"], junk["status"]) == ("names.tar.gz!junk\\xfe.wav", 415)
+    assert (good["input"], good["labels"][0]["name"]) == ("names.tar.gz!good.ogg", "Trumpet")
+    shown = api.post(PREDICT, files={"files": ("up\x1b[2Jload\u202e.ogg", clips[ROBIN])}).json()["results"][0]
+    assert shown["input"] == "up\\x1b[2Jload\\u202e.ogg"
+
+
 def test_hostile_archives(api: httpx.Client, clips: dict[str, bytes], tmp_path: Path) -> None:
     escaping = zip_bytes({"../escape.ogg": clips[ROBIN], "ok.ogg": clips[ROBIN]})
     body = api.post(PREDICT, files={"files": ("escape.zip", escaping)}).json()
