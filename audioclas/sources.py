@@ -39,6 +39,7 @@ import numpy as np
 
 from audioclas.errors import InputError, printable
 from audioclas.fileio import NotRegularFileError, open_regular
+from audioclas.safetar import BoundedTarFile, TarHeaderError
 
 MiB = 2**20
 GiB = 2**30
@@ -50,9 +51,6 @@ AUDIO_EXTENSIONS = frozenset(
 COMPRESSORS: dict[str, Callable[[IO[bytes], str], IO[bytes]]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 MAX_ZIP_ENTRY_BYTES = 1024  # zip directory bytes allowed per member (name, timestamps, zip64 sizes): bounds what
 # zipfile loads into memory before we can count the members
-MAX_TAR_MEMBER_HEADER_BYTES = MiB  # the extended headers (PAX records, GNU long names) of one tar member, together
-MAX_TAR_HEADER_BYTES = 16 * MiB  # those of all members: tarfile keeps every member's PAX headers in memory
-MAX_TAR_MEMBER_HEADERS = 8  # extended headers before one member (tarfile reads a chain of them recursively)
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 GLOB_CHARS = re.compile(r"[*?[]")
 COPY_BLOCK = MiB
@@ -300,7 +298,7 @@ class _Expander:
             budget = _Budget(self.limits, path.stat().st_size)
             with (
                 _decompressed(path, name, kind) as raw,
-                _BoundedTarFile.open(fileobj=budget.metered(raw, name), mode="r|") as archive,
+                BoundedTarFile.open(fileobj=budget.metered(raw, name), mode="r|") as archive,
             ):
                 for count, info in enumerate(archive, start=1):
                     if count > limit:
@@ -318,7 +316,7 @@ class _Expander:
                             raise
                         source = error
                     yield source
-        except _TarHeaderError as error:
+        except TarHeaderError as error:
             raise InputError(name, str(error)) from None
         except ARCHIVE_ERRORS as error:
             raise InputError(name, f"corrupt tar archive ({error})") from None
@@ -452,51 +450,6 @@ class _Budget:
         raise InputError(name, problem)
 
 
-class _TarHeaderError(Exception):
-    """Tar headers we refuse to read; ``str()`` says why in one line."""
-
-
-class _BoundedTarInfo(tarfile.TarInfo):
-    """Refuses what ``tarfile`` would read into memory whole, unbounded, before it does: extended headers (PAX
-    records, GNU long names) past the ``MAX_TAR_*`` bounds, and GNU sparse maps (a sparse file is not audio)."""
-
-    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
-        """Called for every header block; ``tarfile`` documents it as the method to override."""
-        assert isinstance(archive, _BoundedTarFile)
-        if self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
-                         tarfile.GNUTYPE_LONGLINK):  # fmt: skip
-            archive.count_extended_header(self)
-        elif self.type == tarfile.GNUTYPE_SPARSE:
-            raise _TarHeaderError("has a GNU sparse member, which is not supported")
-        return super()._proc_member(archive)
-
-    def _proc_gnusparse_10(self, next: tarfile.TarInfo, pax_headers: dict, archive: tarfile.TarFile) -> None:
-        raise _TarHeaderError("has a GNU sparse member, which is not supported")
-
-
-class _BoundedTarFile(tarfile.TarFile):
-    tarinfo = _BoundedTarInfo
-    chain_start, chain_headers, extended_bytes = -1, 0, 0  # per archive, set on the instance
-
-    def count_extended_header(self, header: tarfile.TarInfo) -> None:
-        """Refuse ``header`` (declared, not yet read) if it takes its member or the archive past the bounds. A
-        member's headers start at ``self.offset``, which tarfile moves on only once the member is complete."""
-        if self.chain_start != self.offset:
-            self.chain_start, self.chain_headers = self.offset, 0
-        self.chain_headers += 1
-        size = tarfile.BLOCKSIZE + -(-header.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
-        self.extended_bytes += size
-        member_bytes = header.offset - self.offset + size
-        if self.chain_headers > MAX_TAR_MEMBER_HEADERS:
-            raise _TarHeaderError(f"a member has more than {MAX_TAR_MEMBER_HEADERS} extended tar headers")
-        if member_bytes > MAX_TAR_MEMBER_HEADER_BYTES:
-            raise _TarHeaderError(f"a member's extended tar headers (PAX or GNU long name) of {member_bytes} bytes "
-                                  f"are larger than the limit of {MAX_TAR_MEMBER_HEADER_BYTES} bytes")
-        if self.extended_bytes > MAX_TAR_HEADER_BYTES:
-            raise _TarHeaderError(f"extended tar headers (PAX or GNU long names) are larger than the limit of "
-                                  f"{MAX_TAR_HEADER_BYTES} bytes in all")
-
-
 class _MeteredReader:
     """A read-only file that charges every byte it returns to a budget; errors name ``name``."""
 
@@ -611,9 +564,9 @@ def _archive_kind(path: Path, name: str) -> str | None:
 def _is_tar(path: Path, name: str, kind: str) -> bool:
     """Whether a compressed file holds a tar archive rather than a single file."""
     try:
-        with _decompressed(path, name, kind) as raw, _BoundedTarFile.open(fileobj=raw, mode="r|") as archive:
+        with _decompressed(path, name, kind) as raw, BoundedTarFile.open(fileobj=raw, mode="r|") as archive:
             return archive.next() is not None
-    except _TarHeaderError:
+    except TarHeaderError:
         return True  # expand_tar says what is wrong with it
     except ARCHIVE_ERRORS:
         return False

@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 import pytest
 
+from audioclas import safetar
 from audioclas.audio import load_audio
 from audioclas.errors import InputError
 from audioclas.sources import AudioSource, HttpURL, InputLimits, open_sources
@@ -376,6 +377,20 @@ def test_huge_tar_headers_are_refused_before_they_are_read(tmp_path: Path, robin
         (str(tmp_path / "sparse.tar"), "has a GNU sparse member, which is not supported"),
         (f"{tmp_path}/long.tar!{'é' * 300}.ogg", "ok"),
         (f"{tmp_path}/long-gnu.tar!{'b' * 300}.ogg", "ok"),
+    ]
+
+
+def test_tar_headers_are_bounded_for_the_whole_archive(tmp_path: Path, robin_bytes: bytes,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """tarfile keeps every member's PAX headers: their total is bounded too (lowered here to 4 kB)."""
+    monkeypatch.setattr(safetar, "MAX_TAR_HEADER_BYTES", 4096)
+    with tarfile.open(tmp_path / "many-pax.tar", "w", format=tarfile.PAX_FORMAT) as archive:
+        for index in range(4):
+            add_tar_member(archive, f"{index}{'é' * 300}.ogg", robin_bytes)  # a 1 kB PAX header each
+    assert expand([tmp_path / "many-pax.tar"]) == [
+        *[(f"{tmp_path}/many-pax.tar!{index}{'é' * 300}.ogg", "ok") for index in range(2)],
+        (str(tmp_path / "many-pax.tar"), "extended tar headers (PAX or GNU long names) are larger than the limit of "
+                                         "4096 bytes in all"),
     ]
 
 
