@@ -20,7 +20,7 @@ import soxr
 from av.audio.frame import format_dtypes
 
 from audioclas.errors import InputError
-from audioclas.sources import AudioSource
+from audioclas.sources import AudioSource, open_input_file
 
 SAMPLE_RATE = 32000
 MIN_RATE, MAX_RATE = 1000, 1_000_000  # a rate outside this is a broken or hostile header
@@ -116,17 +116,7 @@ def _open_binary(source: AudioSource) -> Iterator[BinaryIO]:
             raise InputError(source.name, "file is empty (0 bytes)")
         yield io.BytesIO(source.data)
         return
-    try:
-        file = open(source.path, "rb")
-    except FileNotFoundError:
-        raise InputError(source.name, "no such file or directory") from None
-    except IsADirectoryError:
-        raise InputError(source.name, "is a folder, not a file") from None
-    except PermissionError:
-        raise InputError(source.name, "permission denied") from None
-    except OSError as error:
-        raise InputError(source.name, f"cannot read ({error.strerror or error})") from None
-    with file:
+    with open_input_file(source.path, source.name) as file:
         if file.seek(0, io.SEEK_END) == 0:
             raise InputError(source.name, "file is empty (0 bytes)")
         file.seek(0)

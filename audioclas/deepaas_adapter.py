@@ -65,15 +65,20 @@ def get_predict_args() -> dict[str, Any]:
 
 
 def predict(**args: Any) -> dict[str, Any]:
+    from audioclas.errors import InputError
     from audioclas.service.predictor import PredictOptions
+    from audioclas.sources import HttpURL
 
-    inputs = []
+    inputs, refused = [], []
     if args.get("data") is not None:  # DEEPaaS's UploadedFile: the upload saved to a temporary file
         upload = args["data"]
-        inputs.append((upload.original_filename or "upload", str(Path(upload.filename))))
+        inputs.append((upload.original_filename or "upload", Path(upload.filename)))
     if args.get("url"):
-        inputs.append((args["url"], args["url"]))
-    if not inputs:
+        try:  # only ever downloaded, never taken for a path on the server
+            inputs.append((args["url"], HttpURL(args["url"])))
+        except InputError as error:
+            refused.append(error)
+    if not inputs and not refused:
         raise ValueError("send a file (data) or a url")
     options = PredictOptions(top_k=args["top_k"], threshold=args["threshold"], window=args["window"], hop=args["hop"],
                              aggregate=args["aggregate"])
@@ -82,7 +87,7 @@ def predict(**args: Any) -> dict[str, Any]:
         predictor.check_options(args["model"], options)
     except AudioclasError as error:
         raise ValueError(str(error)) from None
-    results = predictor.predict(args["model"], inputs, options)
+    results = (predictor.predict(args["model"], inputs, options) if inputs else []) + refused
     return {"model": args["model"], "results": [
         {"input": result.source, "error": result.problem} if not hasattr(result, "to_dict")
         else result.to_dict(args["timeline"]) for result in results]}  # fmt: skip

@@ -1,4 +1,25 @@
-"""Errors that reach the user as one readable line, never as a traceback."""
+"""Errors that reach the user as one readable line, never as a traceback; names made safe to show."""
+
+import re
+
+# Control characters (a terminal escape sequence starts with one: ESC), line and paragraph separators,
+# bidirectional overrides, and lone surrogates (undecodable bytes, as os.fsdecode and tarfile keep them).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on one line of a terminal, a log, JSON or a CSV file: what could hide, move or clear
+    text, or cannot be encoded, becomes a visible escape: ESC becomes ``\\x1b``, a newline ``\\x0a``, an
+    undecodable byte 0xFF ``\\xff``. Names from files, archives and clients pass through it before they are ever
+    shown."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept as a surrogate by the "surrogateescape" handler
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class AudioclasError(Exception):
@@ -8,10 +29,11 @@ class AudioclasError(Exception):
 class InputError(AudioclasError):
     """One input (file, archive member, URL, buffer) could not be used.
 
-    ``source`` names the input as the user gave it; ``problem`` says what is wrong with it.
+    ``source`` names the input as the user gave it; ``problem`` says what is wrong with it (both ``printable``).
     """
 
     def __init__(self, source: str, problem: str) -> None:
+        source, problem = printable(source), printable(problem)
         super().__init__(f"{source}: {problem}")
         self.source = source
         self.problem = problem

@@ -1,14 +1,55 @@
-"""File helpers: writing so that a crash never leaves a half-written file (temporary file, then rename), and hashing."""
+"""File helpers: writing so that a crash never leaves a half-written file (temporary file, then rename), opening
+only regular files, and hashing."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
+
+FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+              stat.S_IFSOCK: "a socket"}  # fmt: skip
+
+
+class NotRegularFileError(OSError):
+    """The path names a FIFO, device or socket: reading it could block forever or never end."""
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open ``path`` (following symlinks) for reading in binary mode, only if it is a regular file.
+
+    A FIFO or device is refused without blocking: the kind is checked with ``stat`` before opening (so that no
+    device is ever opened), and again on the open descriptor, which ``O_NONBLOCK`` keeps from waiting for a
+    FIFO's writer, so that swapping the file between the two checks gains nothing. Raises
+    ``NotRegularFileError`` ("not a regular file (a FIFO)"), ``IsADirectoryError`` or another ``OSError``.
+    """
+    _check_regular(os.stat(path).st_mode, path)
+    return open(path, "rb", opener=_open_regular_fd)  # keeps the name: FFmpeg's format probing looks at it
+
+
+def _open_regular_fd(path: str, flags: int) -> int:
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        _check_regular(os.fstat(fd).st_mode, path)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_regular(mode: int, path: str | os.PathLike) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", os.fspath(path))
+    if not stat.S_ISREG(mode):
+        kind = FILE_KINDS.get(stat.S_IFMT(mode), "a special file")
+        raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})", os.fspath(path))
 
 
 @contextmanager

@@ -37,7 +37,9 @@ from typing import IO, Any, BinaryIO
 import httpx
 import numpy as np
 
-from audioclas.errors import InputError
+from audioclas.errors import InputError, printable
+from audioclas.fileio import NotRegularFileError, open_regular
+from audioclas.safetar import BoundedTarFile, TarHeaderError
 
 MiB = 2**20
 GiB = 2**30
@@ -46,7 +48,7 @@ AUDIO_EXTENSIONS = frozenset(
     ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .wma .aiff .aif .webm .mp4 .mkv .mov .avi .3gp .amr .caf .au .snd"
     " .mka".split()
 )
-COMPRESSORS: dict[str, Callable[[Path, str], IO[bytes]]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+COMPRESSORS: dict[str, Callable[[IO[bytes], str], IO[bytes]]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 MAX_ZIP_ENTRY_BYTES = 1024  # zip directory bytes allowed per member (name, timestamps, zip64 sizes): bounds what
 # zipfile loads into memory before we can count the members
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -61,7 +63,8 @@ ARCHIVE_ERRORS = (
 class AudioSource:
     """One piece of audio to decode, and the name that results and errors show for it.
 
-    ``name`` is the path as given, ``archive.zip!member/path.wav``, the URL, ``<bytes>`` or ``<array>``.
+    ``name`` is the path as given, ``archive.zip!member/path.wav``, the URL, ``<bytes>`` or ``<array>``, made
+    ``printable`` (it is only ever shown, never opened).
     Exactly one payload is set:
 
     - ``path``: a local file PyAV can open (for archives and URLs, a file in the temporary folder);
@@ -77,14 +80,36 @@ class AudioSource:
     data: bytes | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "name", printable(self.name))
         if sum(payload is not None for payload in (self.path, self.array, self.data)) != 1:
             raise ValueError("an AudioSource holds exactly one of path, array and data")
         if (self.array is None) != (self.sample_rate is None):
             raise ValueError("sample_rate goes with array, and only with array")
 
 
+@dataclass(frozen=True)
+class HttpURL:
+    """An input that can only be downloaded, never taken for a local path, folder or glob (a ``str`` that is not a
+    URL is a path): what a service passes for a URL a stranger sent. Raises ``InputError`` unless ``url`` is an
+    absolute http(s) URL with a host."""
+
+    url: str
+
+    def __post_init__(self) -> None:
+        try:
+            parsed = httpx.URL(self.url)
+        except httpx.InvalidURL as error:
+            raise InputError(self.url, f"invalid URL ({error})") from None
+        if not parsed.scheme:
+            raise InputError(self.url, "not a URL; only http and https URLs are supported")
+        if parsed.scheme not in ("http", "https"):
+            raise InputError(self.url, f"only http and https URLs are supported, not {parsed.scheme}")
+        if not parsed.host:
+            raise InputError(self.url, "the URL has no host; only http and https URLs with a host are supported")
+
+
 # What a user may pass; an AudioSource is passed through unchanged.
-Input = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | tuple[np.ndarray, int] | AudioSource
+Input = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | tuple[np.ndarray, int] | AudioSource | HttpURL
 
 
 @dataclass(frozen=True)
@@ -105,7 +130,8 @@ class InputLimits:
     ratio_check_bytes: int = 64 * MiB
     max_download_bytes: int = 1 * GiB  # one URL download, or one read of a file-like object
     url_timeout: float = 30.0  # seconds to connect, and between two pieces of a download
-    max_download_seconds: float = 600.0  # whole download, so that a slow trickle cannot hold a worker forever
+    max_download_seconds: float = 600.0  # whole download, redirects included, so that a slow trickle cannot hold a
+    # worker forever: checked on every piece received, and no read waits past it
     max_redirects: int = 5
 
 
@@ -125,7 +151,8 @@ def open_sources(
     audio members, named ``archive!member``; a single gz/bz2/xz-compressed file gives the file inside. Archives are
     recognised by their first bytes, not their names; nested archives are not opened, and bytes and file objects
     are always taken as one encoded file.
-    URLs must be http(s); ``url_guard(url)`` is called before connecting to the URL and to every redirect target,
+    URLs must be http(s) (a ``str`` that is not a URL is a path; pass ``HttpURL`` for input that must only ever be
+    downloaded); ``url_guard(url)`` is called before connecting to the URL and to every redirect target,
     and refuses one by raising (for instance to block private addresses). ``http_client`` replaces the default
     ``httpx.Client``. Extracted and downloaded files live in a temporary folder that is deleted on exit, so decode
     the sources inside the ``with`` block.
@@ -142,7 +169,7 @@ def open_sources(
 
 def _is_single_input(value: Any) -> bool:
     return (
-        isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike, AudioSource))
+        isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike, AudioSource, HttpURL))
         or hasattr(value, "read")
         or (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], np.ndarray))
     )
@@ -179,6 +206,8 @@ class _Expander:
             yield AudioSource("<array>", array=item[0], sample_rate=item[1])
         elif hasattr(item, "read"):
             yield self.read_file_object(item)
+        elif isinstance(item, HttpURL):
+            yield from self.expand_file(self.download(item.url), item.url)
         elif isinstance(item, str) and URL_PATTERN.match(item):
             yield from self.expand_file(self.download(item), item)
         elif isinstance(item, (str, os.PathLike)):
@@ -218,7 +247,7 @@ class _Expander:
         kind = _archive_kind(path, name)
         if kind == "zip":
             yield from self.expand_zip(path, name)
-        elif kind == "tar" or (kind is not None and _is_tar(path)):
+        elif kind == "tar" or (kind is not None and _is_tar(path, name, kind)):
             yield from self.expand_tar(path, name, kind)
         elif kind is not None:
             yield self.decompress_single(path, name, kind)
@@ -229,35 +258,37 @@ class _Expander:
 
     def expand_zip(self, path: Path, name: str) -> Iterator[AudioSource | InputError]:
         limit = self.limits.max_archive_members
-        try:
-            # zipfile builds an object for every entry of the central directory at once: bound it before that.
-            directory_bytes = _zip_directory_bytes(path)
-            if directory_bytes > limit * MAX_ZIP_ENTRY_BYTES:
-                raise InputError(name, f"archive directory of {directory_bytes} bytes is too large for {limit} members")
-            budget = _Budget(self.limits, path.stat().st_size)
-            with zipfile.ZipFile(path) as archive:
-                members = archive.infolist()
-                if len(members) > limit:
-                    raise InputError(name, f"archive has {len(members)} members, more than the limit of {limit}")
-                for info in members:
-                    member_name = f"{name}!{info.filename}"
-                    if info.is_dir() or not _is_audio_name(info.filename) or _is_hidden(info.filename):
-                        continue
-                    if problem := _zip_member_problem(info):
-                        yield InputError(member_name, problem)
-                        continue
-                    try:
-                        with archive.open(info) as member:
-                            source = self.extract(budget.metered(member, member_name), info.file_size, member_name)
-                    except InputError as error:
-                        if budget.exhausted:
-                            raise
-                        source = error
-                    except (*ARCHIVE_ERRORS, NotImplementedError) as error:
-                        source = InputError(member_name, f"corrupt archive member ({error})")
-                    yield source
-        except ARCHIVE_ERRORS as error:
-            raise InputError(name, f"corrupt zip archive ({error})") from None
+        with open_input_file(path, name) as file:
+            try:
+                # zipfile builds an object for every entry of the central directory at once: bound it before that.
+                directory_bytes = _zip_directory_bytes(file)
+                if directory_bytes > limit * MAX_ZIP_ENTRY_BYTES:
+                    problem = f"archive directory of {directory_bytes} bytes is too large for {limit} members"
+                    raise InputError(name, problem)
+                budget = _Budget(self.limits, os.fstat(file.fileno()).st_size)
+                with zipfile.ZipFile(file) as archive:
+                    members = archive.infolist()
+                    if len(members) > limit:
+                        raise InputError(name, f"archive has {len(members)} members, more than the limit of {limit}")
+                    for info in members:
+                        member_name = f"{name}!{info.filename}"
+                        if info.is_dir() or not _is_audio_name(info.filename) or _is_hidden(info.filename):
+                            continue
+                        if problem := _zip_member_problem(info):
+                            yield InputError(member_name, problem)
+                            continue
+                        try:
+                            with archive.open(info) as member:
+                                source = self.extract(budget.metered(member, member_name), info.file_size, member_name)
+                        except InputError as error:
+                            if budget.exhausted:
+                                raise
+                            source = error
+                        except (*ARCHIVE_ERRORS, NotImplementedError) as error:
+                            source = InputError(member_name, f"corrupt archive member ({error})")
+                        yield source
+            except ARCHIVE_ERRORS as error:
+                raise InputError(name, f"corrupt zip archive ({error})") from None
 
     def expand_tar(self, path: Path, name: str, kind: str) -> Iterator[AudioSource | InputError]:
         """Read the tar once, start to end ("r|"), through a meter: decompressing headers and skipped members
@@ -266,8 +297,8 @@ class _Expander:
         try:
             budget = _Budget(self.limits, path.stat().st_size)
             with (
-                COMPRESSORS.get(kind, open)(path, "rb") as raw,
-                tarfile.open(fileobj=budget.metered(raw, name), mode="r|") as archive,
+                _decompressed(path, name, kind) as raw,
+                BoundedTarFile.open(fileobj=budget.metered(raw, name), mode="r|") as archive,
             ):
                 for count, info in enumerate(archive, start=1):
                     if count > limit:
@@ -285,6 +316,8 @@ class _Expander:
                             raise
                         source = error
                     yield source
+        except TarHeaderError as error:
+            raise InputError(name, str(error)) from None
         except ARCHIVE_ERRORS as error:
             raise InputError(name, f"corrupt tar archive ({error})") from None
 
@@ -294,7 +327,7 @@ class _Expander:
         member_name = f"{name}!{inner}"
         try:
             budget = _Budget(self.limits, path.stat().st_size)
-            with COMPRESSORS[kind](path, "rb") as member:
+            with _decompressed(path, name, kind) as member:
                 return self.extract(budget.metered(member, member_name), None, member_name)
         except ARCHIVE_ERRORS as error:
             raise InputError(member_name, f"corrupt {kind} data ({error})") from None
@@ -331,7 +364,9 @@ class _Expander:
                 if scheme not in ("http", "https"):
                     raise InputError(url, f"only http and https URLs are supported, not {current.split(':')[0]}")
                 self.check_url(url, current)
-                with self.client.stream("GET", current, follow_redirects=False, timeout=limits.url_timeout) as response:
+                self.check_deadline(url, deadline)
+                timeout = min(limits.url_timeout, deadline - time.monotonic())  # no wait may end past the deadline
+                with self.client.stream("GET", current, follow_redirects=False, timeout=timeout) as response:
                     if response.is_redirect and "location" in response.headers:
                         current = str(response.url.join(response.headers["location"]))
                         continue
@@ -339,6 +374,7 @@ class _Expander:
                         raise InputError(url, f"download failed: HTTP {response.status_code} {response.reason_phrase}")
                     return self.save_response(response, url, deadline)
             except httpx.TimeoutException:
+                self.check_deadline(url, deadline)
                 raise InputError(url, f"download timed out (no answer within {limits.url_timeout:g} s)") from None
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as error:
                 raise InputError(url, f"download failed ({error})") from None
@@ -363,14 +399,17 @@ class _Expander:
             raise InputError(url, too_big)
         target, received = self.new_temp_path(), 0
         with open(target, "wb") as out:
-            for block in response.iter_bytes(COPY_BLOCK):
+            for block in response.iter_bytes():  # each piece as it arrives, however small
                 received += len(block)
                 if received > limit:
                     raise InputError(url, too_big)
-                if time.monotonic() > deadline:
-                    raise InputError(url, f"download took longer than {self.limits.max_download_seconds:g} s")
+                self.check_deadline(url, deadline)
                 out.write(block)
         return target
+
+    def check_deadline(self, url: str, deadline: float) -> None:
+        if time.monotonic() >= deadline:
+            raise InputError(url, f"download took longer than {self.limits.max_download_seconds:g} s")
 
     def read_file_object(self, file: BinaryIO) -> AudioSource:
         name = file.name if isinstance(getattr(file, "name", None), str) else "<file>"
@@ -474,19 +513,41 @@ def _tar_member_problem(info: tarfile.TarInfo) -> str | None:
     return "is a device or special file, not a regular file"
 
 
-def _archive_kind(path: Path, name: str) -> str | None:
-    """'zip', 'tar', 'gz', 'bz2', 'xz' from the file's first bytes (not its name), or None for anything else."""
+def open_input_file(path: Path, name: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (a FIFO or device could block a reader forever or never
+    end); otherwise an ``InputError`` naming ``name``."""
     try:
-        with open(path, "rb") as file:
-            head = file.read(512)
+        return open_regular(path)
     except IsADirectoryError:
         raise InputError(name, "is a folder, not a file") from None
     except FileNotFoundError:
         raise InputError(name, "no such file or directory") from None
     except PermissionError:
         raise InputError(name, "permission denied") from None
+    except NotRegularFileError as error:
+        raise InputError(name, error.strerror) from None
     except OSError as error:
         raise InputError(name, f"cannot read ({error.strerror or error})") from None
+
+
+@contextmanager
+def _decompressed(path: Path, name: str, kind: str) -> Iterator[IO[bytes]]:
+    """The bytes of the file at ``path``, decompressed when ``kind`` is 'gz', 'bz2' or 'xz'."""
+    with open_input_file(path, name) as file:
+        if kind not in COMPRESSORS:
+            yield file
+            return
+        with COMPRESSORS[kind](file, "rb") as inner:
+            yield inner
+
+
+def _archive_kind(path: Path, name: str) -> str | None:
+    """'zip', 'tar', 'gz', 'bz2', 'xz' from the file's first bytes (not its name), or None for anything else."""
+    with open_input_file(path, name) as file:
+        try:
+            head = file.read(512)
+        except OSError as error:
+            raise InputError(name, f"cannot read ({error.strerror or error})") from None
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"\x1f\x8b"):
@@ -500,33 +561,34 @@ def _archive_kind(path: Path, name: str) -> str | None:
     return None
 
 
-def _is_tar(path: Path) -> bool:
+def _is_tar(path: Path, name: str, kind: str) -> bool:
     """Whether a compressed file holds a tar archive rather than a single file."""
     try:
-        with tarfile.open(path, mode="r|*") as archive:
+        with _decompressed(path, name, kind) as raw, BoundedTarFile.open(fileobj=raw, mode="r|") as archive:
             return archive.next() is not None
+    except TarHeaderError:
+        return True  # expand_tar says what is wrong with it
     except ARCHIVE_ERRORS:
         return False
 
 
-def _zip_directory_bytes(path: Path) -> int:
+def _zip_directory_bytes(file: BinaryIO) -> int:
     """Size of the central directory, as the zip's end record announces it; 0 when there is no end record
     (``zipfile`` then reports the archive as corrupt)."""
-    with open(path, "rb") as file:
-        size = file.seek(0, os.SEEK_END)
-        file.seek(max(0, size - (22 + 65535)))  # the end record, then at most a 64 KiB comment
-        tail = file.read()
-        end = tail.rfind(b"PK\x05\x06")
-        if end < 0 or end + 22 > len(tail):
-            return 0
-        directory_bytes = struct.unpack_from("<I", tail, end + 12)[0]
-        locator = end - 20  # zip64 keeps the real size in a record that this locator points to
-        if directory_bytes == 0xFFFFFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
-            file.seek(struct.unpack_from("<Q", tail, locator + 8)[0])
-            record = file.read(56)
-            if len(record) == 56 and record[:4] == b"PK\x06\x06":
-                directory_bytes = struct.unpack_from("<Q", record, 40)[0]
-        return directory_bytes
+    size = file.seek(0, os.SEEK_END)
+    file.seek(max(0, size - (22 + 65535)))  # the end record, then at most a 64 KiB comment
+    tail = file.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(tail):
+        return 0
+    directory_bytes = struct.unpack_from("<I", tail, end + 12)[0]
+    locator = end - 20  # zip64 keeps the real size in a record that this locator points to
+    if directory_bytes == 0xFFFFFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+        file.seek(struct.unpack_from("<Q", tail, locator + 8)[0])
+        record = file.read(56)
+        if len(record) == 56 and record[:4] == b"PK\x06\x06":
+            directory_bytes = struct.unpack_from("<Q", record, 40)[0]
+    return directory_bytes
 
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioSource", "InputLimits", "open_sources"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioSource", "HttpURL", "InputLimits", "open_input_file", "open_sources"]

@@ -53,6 +53,13 @@ def test_listing_is_sorted_absolute_and_without_duplicates(inputs: Path, monkeyp
     assert [(str(e.source), e.problem) for e in errors] == [("in/missing.wav", "no such file or directory")]
 
 
+def test_listing_keeps_the_real_path_of_names_shown_with_escapes(tmp_path: Path) -> None:
+    """Sources show odd names escaped; a job's items are paths to open, so they keep the real name."""
+    (tmp_path / "odd\x1b[2J.ogg").write_bytes(b"x")
+    items, errors = list_inputs([str(tmp_path)])
+    assert [item.id for item in items] == [str(tmp_path / "odd\x1b[2J.ogg")] and not errors
+
+
 def test_predict_rows_match_the_tagger(inputs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     spec = JobSpec("predict", timeline=True, top_k=3, shard_size=3)

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,26 @@ def test_labels_search_and_help() -> None:
     assert {"index": 74, "id": "/m/0bt9lr", "name": "Dog"} in json.loads(run.stdout)
     run = audioclas("predict", "--help")
     assert run.returncode == 0 and "--timeline" in run.stdout and "examples:" in run.stdout
+
+
+def test_undecodable_and_escape_sequence_names_are_shown_safely(audio_dir: Path, tmp_path: Path) -> None:
+    """Member names with a byte that is not UTF-8 and a terminal escape sequence (clear screen, bell): shown with
+    visible escapes on the screen and in the output file, and every member still gets its result."""
+    archive = tmp_path / "names.tar.gz"
+    with tarfile.open(archive, "w:gz", format=tarfile.GNU_FORMAT) as tar:  # names stored as raw bytes
+        for name, data in [("bad\udcff\x1b[2J.ogg", (audio_dir / ROBIN).read_bytes()),
+                           ("junk\udcfe\x07.wav", b"not audio" * 100), ("good.ogg", (audio_dir / TRUMPET).read_bytes())]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "tags.json"
+    run = audioclas("predict", archive, "-f", "json", "-o", out, "--no-progress")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr  # one member is not audio
+    bad, junk, good = json.loads(out.read_text())
+    assert (bad["input"], bad["labels"][0]["name"]) == (f"{archive}!bad\\xff\\x1b[2J.ogg", "Bird")
+    assert junk["input"] == f"{archive}!junk\\xfe\\x07.wav" and "not a recognised" in junk["error"]
+    assert (good["input"], good["labels"][0]["name"]) == (f"{archive}!good.ogg", "Trumpet")
+    shown = audioclas("predict", archive)
+    assert "bad\\xff\\x1b[2J.ogg" in shown.stdout and "junk\\xfe\\x07.wav" in shown.stderr
+    for text in (run.stderr, shown.stdout, shown.stderr):
+        assert "\x1b[2J" not in text and "\x07" not in text and "\ufffd" not in text

@@ -138,6 +138,26 @@ def test_upload_names_are_shown_never_used_as_paths(api: httpx.Client, clips: di
     assert not Path("/tmp/evil").exists()
 
 
+def test_undecodable_and_escape_sequence_member_names(api: httpx.Client, clips: dict[str, bytes]) -> None:
+    """A member name that is not UTF-8 (and holds a terminal escape) is shown with visible escapes, in valid JSON,
+    and the other members still get their results."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT) as archive:  # names as raw bytes
+        for name, data in [("bad\udcff\x1b[2J.ogg", clips[ROBIN]), ("junk\udcfe.wav", b"not audio" * 100),
+                           ("good.ogg", clips[TRUMPET])]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    response = api.post(PREDICT, files={"files": ("names.tar.gz", buffer.getvalue())})
+    assert response.status_code == 200, response.text
+    bad, junk, good = response.json()["results"]
+    assert (bad["input"], bad["labels"][0]["name"]) == ("names.tar.gz!bad\\xff\\x1b[2J.ogg", "Bird")
+    assert (junk["input"], junk["status"]) == ("names.tar.gz!junk\\xfe.wav", 415)
+    assert (good["input"], good["labels"][0]["name"]) == ("names.tar.gz!good.ogg", "Trumpet")
+    shown = api.post(PREDICT, files={"files": ("up\x1b[2Jload\u202e.ogg", clips[ROBIN])}).json()["results"][0]
+    assert shown["input"] == "up\\x1b[2Jload\\u202e.ogg"
+
+
 def test_hostile_archives(api: httpx.Client, clips: dict[str, bytes], tmp_path: Path) -> None:
     escaping = zip_bytes({"../escape.ogg": clips[ROBIN], "ok.ogg": clips[ROBIN]})
     body = api.post(PREDICT, files={"files": ("escape.zip", escaping)}).json()
@@ -225,6 +245,19 @@ def test_malformed_requests(api: httpx.Client) -> None:
 )  # fmt: skip
 def test_private_and_odd_urls_are_refused(api: httpx.Client, server: Server, url: str, fragment: str) -> None:
     assert_error(api.post(PREDICT, data={"url": url.format(port=server.port)}), 400, fragment)
+
+
+@pytest.mark.parametrize("url", ["/etc/passwd", "{audio}/*.ogg", "{audio}", "file:///etc/passwd", "pyproject.toml",
+                                 "tests/", "{audio}/" + ROBIN, "http:{audio}/" + ROBIN, "//{audio}/" + ROBIN])
+def test_url_field_is_never_a_server_path(api: httpx.Client, audio_dir: Path, url: str) -> None:
+    """Only http(s) URLs: a path, glob, folder or file:// URL is a 400 naming the field, whether or not the path
+    exists (so it cannot be probed), and nothing is listed or tagged."""
+    url = url.format(audio=audio_dir)
+    body = assert_error(api.post(PREDICT, data={"url": url}), 400)
+    assert body["error"].startswith(f"url {url}: ") and "only http and https URLs" in body["error"]
+    assert "results" not in body
+    with_upload = api.post(PREDICT, files={"files": (ROBIN, b"x")}, data={"url": url})
+    assert "results" not in assert_error(with_upload, 400, "only http and https URLs")
 
 
 @pytest.fixture(scope="module")

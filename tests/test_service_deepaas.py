@@ -21,3 +21,6 @@ def test_metadata_and_predict_like_deepaas(audio_dir: Path) -> None:
     assert result["input"] == "trumpet.ogg" and result["labels"][0]["name"] == "Trumpet" and len(result["windows"]) == 1
     refused = deepaas_adapter.predict(data=None, url="http://127.0.0.1/a.ogg", timeline=False, **OPTIONS)
     assert "loopback" in refused["results"][0]["error"]
+    for path in (str(audio_dir), str(audio_dir / "*.ogg"), "file:///etc/passwd"):  # never a path on the server
+        (result,) = deepaas_adapter.predict(data=None, url=path, timeline=False, **OPTIONS)["results"]
+        assert result == {"input": path, "error": result["error"]} and "only http and https URLs" in result["error"]

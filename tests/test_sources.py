@@ -10,10 +10,14 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 import shutil
 import stat
 import struct
 import tarfile
+import threading
+import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -21,9 +25,10 @@ import httpx
 import numpy as np
 import pytest
 
+from audioclas import safetar
 from audioclas.audio import load_audio
 from audioclas.errors import InputError
-from audioclas.sources import AudioSource, InputLimits, open_sources
+from audioclas.sources import AudioSource, HttpURL, InputLimits, open_sources
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 ROBIN_SAMPLES = 86357  # at 32 kHz
@@ -36,15 +41,17 @@ def robin_bytes(audio_dir: Path) -> bytes:
 
 def expand(inputs, limits: InputLimits = InputLimits(), decode: bool = True, **options) -> list[tuple[str, str]]:
     """Every item as (name, "ok" or the problem). Sources are decoded inside the ``with``, as a caller would, and
-    must be the robin call (unless ``decode`` is False)."""
+    must be the robin call (unless ``decode`` is False); a source that fails to open gives its problem."""
     results = []
     with open_sources(inputs, limits, **options) as sources:
         for item in sources:
-            if isinstance(item, InputError):
-                results.append((item.source, item.problem))
-            else:
+            try:
+                if isinstance(item, InputError):
+                    raise item
                 assert not decode or len(load_audio(item)) == ROBIN_SAMPLES, item.name
                 results.append((item.name, "ok"))
+            except InputError as error:
+                results.append((error.source, error.problem))
     return results
 
 
@@ -109,6 +116,47 @@ def test_glob_patterns(tmp_path: Path, robin_bytes: bytes) -> None:
     recursive = expand([f"{tmp_path}/**/x*"])
     assert [n for n, _ in recursive] == [str(tmp_path / n) for n in ["deep/er/x3.ogg", "x1.ogg", "x2.ogg"]]
     assert expand([f"{tmp_path}/[z]*.ogg"]) == [(f"{tmp_path}/[z]*.ogg", "no audio files match this pattern")]
+
+
+def within(seconds: float, call):
+    """``call()``'s result, failing the test if it takes longer than ``seconds`` (it runs in a daemon thread, so that
+    a call blocked forever cannot hang the test run)."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((call(), None))
+        except Exception as error:
+            outcome.append((None, error))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still blocked after {seconds} s"
+    result, error = outcome[0]
+    if error is not None:
+        raise error
+    return result
+
+
+def test_fifos_and_devices_are_refused_without_blocking(tmp_path: Path, robin_bytes: bytes) -> None:
+    """Opening a FIFO waits for a writer and a device may never end: only regular files are ever opened, whether
+    given by name, found in a folder, reached through a symlink, or passed as an AudioSource."""
+    os.mkfifo(tmp_path / "pipe.ogg")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "folder" / "a-pipe.wav")
+    (tmp_path / "folder" / "robin.ogg").write_bytes(robin_bytes)
+    (tmp_path / "zero.wav").symlink_to("/dev/zero")
+    inputs = [tmp_path / "pipe.ogg", "/dev/zero", tmp_path / "zero.wav", tmp_path / "folder"]
+    assert within(10, lambda: expand(inputs)) == [
+        (str(tmp_path / "pipe.ogg"), "not a regular file (a FIFO)"),
+        ("/dev/zero", "not a regular file (a character device)"),
+        (str(tmp_path / "zero.wav"), "not a regular file (a character device)"),
+        (str(tmp_path / "folder" / "a-pipe.wav"), "not a regular file (a FIFO)"),
+        (str(tmp_path / "folder" / "robin.ogg"), "ok"),
+    ]
+    with pytest.raises(InputError, match=r"pipe.ogg: not a regular file \(a FIFO\)$"):
+        within(10, lambda: load_audio(AudioSource("pipe.ogg", path=tmp_path / "pipe.ogg")))
 
 
 # Archives ----------------------------------------------------------------------------------------------------------
@@ -271,6 +319,81 @@ def test_compression_bomb(tmp_path: Path, robin_bytes: bytes) -> None:
     ]
 
 
+def tar_header(name: str, kind: bytes, size: int) -> bytes:
+    """A 512-byte ustar header block of any type, for headers tarfile would not write as we want them."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size = kind, size
+    return info.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n"
+    length = len(body) + len(str(len(body)))
+    length += len(str(length)) - len(str(len(body)))  # the length counts its own digits
+    return f"{length}{body}".encode()
+
+
+def padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % tarfile.BLOCKSIZE)
+
+
+def test_huge_tar_headers_are_refused_before_they_are_read(tmp_path: Path, robin_bytes: bytes) -> None:
+    """tarfile reads a PAX record or GNU long name into memory whole: a 50 MB one (50 kB compressed) is refused
+    from its declared size, quickly and without memory growth; so are long chains of headers and sparse maps
+    (a sparse file is not audio), while ordinary long names still work."""
+    robin = tar_header("robin.ogg", tarfile.REGTYPE, len(robin_bytes)) + padded(robin_bytes)
+    with gzip.open(tmp_path / "pax.tar.gz", "wb", compresslevel=1) as out:
+        record = pax_record("comment", "x" * 50 * 2**20)
+        out.write(tar_header("././@PaxHeader", tarfile.XHDTYPE, len(record)) + padded(record) + robin + bytes(1024))
+    pax_bytes = tarfile.BLOCKSIZE + len(padded(record))
+    del record
+    long_name = "a" * 2_000_000 + ".ogg"
+    (tmp_path / "gnu.tar").write_bytes(tar_header("././@LongLink", tarfile.GNUTYPE_LONGNAME, len(long_name) + 1)
+                                       + padded(long_name.encode() + b"\0") + robin + bytes(1024))
+    chain = b"".join(tar_header("h", tarfile.XHDTYPE, len(pax_record("comment", str(i)))) +
+                     padded(pax_record("comment", str(i))) for i in range(20))
+    (tmp_path / "chain.tar").write_bytes(chain + robin + bytes(1024))
+    sparse = tarfile.TarInfo("sparse.ogg")
+    sparse.type = tarfile.GNUTYPE_SPARSE
+    (tmp_path / "sparse.tar").write_bytes(sparse.tobuf(format=tarfile.GNU_FORMAT) + robin + bytes(1024))
+    with tarfile.open(tmp_path / "long.tar", "w", format=tarfile.PAX_FORMAT) as archive:
+        add_tar_member(archive, "é" * 300 + ".ogg", robin_bytes)
+    with tarfile.open(tmp_path / "long-gnu.tar", "w", format=tarfile.GNU_FORMAT) as archive:
+        add_tar_member(archive, "b" * 300 + ".ogg", robin_bytes)
+
+    tracemalloc.start()
+    started = time.monotonic()
+    assert expand([tmp_path / "pax.tar.gz"]) == [
+        (str(tmp_path / "pax.tar.gz"), f"a member's extended tar headers (PAX or GNU long name) of {pax_bytes} bytes are "
+                                       "larger than the limit of 1048576 bytes")]
+    seconds, (_, peak) = time.monotonic() - started, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert seconds < 5 and peak < 8 * 2**20, (seconds, peak)
+    results = expand([tmp_path / name for name in ["gnu.tar", "chain.tar", "sparse.tar", "long.tar", "long-gnu.tar"]])
+    assert results == [
+        (str(tmp_path / "gnu.tar"), "a member's extended tar headers (PAX or GNU long name) of 2000896 bytes are "
+                                    "larger than the limit of 1048576 bytes"),
+        (str(tmp_path / "chain.tar"), "a member has more than 8 extended tar headers"),
+        (str(tmp_path / "sparse.tar"), "has a GNU sparse member, which is not supported"),
+        (f"{tmp_path}/long.tar!{'é' * 300}.ogg", "ok"),
+        (f"{tmp_path}/long-gnu.tar!{'b' * 300}.ogg", "ok"),
+    ]
+
+
+def test_tar_headers_are_bounded_for_the_whole_archive(tmp_path: Path, robin_bytes: bytes,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """tarfile keeps every member's PAX headers: their total is bounded too (lowered here to 4 kB)."""
+    monkeypatch.setattr(safetar, "MAX_TAR_HEADER_BYTES", 4096)
+    with tarfile.open(tmp_path / "many-pax.tar", "w", format=tarfile.PAX_FORMAT) as archive:
+        for index in range(4):
+            add_tar_member(archive, f"{index}{'é' * 300}.ogg", robin_bytes)  # a 1 kB PAX header each
+    assert expand([tmp_path / "many-pax.tar"]) == [
+        *[(f"{tmp_path}/many-pax.tar!{index}{'é' * 300}.ogg", "ok") for index in range(2)],
+        (str(tmp_path / "many-pax.tar"), "extended tar headers (PAX or GNU long names) are larger than the limit of "
+                                         "4096 bytes in all"),
+    ]
+
+
 def test_corrupt_archives(tmp_path: Path, robin_bytes: bytes) -> None:
     (tmp_path / "junk.zip").write_bytes(b"PK\x03\x04" + np.random.default_rng(0).bytes(1000))
     with tarfile.open(tmp_path / "cut.tar.gz", "w:gz") as archive:
@@ -349,6 +472,19 @@ def test_only_http_and_https() -> None:
     ]
 
 
+def test_http_url_inputs_are_never_paths(tmp_path: Path, robin_bytes: bytes) -> None:
+    """``HttpURL`` is what a service passes for a stranger's URL: it is downloaded or refused, never opened,
+    walked or globbed, even when a file of that name exists."""
+    (tmp_path / "robin.ogg").write_bytes(robin_bytes)
+    for text in [str(tmp_path / "robin.ogg"), str(tmp_path), f"{tmp_path}/*.ogg", "robin.ogg", f"file://{tmp_path}"]:
+        with pytest.raises(InputError, match="only http and https URLs are supported"):
+            HttpURL(text)
+    with pytest.raises(InputError, match="the URL has no host"):
+        HttpURL(f"http:{tmp_path}/robin.ogg")
+    client = serve({"https://example.org/robin.ogg": httpx.Response(200, content=robin_bytes)})
+    assert expand(HttpURL("https://example.org/robin.ogg"), http_client=client) == [("https://example.org/robin.ogg", "ok")]
+
+
 def test_redirects_are_followed_by_hand_and_guarded(robin_bytes: bytes) -> None:
     client = serve(
         {
@@ -384,16 +520,30 @@ def test_url_timeout_and_connection_errors(robin_bytes: bytes) -> None:
         {
             "https://slow.example.org/a.ogg": httpx.ReadTimeout("timed out"),
             "https://down.example.org/a.ogg": httpx.ConnectError("connection refused"),
-            "https://trickle.example.org/a.ogg": httpx.Response(200, content=iter([robin_bytes])),
         }
     )
-    inputs = ["https://slow.example.org/a.ogg", "https://down.example.org/a.ogg", "https://trickle.example.org/a.ogg"]
-    results = expand(inputs, InputLimits(url_timeout=5, max_download_seconds=0), http_client=client)
+    inputs = ["https://slow.example.org/a.ogg", "https://down.example.org/a.ogg"]
+    results = expand(inputs, InputLimits(url_timeout=5), http_client=client)
     assert results == [
         ("https://slow.example.org/a.ogg", "download timed out (no answer within 5 s)"),
         ("https://down.example.org/a.ogg", "download failed (connection refused)"),
-        ("https://trickle.example.org/a.ogg", "download took longer than 0 s"),  # the whole download is bounded too
     ]
+
+
+def test_a_trickling_download_stops_at_the_deadline(robin_bytes: bytes) -> None:
+    """A server that sends 100 bytes every 50 ms (the mock transport stands in for it) would take 45 s for the
+    robin clip: the deadline of the whole download is checked on every piece, not once per MiB."""
+
+    def trickle():
+        for start in range(0, len(robin_bytes), 100):
+            time.sleep(0.05)
+            yield robin_bytes[start : start + 100]
+
+    client = serve({"https://trickle.example.org/a.ogg": httpx.Response(200, content=trickle())})
+    started = time.monotonic()
+    results = expand(["https://trickle.example.org/a.ogg"], InputLimits(max_download_seconds=0.5), http_client=client)
+    assert results == [("https://trickle.example.org/a.ogg", "download took longer than 0.5 s")]
+    assert time.monotonic() - started < 0.5 + 1.0
 
 
 # Buffers, arrays, batches ------------------------------------------------------------------------------------------

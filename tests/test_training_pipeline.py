@@ -341,7 +341,8 @@ def test_undecodable_audio_is_listed_or_skipped(digits: Path, tmp_path: Path) ->
     root = tmp_path / "data"
     shutil.copytree(digits, root)
     (root / "audio" / "broken.wav").write_bytes(b"RIFF" + bytes(range(256)) * 8)
-    (root / "train.txt").write_text((root / "train.txt").read_text() + "audio/broken.wav 1\n")
+    (root / "audio" / "odd\x1bname.wav").write_bytes(b"RIFF" + bytes(range(256)) * 8)  # errors show it escaped
+    (root / "train.txt").write_text((root / "train.txt").read_text() + "audio/broken.wav 1\naudio/odd\x1bname.wav 1\n")
     with pytest.raises(DatasetError, match=r"train.txt:25: .*broken.wav: ") as caught:
         train(root, TrainConfig(name="broken", **FAST))
     assert "skip them (--skip-bad-audio)" in str(caught.value)
@@ -349,6 +350,7 @@ def test_undecodable_audio_is_listed_or_skipped(digits: Path, tmp_path: Path) ->
     result = train(root, TrainConfig(name="broken", skip_bad_audio=True, **FAST), log=messages.append)
     assert sum(result.model.info["dataset"]["counts"]["train"]) == 24
     assert any("skipped train.txt:25" in message for message in messages)
+    assert any("skipped train.txt:26" in message and "odd\\x1bname.wav" in message for message in messages)
 
 
 # ---------------------------------------------------------------- multi-label

@@ -81,8 +81,9 @@ def list_inputs(inputs: Iterable[str], limits: InputLimits = InputLimits()) -> t
                 for source in found:
                     if isinstance(source, InputError):
                         errors.append(InputError(given, source.problem))
-                    else:  # a file of the folder or glob; or the input itself (a dangling link), kept as given
-                        items.setdefault(source.name, Item(source.name, source.name == os.path.abspath(given)))
+                    else:  # a file of the folder or glob (its path: the name is only for display)
+                        path = str(source.path)
+                        items.setdefault(path, Item(path, path == os.path.abspath(given)))
     return sorted(items.values()), errors
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from audioclas.pipeline import Progress
 from audioclas.predictions import Prediction
 from audioclas.service.netguard import NetGuard
 from audioclas.service.settings import ServiceSettings
-from audioclas.sources import AudioSource, open_sources
+from audioclas.sources import AudioSource, HttpURL, open_sources
 from audioclas.tagger import Tagger, prediction_windows
 
 AUDIOSET = "audioset"  # the name of the pretrained model in the API
@@ -126,9 +127,11 @@ class Predictor:
             if wanted:
                 resolve_label_names(wanted, names, ids)
 
-    def predict(self, model: str, inputs: list[tuple[str, str]], options: PredictOptions) -> list[Prediction | InputError]:
-        """Predictions for ``inputs``, (shown name, local path or URL) pairs, in order; archives give one result
-        per member. An input that fails gives its ``InputError``."""
+    def predict(self, model: str, inputs: list[tuple[str, Path | HttpURL]],
+                options: PredictOptions) -> list[Prediction | InputError]:
+        """Predictions for ``inputs``, (shown name, uploaded file or URL) pairs, in order; archives give one result
+        per member. An input that fails gives its ``InputError``. A URL is an ``HttpURL``, never a string, so
+        that what a client sends as a URL can never be opened as a path, folder or glob on the server."""
         custom = None if model == AUDIOSET else self.custom_model(model)
         tagger = self.tagger if custom is None else custom.tagger
         arguments = dict(
@@ -138,12 +141,15 @@ class Predictor:
         )  # fmt: skip
         results: list[Prediction | InputError] = []
         for shown, given in inputs:
+            if not isinstance(given, (Path, HttpURL)):
+                raise TypeError(f"an input is an uploaded file's Path or an HttpURL, not {type(given).__name__}")
+            prefix = given.url if isinstance(given, HttpURL) else str(given)
             with open_sources([given], self.limits, url_guard=self.guard.check_url, http_client=self.http) as items:
                 for item in items:
                     if isinstance(item, InputError):
-                        results.append(InputError(_renamed(item.source, given, shown), item.problem))
+                        results.append(InputError(_renamed(item.source, prefix, shown), item.problem))
                     else:
-                        results.append(self._predict_one(tagger, replace(item, name=_renamed(item.name, given, shown)),
+                        results.append(self._predict_one(tagger, replace(item, name=_renamed(item.name, prefix, shown)),
                                                          arguments))
         return results
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from audioclas.audio import probe
-from audioclas.errors import AudioclasError, InputError
+from audioclas.errors import AudioclasError, InputError, printable
 from audioclas.fileio import atomic_open
 from audioclas.model import EMBEDDING_DIM
 from audioclas.pipeline import network_threads, torch_threads
@@ -111,7 +111,7 @@ class Embedder:
                              progress=progress, cancel=cancel)
         if result.cancelled:
             raise Cancelled(f"cancelled during embedding extraction ({result.computed} files were computed and cached)")
-        sha256_of = {str(example.path): example.sha256 for example in examples}
+        sha256_of = {printable(str(example.path)): example.sha256 for example in examples}  # as errors name them
         problems = {sha256_of[error.source]: error.problem for error in result.errors}
         failed = [(example, problems.get(example.sha256, "could not be embedded")) for example in examples
                   if example.sha256 not in result.clips]  # every copy of an undecodable file
@@ -141,7 +141,7 @@ def _embed_splits(dataset: Dataset, embedder: Embedder, skip_bad: bool, on_event
     examples = dataset.examples()
     clips, failed, computed = embedder(examples, on_event=on_event, cancel=cancel)
     if failed:
-        problems = [Problem(example.where, f"{example.path}: {problem}") for example, problem in failed]
+        problems = [Problem(example.where, f"{printable(str(example.path))}: {problem}") for example, problem in failed]
         if not skip_bad:
             raise DatasetError(dataset.root, problems + [Problem(str(dataset.root), "fix or remove these files, or "
                                                          "skip them (--skip-bad-audio); the rest is cached")])

@@ -20,6 +20,7 @@ from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import (DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut,
                                        PredictResponse)
 from audioclas.service.uploads import read_form
+from audioclas.sources import HttpURL
 from audioclas.weights import WEIGHTS_SHA256
 
 router = SlashRouter(tags=["models"])
@@ -197,8 +198,8 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
         settings = svc.settings
         form = await read_form(request, folder, settings.max_upload_bytes, settings.max_files)
         options, timeline = parse_options(form.fields)
-        urls = [url.strip() for url in form.fields.get("url", []) if url.strip()]
-        inputs = [(upload.name, str(upload.path)) for upload in form.files] + [(url, url) for url in urls]
+        urls = [_http_url(url.strip()) for url in form.fields.get("url", []) if url.strip()]
+        inputs = [(upload.name, upload.path) for upload in form.files] + [(url.url, url) for url in urls]
         if not inputs:
             raise RequestError(400, "nothing to tag: send one or more files, or a 'url' field")
         if len(inputs) > settings.max_files:
@@ -219,6 +220,14 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
         body = ErrorResponse(error=message, status=status, results=outputs)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
     return PredictResponse(model=name, results=outputs, failed=failed)
+
+
+def _http_url(text: str) -> HttpURL:
+    """A ``url`` field as a URL that can only be downloaded; 400 for anything else (a path, a glob, file://)."""
+    try:
+        return HttpURL(text)
+    except InputError as error:
+        raise RequestError(400, f"url {error}") from None
 
 
 def _output(result, timeline: bool) -> PredictionOut:
