@@ -84,16 +84,21 @@ class _Clip:
     def finished(self) -> bool:
         return self.error is not None or (self.total_samples is not None and self.pending == 0)
 
-    def output(self) -> ClipOutput:
+    def result(self) -> ClipOutput | InputError:
+        """The clip's outputs, or its error: the decoder's, or non-finite network outputs.
+
+        Finite samples far outside [-1, 1] (1e30) overflow the network's spectrogram into NaN scores, which no
+        output format can carry (JSON has no NaN); every caller (CLI, Python, service, batch) gets them here.
+        """
+        if self.error is not None:
+            return self.error
+        logits, embeddings = np.concatenate(self.logits), np.concatenate(self.embeddings)
+        if not (np.isfinite(logits).all() and np.isfinite(embeddings).all()):
+            return InputError(self.source, "gives NaN or infinite scores (samples far outside -1 to 1?)")
         starts = np.asarray(self.starts, dtype=np.float64)
         ends = starts + np.asarray(self.lengths, dtype=np.float64)
         return ClipOutput(
-            self.source,
-            self.total_samples / SAMPLE_RATE,
-            starts / SAMPLE_RATE,
-            ends / SAMPLE_RATE,
-            np.concatenate(self.logits),
-            np.concatenate(self.embeddings),
+            self.source, self.total_samples / SAMPLE_RATE, starts / SAMPLE_RATE, ends / SAMPLE_RATE, logits, embeddings
         )
 
 
@@ -172,10 +177,11 @@ def run_network(
             # Emit finished clips in input order.
             while clips and clips[0].finished:
                 clip = clips.pop(0)
+                result = clip.result()
                 if progress is not None:
                     seconds = (clip.total_samples or 0) / SAMPLE_RATE
-                    progress(Progress(clip.source, seconds, done=True, failed=clip.error is not None))
-                yield clip.error if clip.error is not None else clip.output()
+                    progress(Progress(clip.source, seconds, done=True, failed=isinstance(result, InputError)))
+                yield result
             if producer_done and not batch:
                 if clips:  # only possible if the producer died mid-clip
                     clips[0].error = clips[0].error or InputError(clips[0].source, "decoding stopped unexpectedly")

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from media import encode
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
@@ -78,3 +81,14 @@ def test_labels_search_and_help() -> None:
     assert {"index": 74, "id": "/m/0bt9lr", "name": "Dog"} in json.loads(run.stdout)
     run = audioclas("predict", "--help")
     assert run.returncode == 0 and "--timeline" in run.stdout and "examples:" in run.stdout
+
+
+def test_non_finite_scores_give_an_error_entry_and_valid_json(audio_dir: Path, tmp_path: Path) -> None:
+    huge = encode(tmp_path / "huge.wav", np.random.default_rng(0).standard_normal(16000) * 1e30, 16000, "pcm_f32le",
+                  format="wav")  # fmt: skip
+    run = audioclas("predict", huge, audio_dir / ROBIN, "-f", "json", "--no-progress")
+    assert run.returncode == 1
+    bad, robin = json.loads(run.stdout)
+    assert bad["input"] == str(huge) and "NaN or infinite scores" in bad["error"] and "labels" not in bad
+    assert robin["labels"][0]["name"] == "Bird"
+    assert run.stderr.count("error:") == 1 and "huge.wav" in run.stderr
