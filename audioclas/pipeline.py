@@ -24,6 +24,7 @@ from audioclas.sources import AudioSource
 from audioclas.windows import WindowSettings, iter_windows
 
 QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)
+STOP_WAIT_SECONDS = 2.0  # how long a consumer that stops early waits for the decoder thread to notice
 
 
 def network_threads() -> int:
@@ -215,4 +216,8 @@ def run_network(
             elif kind == "fatal":
                 raise payload
     finally:
+        # Let the decoder finish its current step before the caller removes the inputs' temporary files or the
+        # process exits (a daemon thread killed inside soxr makes nanobind print leak reports); a download stuck in
+        # a slow read is not waited for.
         stop.set()
+        producer.join(STOP_WAIT_SECONDS)
