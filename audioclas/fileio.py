@@ -16,8 +16,8 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
     """Open a temporary file beside ``path``; it replaces ``path`` only if the block ends normally.
 
     An ``OSError`` that names no file (a write to a full disk) is raised again naming ``path``, so that the one
-    line the user sees says where. An existing ``path`` that is not a regular file (``/dev/stdout``, ``/dev/null``, a FIFO) is written directly
-    instead: replacing it would destroy the device or the link, not write into it.
+    line the user sees says where. An existing ``path`` that is not a regular file (``/dev/stdout``, ``/dev/null``,
+    a FIFO) is written directly instead: replacing it would destroy the device or the link, not write into it.
     """
     path = Path(path)
     if path.exists() and not path.is_file():
