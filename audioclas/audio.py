@@ -203,14 +203,19 @@ def _channels_first(source: AudioSource) -> np.ndarray:
 
 
 def _mono_float32(samples: np.ndarray) -> np.ndarray:
-    """(channels, n) samples of any PCM dtype -> (n,) float32 in [-1, 1], the mean of the channels."""
-    if samples.dtype.kind == "f":
-        samples = samples.astype(np.float32, copy=False)
-    else:
-        half_range = 2.0 ** (8 * samples.dtype.itemsize - 1)
-        offset = half_range if samples.dtype.kind == "u" else 0.0  # unsigned PCM (u8) is centred on half its range
-        samples = (samples.astype(np.float32) - np.float32(offset)) / np.float32(half_range)
-    return samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
+    """(channels, n) samples of any PCM dtype -> (n,) float32 in [-1, 1], the mean of the channels.
+
+    Floats beyond float32's range become inf, quietly (as may a mean of huge samples): ``stream_audio`` refuses
+    non-finite samples with one line.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if samples.dtype.kind == "f":
+            samples = samples.astype(np.float32, copy=False)
+        else:
+            half_range = 2.0 ** (8 * samples.dtype.itemsize - 1)
+            offset = half_range if samples.dtype.kind == "u" else 0.0  # unsigned PCM (u8) is centred on half its range
+            samples = (samples.astype(np.float32) - np.float32(offset)) / np.float32(half_range)
+        return samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
 
 
 def _checked_rate(rate: object, name: str) -> int:

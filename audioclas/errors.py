@@ -26,6 +26,10 @@ class AudioclasError(Exception):
     """Base class: ``str(error)`` is a complete message for a person."""
 
 
+class OptionError(AudioclasError, ValueError):
+    """An option's value is out of range or unknown: a usage error (exit status 2 on the command line)."""
+
+
 class InputError(AudioclasError):
     """One input (file, archive member, URL, buffer) could not be used.
 

@@ -3,22 +3,69 @@
 Machine formats share one schema per input (see the README, "Output formats"):
 ``{"input", "duration", "labels": [{"index", "id", "name", "score"}], "windows": [{"start", "end",
 "labels"}]}`` — ``windows`` only with the timeline; an input that failed is ``{"input", "error"}``.
+
+CSV has one row per label: ``input, duration, [start, end,] rank, index, id, label, score, error``. ``start`` and
+``end`` (seconds) come with the timeline: each input's clip-level rows come first, with ``start`` and ``end``
+empty, then the rows of each window. A clip or window with no label above the threshold still has one row, its
+label columns empty; an input that failed has one row with only ``input`` and ``error``.
+
+Without ``-f``, the format of an output file follows its extension (``EXTENSIONS``); another extension is a
+usage error rather than a guess.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 
-from audioclas.errors import InputError
+from audioclas.errors import AudioclasError, InputError, OptionError
+from audioclas.fileio import atomic_open
 from audioclas.predictions import LabelScore, Prediction
 
 Format = Literal["table", "json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("table", "json", "jsonl", "csv")
+EXTENSIONS: dict[str, Format] = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "table"}
+
+
+def output_format(given: str | None, output: Path | None) -> Format:
+    """The format asked for with ``-f``; else the one of the output file's extension; else the table."""
+    if given is not None:
+        if given not in FORMATS:
+            raise OptionError(f"format must be one of {', '.join(FORMATS)}, not {given!r}")
+        return given  # type: ignore[return-value]
+    if output is None:
+        return "table"
+    try:
+        return EXTENSIONS[output.suffix.lower()]
+    except KeyError:
+        known = ", ".join(EXTENSIONS)
+        raise OptionError(f"cannot tell the format of {output} from its extension ({known}): give -f") from None
+
+
+@contextmanager
+def open_output(path: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or ``path``, written completely or not at all; a failed write (a full disk) is one line
+    naming the file. A closed pipe (``BrokenPipeError``) goes through: the command line stops quietly on it."""
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        with atomic_open(path, encoding="utf-8", newline="") as stream:
+            yield stream
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise AudioclasError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def result_dict(result: Prediction | InputError, timeline: bool) -> dict[str, Any]:
@@ -27,12 +74,21 @@ def result_dict(result: Prediction | InputError, timeline: bool) -> dict[str, An
     return result.to_dict(timeline)
 
 
+class _Console(Console):
+    """Lets a closed pipe through as ``BrokenPipeError``, as the other formats do; Rich itself would exit with
+    status 1, which says that an input failed."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 class ResultWriter:
     """Writes results one at a time as they arrive; ``close()`` finishes the document."""
 
     def __init__(self, stream: IO[str], fmt: Format, timeline: bool, console: Console | None = None) -> None:
         self.stream, self.fmt, self.timeline = stream, fmt, timeline
-        self.console = console or Console(file=stream, highlight=False, soft_wrap=True)
+        self.console = console or _Console(file=stream, highlight=False, soft_wrap=True)
         self._json_items: list[dict[str, Any]] = []
         self._csv = csv.writer(stream) if fmt == "csv" else None
         if self._csv is not None:
@@ -58,20 +114,20 @@ class ResultWriter:
 
     def _write_csv(self, result: Prediction | InputError) -> None:
         assert self._csv is not None
+        empty = ["", ""] if self.timeline else []  # start and end of the clip-level rows
         if isinstance(result, InputError):
-            empty = ["", ""] if self.timeline else []
             self._csv.writerow([result.source, "", *empty, "", "", "", "", "", result.problem])
             return
-        rows: list[tuple[list[Any], list[LabelScore]]]
+        rows: list[tuple[list[Any], list[LabelScore]]] = [(empty, result.labels)]
         if self.timeline:
-            rows = [([round(w.start, 3), round(w.end, 3)], w.labels) for w in result.windows]
-        else:
-            rows = [([], result.labels)]
+            rows += [([round(w.start, 3), round(w.end, 3)], w.labels) for w in result.windows]
+        start = [result.source, round(result.duration, 3)]
         for prefix, labels in rows:
+            if not labels:  # nothing above the threshold: the clip or window is still listed
+                self._csv.writerow([*start, *prefix, "", "", "", "", "", ""])
             for rank, label in enumerate(labels, 1):
                 self._csv.writerow(
-                    [result.source, round(result.duration, 3), *prefix, rank, label.index, label.id or "", label.name,
-                     f"{label.score:.6f}", ""]
+                    [*start, *prefix, rank, label.index, label.id or "", label.name, f"{label.score:.6f}", ""]
                 )  # fmt: skip
 
     def _write_table(self, result: Prediction) -> None:

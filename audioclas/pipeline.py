@@ -30,6 +30,7 @@ from audioclas.sources import AudioSource
 from audioclas.windows import Window, WindowSettings, iter_windows
 
 QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)
+STOP_WAIT_SECONDS = 2.0  # how long a consumer that stops early waits for the decoder thread to notice
 
 
 def network_threads() -> int:
@@ -99,8 +100,18 @@ class _Clip:
     def finished(self) -> bool:
         return self.error is not None or (self.total_samples is not None and self.pending == 0)
 
-    def output(self) -> ClipOutput:
+    def result(self) -> ClipOutput | InputError:
+        """The clip's outputs, or its error: the decoder's, or non-finite network outputs.
+
+        Finite samples far outside [-1, 1] (1e30) overflow the network's spectrogram into NaN scores, which no
+        output format can carry (JSON has no NaN); every caller (CLI, Python, service, batch) gets them here.
+        """
+        if self.error is not None:
+            return self.error
         outputs = [self._track_output(track) for track in self.tracks]
+        for output in outputs:
+            if not (np.isfinite(output.logits).all() and np.isfinite(output.embeddings).all()):
+                return InputError(self.source, "gives NaN or infinite scores (samples far outside -1 to 1?)")
         return replace(outputs[0], beside=outputs[1] if len(outputs) > 1 else None)
 
     def _track_output(self, track: _Track) -> ClipOutput:
@@ -209,10 +220,11 @@ def run_network(
             # Emit finished clips in input order.
             while clips and clips[0].finished:
                 clip = clips.pop(0)
+                result = clip.result()
                 if progress is not None:
                     seconds = (clip.total_samples or 0) / SAMPLE_RATE
-                    progress(Progress(clip.source, seconds, done=True, failed=clip.error is not None))
-                yield clip.error if clip.error is not None else clip.output()
+                    progress(Progress(clip.source, seconds, done=True, failed=isinstance(result, InputError)))
+                yield result
             if producer_done and not any(batches):
                 if clips:  # only possible if the producer died mid-clip
                     clips[0].error = clips[0].error or InputError(clips[0].source, "decoding stopped unexpectedly")
@@ -249,4 +261,8 @@ def run_network(
             elif kind == "fatal":
                 raise payload
     finally:
+        # Let the decoder finish its current step before the caller removes the inputs' temporary files or the
+        # process exits (a daemon thread killed inside soxr makes nanobind print leak reports); a download stuck in
+        # a slow read is not waited for.
         stop.set()
+        producer.join(STOP_WAIT_SECONDS)

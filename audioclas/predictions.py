@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Literal
 
 import numpy as np
+
+from audioclas.errors import OptionError
 
 Aggregate = Literal["max", "mean"]
 
@@ -73,6 +76,12 @@ class LabelFilter:
     include: frozenset[int] | None = None  # report only these class indices
     exclude: frozenset[int] = frozenset()
 
+    def __post_init__(self) -> None:
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, Integral) or self.top_k < 0:
+            raise OptionError(f"top_k must be a whole number, 0 or more (0: every label), not {self.top_k!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise OptionError(f"threshold must be between 0 and 1, not {self.threshold!r}")
+
     def select(self, scores: np.ndarray, names: Sequence[str], ids: Sequence[str] | None) -> list[LabelScore]:
         order = np.argsort(-scores, kind="stable")
         chosen: list[LabelScore] = []
@@ -95,7 +104,7 @@ def aggregate_windows(window_scores: np.ndarray, how: Aggregate) -> np.ndarray:
         return window_scores.max(axis=0)
     if how == "mean":
         return window_scores.mean(axis=0)
-    raise ValueError(f"aggregate must be 'max' or 'mean', not {how!r}")
+    raise OptionError(f"aggregate must be 'max' or 'mean', not {how!r}")
 
 
 def make_prediction(

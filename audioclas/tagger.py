@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from audioclas.errors import AudioclasError, InputError
+from audioclas.errors import AudioclasError, InputError, OptionError
 from audioclas.labels import audioset_labels, resolve_label_names
 from audioclas.model import load_efficientat
 from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
@@ -75,6 +75,8 @@ class Tagger:
         (755x against 535x real time on a 10-minute mp3): two network threads and the decoder thread
         would fight for the two cores.
         """
+        if batch_size < 1:
+            raise OptionError(f"batch size must be at least 1, not {batch_size}")
         torch.set_num_threads(threads or network_threads())
         self.weights_path = resolve_weights(weights)
         self.model = load_efficientat(self.weights_path)

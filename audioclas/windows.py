@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from audioclas.errors import OptionError
+
 PadMode = Literal["loop", "zeros"]
 
 
@@ -32,11 +34,11 @@ class WindowSettings:
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.window <= 60:
-            raise ValueError(f"window must be between 0.1 and 60 seconds, not {self.window}")
+            raise OptionError(f"window must be between 0.1 and 60 seconds, not {self.window}")
         if self.hop is not None and not 0.1 <= self.hop <= self.window:
-            raise ValueError(f"hop must be between 0.1 s and the window ({self.window} s), not {self.hop}")
+            raise OptionError(f"hop must be between 0.1 s and the window ({self.window} s), not {self.hop}")
         if self.pad not in ("loop", "zeros"):
-            raise ValueError(f"pad must be 'loop' or 'zeros', not {self.pad!r}")
+            raise OptionError(f"pad must be 'loop' or 'zeros', not {self.pad!r}")
 
     @property
     def hop_seconds(self) -> float:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +203,16 @@ def test_training_cache_reads_an_embed_job(embed_job: Path, tmp_path: Path) -> N
         np.testing.assert_array_equal(entry.windows, clip.windows)
         np.testing.assert_array_equal(entry.starts, clip.starts)
     assert fill_training_cache(embed_job, tmp_path) == 0  # already there
+
+
+def test_parquet_output_needs_only_the_base_install(audio_dir: Path, tmp_path: Path) -> None:
+    """``embed`` and ``predict --out`` work without the [ray] extra: pyarrow is a base dependency, and a local job
+    never imports Ray (blocked in the child process, as if not installed)."""
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert "pyarrow" in {re.match(r"[\w.-]+", requirement)[0].lower() for requirement in project["dependencies"]}
+    without_ray = "import sys; sys.modules['ray'] = None; from audioclas.cli import main; sys.exit(main())"
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-c", without_ray, "embed", str(audio_dir / CLIPS[0]), "--out", str(out),
+                          "--no-progress"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert read_table(out, "clips").num_rows == 1

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import shutil
+import stat
 import subprocess
 import sys
 import tarfile
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from media import encode
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
 
 
-def audioclas(*args: str | Path) -> subprocess.CompletedProcess:
+def audioclas(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+              ) -> subprocess.CompletedProcess:  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "audioclas", *map(str, args)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "audioclas", *map(str, args)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})}, cwd=cwd,
     )
 
 
@@ -53,9 +63,10 @@ def test_jsonl_and_csv_to_files(audio_dir: Path, tmp_path: Path) -> None:
 
     out = tmp_path / "tags.csv"
     run = audioclas("predict", audio_dir / TRUMPET, "-f", "csv", "-o", out, "-k", "3", "--timeline")
-    rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert [r["label"] for r in rows] == ["Trumpet", "Music", "Brass instrument"]
-    assert rows[0]["start"] == "0.0" and rows[0]["id"] == "/m/07gql" and rows[0]["rank"] == "1"
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))  # the clip's rows, then its one window's
+    assert [r["label"] for r in rows] == ["Trumpet", "Music", "Brass instrument"] * 2
+    assert [(r["start"], r["end"]) for r in rows] == [("", "")] * 3 + [("0.0", rows[0]["duration"])] * 3
+    assert rows[3]["id"] == "/m/07gql" and rows[3]["rank"] == "1"
 
 
 def test_failed_run_leaves_no_half_written_output(tmp_path: Path) -> None:
@@ -102,3 +113,160 @@ def test_undecodable_and_escape_sequence_names_are_shown_safely(audio_dir: Path,
     assert "bad\\xff\\x1b[2J.ogg" in shown.stdout and "junk\\xfe\\x07.wav" in shown.stderr
     for text in (run.stderr, shown.stdout, shown.stderr):
         assert "\x1b[2J" not in text and "\x07" not in text and "\ufffd" not in text
+def test_non_finite_scores_give_an_error_entry_and_valid_json(audio_dir: Path, tmp_path: Path) -> None:
+    huge = encode(tmp_path / "huge.wav", np.random.default_rng(0).standard_normal(16000) * 1e30, 16000, "pcm_f32le",
+                  format="wav")  # fmt: skip
+    run = audioclas("predict", huge, audio_dir / ROBIN, "-f", "json", "--no-progress")
+    assert run.returncode == 1
+    bad, robin = json.loads(run.stdout)
+    assert bad["input"] == str(huge) and "NaN or infinite scores" in bad["error"] and "labels" not in bad
+    assert robin["labels"][0]["name"] == "Bird"
+    assert run.stderr.count("error:") == 1 and "huge.wav" in run.stderr
+
+
+# ---------------------------------------------------------------- conventions: version, usage errors, pipes, disks
+
+
+def test_version() -> None:
+    from audioclas import __version__
+
+    run = audioclas("--version")
+    assert run.returncode == 0 and run.stdout == f"audioclas {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["--window", "0"], "window must be between"), (["--window", "100"], "window must be between"),
+     (["--window", "nan"], "window must be between"), (["--hop", "0"], "hop must be between"),
+     (["--hop", "20"], "hop must be between"), (["-f", "xml"], "invalid choice: 'xml'"),
+     (["-k", "-3"], "top_k must be"), (["-t", "2"], "threshold must be between 0 and 1"),
+     (["--batch-size", "0"], "batch size must be at least 1"), (["-o", "tags.tsv"], "cannot tell the format"),
+     (["--top-k", "many"], "invalid int value")],
+)  # fmt: skip
+def test_usage_errors_exit_2_with_one_line(audio_dir: Path, tmp_path: Path, args: list[str], fragment: str) -> None:
+    run = audioclas("predict", audio_dir / ROBIN, "--no-progress", *args, cwd=tmp_path)
+    assert run.returncode == 2 and run.stdout == ""
+    assert len(run.stderr.splitlines()) == 1 and fragment in run.stderr, run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_embed_and_bare_command_usage_errors(audio_dir: Path, tmp_path: Path) -> None:
+    run = audioclas("embed", audio_dir / ROBIN, "--out", tmp_path / "out", "--hop", "0")
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "hop must be between" in run.stderr
+    run = audioclas()
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "COMMAND" in run.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "table"])
+def test_a_reader_that_stops_early_gets_no_traceback(audio_dir: Path, fmt: str) -> None:
+    """``audioclas predict … | head -1``: the pipe closes after one line; we stop quietly with 141, like SIGPIPE."""
+    clips = sorted(audio_dir.glob("*.ogg"))
+    process = subprocess.Popen([sys.executable, "-m", "audioclas", "predict", *map(str, clips), "-f", fmt,
+                                "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 141
+    assert stderr == "", stderr  # no BrokenPipeError traceback, no report of a thread killed at exit
+
+
+def test_output_into_a_fifo_is_written_not_replaced(audio_dir: Path, tmp_path: Path) -> None:
+    """A non-regular ``-o`` target (a FIFO, /dev/stdout, /dev/full) is written into: renaming a temporary file over
+    it, as for a regular file, would destroy it."""
+    fifo = tmp_path / "tags.jsonl"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    run = audioclas("predict", audio_dir / ROBIN, "-o", fifo, "--no-progress")
+    reader.join(timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["labels"][0]["name"] == "Bird"
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 256 KiB tmpfs filled to the last byte (mounting needs root: skipped otherwise)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs to fill up needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        try:
+            with open(mount / "filler", "wb", buffering=0) as filler:
+                while True:
+                    filler.write(b"\0" * 4096)
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line(audio_dir: Path, tmp_path: Path, full_disk: Path, shared_dir: Path) -> None:
+    out = full_disk / "tags.json"
+    run = audioclas("predict", audio_dir / ROBIN, "-o", out, "--no-progress")
+    assert run.returncode == 2 and run.stderr == f"error: cannot write {out}: No space left on device\n"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+    data = tmp_path / "digits"
+    for digit, name in ((0, "zero"), (1, "one")):
+        (data / name).mkdir(parents=True)
+        for index in range(10, 13):
+            shutil.copy(shared_dir / "datasets" / "fsdd" / "recordings" / f"{digit}_george_{index}.wav", data / name)
+    home = full_disk / "home"
+    run = audioclas("train", data, "--name", "tiny", "--epochs", "2", "--val-fraction", "0", "--no-progress",
+                    env={"AUDIOCLAS_HOME": str(home)})  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].endswith(": No space left on device") and str(home) in errors[0]
+    assert "Traceback" not in run.stderr and "Exception" not in run.stderr
+    assert not (home / "models").exists() or not list((home / "models").iterdir())
+
+
+# ---------------------------------------------------------------- output formats and standard input
+
+
+def test_format_follows_the_output_file_extension(audio_dir: Path, tmp_path: Path) -> None:
+    for name, parse in (("tags.csv", lambda text: list(csv.DictReader(io.StringIO(text)))[0]["label"]),
+                        ("tags.ndjson", lambda text: json.loads(text.splitlines()[0])["labels"][0]["name"]),
+                        ("tags.JSON", lambda text: json.loads(text)[0]["labels"][0]["name"])):  # fmt: skip
+        run = audioclas("predict", audio_dir / ROBIN, "-o", tmp_path / name, "--no-progress")
+        assert run.returncode == 0, run.stderr
+        assert parse((tmp_path / name).read_text()) == "Bird", name
+    run = audioclas("predict", audio_dir / ROBIN, "-o", tmp_path / "forced.csv", "-f", "json", "--no-progress")
+    assert json.loads((tmp_path / "forced.csv").read_text())[0]["labels"][0]["name"] == "Bird"
+
+
+def test_audio_from_standard_input(audio_dir: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "audioclas", "predict", "-", "-f", "json", "-k", "1"],
+                         input=(audio_dir / ROBIN).read_bytes(), capture_output=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [
+        {"input": "<stdin>", "duration": 2.699, "labels": [{"index": 111, "id": "/m/015p6", "name": "Bird",
+                                                            "score": pytest.approx(0.83, abs=0.02)}]}]  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "audioclas", "predict", "-", "-f", "jsonl"], input=b"",
+                         capture_output=True, text=False, timeout=300)  # fmt: skip
+    assert run.returncode == 1 and json.loads(run.stdout) == {"input": "<stdin>", "error": "file is empty (0 bytes)"}
+
+
+def test_csv_lists_inputs_without_labels_and_keeps_clip_rows_beside_windows(audio_dir: Path, tmp_path: Path) -> None:
+    run = audioclas("predict", audio_dir / ROBIN, audio_dir / "pibble.ogg", "-f", "csv", "-t", "0.5", "--timeline",
+                    "--no-progress")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(io.StringIO(run.stdout)))
+    robin = [r for r in rows if r["input"].endswith(ROBIN)]
+    birds = ["Bird", "Chirp, tweet", "Bird vocalization, bird call, bird song"]
+    assert [(r["start"], r["label"]) for r in robin] == [("", x) for x in birds] + [("0.0", x) for x in birds]
+    pibble = [r for r in rows if r["input"].endswith("pibble.ogg")]
+    starts = [r["start"] for r in pibble]
+    assert starts[0] == "" and sorted(set(starts) - {""}, key=float) == ["0.0", "10.0", "20.0", "30.0", "36.955"]
+    quiet = [r for r in pibble if r["label"] == ""]  # windows with no label above 0.5 still have their row
+    assert quiet and all(r["rank"] == r["score"] == r["error"] == "" for r in quiet)
+    run = audioclas("predict", audio_dir / ROBIN, "-f", "csv", "-t", "0.99", "--no-progress")
+    (only,) = csv.DictReader(io.StringIO(run.stdout))
+    assert only["input"].endswith(ROBIN) and only["duration"] == "2.699" and only["label"] == only["score"] == ""

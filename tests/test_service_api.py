@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from media import encode
@@ -208,6 +209,19 @@ def test_corrupt_empty_and_non_audio_files(api: httpx.Client, clips: dict[str, b
     body = mixed.json()
     assert mixed.status_code == 200 and body["failed"] == 1
     assert body["results"][0]["status"] == 415 and body["results"][1]["labels"][0]["name"] == "Bird"
+
+
+def test_non_finite_scores_are_a_per_input_error_never_null(api: httpx.Client, clips: dict[str, bytes],
+                                                           tmp_path: Path) -> None:
+    """Float WAV samples of 1e30 give NaN scores in the network: that input fails, the others are tagged."""
+    huge = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 1e30
+    wav = encode(tmp_path / "huge.wav", huge, 16000, "pcm_f32le", format="wav").read_bytes()
+    response = api.post(PREDICT, files=[("files", ("huge.wav", wav)), ("files", (ROBIN, clips[ROBIN]))])
+    assert response.status_code == 200, response.text
+    assert "null" not in response.text and "NaN" in response.json()["results"][0]["error"]
+    bad, robin = response.json()["results"]
+    assert bad["input"] == "huge.wav" and bad["status"] == 400 and "labels" not in bad
+    assert robin["labels"][0]["name"] == "Bird"
 
 
 @pytest.mark.parametrize(

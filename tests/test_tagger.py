@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,27 @@ def test_one_bad_input_does_not_sink_the_batch(tagger: Tagger, audio_dir: Path, 
     np.testing.assert_allclose(results[0].scores, results[4].scores)
     with pytest.raises(InputError, match="empty"):
         tagger.predict(empty)
+
+
+def test_non_finite_scores_and_samples_fail_their_input_only(tagger: Tagger, audio_dir: Path) -> None:
+    """Finite samples of 1e30 overflow the spectrogram into NaN scores: the input fails, not its neighbours."""
+    noise = np.random.default_rng(0).standard_normal(32000).astype(np.float32)
+    with_nan = noise.copy()
+    with_nan[100] = np.nan
+    beyond_float32 = noise.astype(np.float64) * 1e300  # becomes inf when converted: refused quietly, no warning
+    robin = audio_dir / "456440__inspectorj__bird-whistling-robin-single-13.ogg"
+    inputs = [(1e30 * noise, 32000), (with_nan, 32000), robin, (beyond_float32, 32000), (noise * 0.1, 32000)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = list(tagger.predict_many(inputs))
+        embeddings = list(tagger.embed_many(inputs[:2]))
+    assert [type(r).__name__ for r in results] == ["InputError", "InputError", "Prediction", "InputError", "Prediction"]
+    assert "NaN or infinite scores" in results[0].problem
+    assert "NaN or infinite samples" in results[1].problem and "NaN or infinite samples" in results[3].problem
+    assert results[2].labels[0].name == "Bird" and np.isfinite(results[4].scores).all()
+    assert all(isinstance(e, InputError) for e in embeddings)
+    with pytest.raises(InputError, match="NaN or infinite scores"):
+        tagger.predict((1e30 * noise, 32000))
 
 
 def test_embeddings(tagger: Tagger, reference, audio_dir: Path) -> None:

@@ -4,7 +4,7 @@
     summary = run_job(["recordings/"], "out/", JobSpec("predict", timeline=True), engine="ray")
     clips = read_table("out/", "clips")   # a pyarrow Table
 
-Needs ``pyarrow`` (and ``ray[data]`` for the Ray engine): ``pip install 'audioclas[ray]'``.
+The local engine needs only the base install; the Ray engine needs ``pip install 'audioclas[ray]'``.
 Modules: ``tasks`` (listing inputs, shards), ``job`` (spec, output folder, commit markers), ``tables`` (Parquet
 schemas), ``worker`` (one shard: decode, network, write), ``engines`` (local and Ray), ``read`` (reading results),
 ``training_cache`` (an embed job's output into the training cache).

@@ -49,11 +49,8 @@ def run_predict_job(args: argparse.Namespace) -> int:
 
 def run_batch(args: argparse.Namespace, inputs: list[str], spec_options: dict) -> int:
     """Run the job the arguments describe; print failures and a summary. Exit status 1 if any input failed."""
-    try:
-        from audioclas.batch import JobSpec, read_table, run_job
-    except ImportError:
-        problem = "batch jobs (--out) need pyarrow, and Ray for --engine ray: pip install 'audioclas[ray]'"
-        raise AudioclasError(problem) from None
+    from audioclas.batch import JobSpec, read_table, run_job
+
     if args.workers is not None and args.workers < 1:
         raise AudioclasError("--workers must be at least 1")
     if args.engine == "local" and (args.address or args.workers):

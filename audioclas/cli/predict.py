@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 from rich.console import Console
@@ -13,9 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error, stderr
-from audioclas.errors import InputError
-from audioclas.fileio import atomic_open
-from audioclas.output import FORMATS, ResultWriter
+from audioclas.errors import AudioclasError, InputError
+from audioclas.output import FORMATS, ResultWriter, open_output, output_format
 from audioclas.pipeline import Progress as PipelineProgress
 from audioclas.tagger import Tagger
 
@@ -24,7 +23,8 @@ examples:
   audioclas predict birds.mp3                       top 5 AudioSet labels as a table
   audioclas predict recordings/ --timeline          every file below a folder, with a label per 10 s window
   audioclas predict 'field/**/*.flac' -k 10 -t 0.2  a glob; up to 10 labels scoring at least 0.2
-  audioclas predict data.zip -f jsonl -o tags.jsonl members of an archive, one JSON line per file
+  audioclas predict data.zip -o tags.jsonl          members of an archive, one JSON line per file (format from .jsonl)
+  curl -s https://example.org/a.ogg | audioclas predict -   audio from standard input
   audioclas predict https://example.org/a.ogg -f json
   audioclas predict night.wav --labels Bird --labels "Bird vocalization, bird call, bird song"
   audioclas predict clip.wav --model my-birds       a classifier trained with 'audioclas train'
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder, glob, archive or URL")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder, glob, archive or URL; - for standard input")
     labels = parser.add_argument_group("which labels")
     labels.add_argument("-k", "--top-k", type=int, default=5, help="labels per clip (and per window); 0 for all (default 5)")
     labels.add_argument("-t", "--threshold", type=float, default=0.0, help="only labels scoring at least this (0-1)")
@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     windows.add_argument("--aggregate", choices=("max", "mean"), default="max", help="clip score from window scores (default max)")
     out = parser.add_argument_group("output")
     out.add_argument("--timeline", action="store_true", help="also give the labels of every window")
-    out.add_argument("-f", "--format", choices=FORMATS, default="table", help="table for people (default); json, jsonl or csv for scripts")
+    out.add_argument("-f", "--format", choices=FORMATS, help="table for people (default); json, jsonl or csv for scripts; "
+                     "with -o, the output file's extension (.csv, .json, .jsonl/.ndjson, .txt) chooses it")
     out.add_argument("-o", "--output", type=Path, help="write results to this file (written completely or not at all)")
     out.add_argument("--no-progress", action="store_true", help="hide the progress display")
     model = parser.add_argument_group("model")
@@ -74,9 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out is not None or args.engine == "ray":  # a batch job: Parquet tables, resumable, local or on Ray
         return run_predict_job(args)
-    if args.top_k < 0 or not 0.0 <= args.threshold <= 1.0:
-        print_error("--top-k must be 0 or more and --threshold between 0 and 1")
-        return 2
+    fmt, inputs = output_format(args.format, args.output), _with_stdin(args.inputs)
     tagger = Tagger(args.weights, batch_size=args.batch_size)
     custom = None
     if args.model:
@@ -85,22 +84,28 @@ def run(args: argparse.Namespace) -> int:
         custom = load_model(model_ref(args.model))
     failures = 0
     with ExitStack() as stack:
-        stream = stack.enter_context(atomic_open(args.output, encoding="utf-8", newline="")) if args.output else sys.stdout
-        writer = ResultWriter(stream, args.format, args.timeline)
+        writer = ResultWriter(stack.enter_context(open_output(args.output)), fmt, args.timeline)
         display = _ProgressDisplay(stderr, _known_file_count(args.inputs), enabled=not args.no_progress)
         stack.enter_context(display.live)
-        results = tagger.predict_many(
-            args.inputs, top_k=args.top_k, threshold=args.threshold, labels=args.labels, exclude=args.exclude,
+        results = closing(tagger.predict_many(
+            inputs, top_k=args.top_k, threshold=args.threshold, labels=args.labels, exclude=args.exclude,
             window=args.window, hop=args.hop, pad=args.pad, aggregate=args.aggregate, model=custom,
             with_audioset=args.with_audioset, progress=display.update,
-        )  # fmt: skip
-        for result in results:
+        ))  # fmt: skip
+        for result in stack.enter_context(results):  # closed first: the decoder thread stops before we exit
             if isinstance(result, InputError):
                 failures += 1
                 print_error(result, display.live.console)
             writer.write(result)
         writer.close()
     return 1 if failures else 0
+
+
+def _with_stdin(inputs: list[str]) -> list:
+    """``-`` is the audio on standard input (read whole, within the inputs' size bound)."""
+    if "-" in inputs and sys.stdin.isatty():
+        raise AudioclasError("- reads audio from standard input, which is a terminal: pipe or redirect a file into it")
+    return [sys.stdin.buffer if name == "-" else name for name in inputs]
 
 
 def _known_file_count(inputs: list[str]) -> int | None:

@@ -374,12 +374,11 @@ def _model_info(name, dataset: Dataset, config: TrainConfig, embedder: Embedder,
 
 
 def _write_model(folder: Path, head, backbone, info, config: TrainConfig, dataset: Dataset, metrics, result) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save  # to bytes: safetensors' own file writing hides a full disk in its error
 
-    save_file({key: value.contiguous() for key, value in head.state_dict().items()}, str(folder / "head.safetensors"))
-    if backbone is not None:
-        save_file({key: value.contiguous() for key, value in backbone.state_dict().items()},
-                  str(folder / "backbone.safetensors"))
+    for file, module in (("head.safetensors", head), ("backbone.safetensors", backbone)):
+        if module is not None:
+            (folder / file).write_bytes(save({key: value.contiguous() for key, value in module.state_dict().items()}))
     store.write_json(folder / "model.json", info)
     store.write_json(folder / "config.json", config.to_dict())
     store.write_json(folder / "metrics.json", metrics)

@@ -10,10 +10,12 @@ on a cancellation flag that keeps the best weights.
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,10 +161,14 @@ def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: floa
 
 
 class TensorBoard:
-    """TensorBoard event files under ``folder``, or nothing when disabled or tensorboard is not installed."""
+    """TensorBoard event files under ``folder``, or nothing when disabled or tensorboard is not installed.
+
+    A write that fails (a full disk) raises ``OSError`` naming the folder, once: the broken writer is dropped.
+    """
 
     def __init__(self, folder: Path | None) -> None:
         self.writer = None
+        self.folder = folder
         if folder is None:
             return
         try:
@@ -170,20 +176,48 @@ class TensorBoard:
         except ImportError:
             log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
             return
-        self.writer = SummaryWriter(str(folder))
+        _quiet_tensorboard_threads()
+        with self._writing():
+            self.writer = SummaryWriter(str(folder))
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            self.writer = None
+            raise OSError(error.errno, error.strerror, str(self.folder)) from None
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer:
-            for tag, value in values.items():
-                self.writer.add_scalar(tag, value, step)
+            with self._writing():
+                for tag, value in values.items():
+                    self.writer.add_scalar(tag, value, step)
 
     def image(self, tag: str, image: Any, step: int) -> None:
         if self.writer:
-            self.writer.add_image(tag, np.asarray(image.convert("RGB")), step, dataformats="HWC")
+            with self._writing():
+                self.writer.add_image(tag, np.asarray(image.convert("RGB")), step, dataformats="HWC")
 
     def close(self) -> None:
         if self.writer:
-            self.writer.close()
+            with self._writing():
+                self.writer.close()
+
+
+def _quiet_tensorboard_threads() -> None:
+    """tensorboard's writer thread keeps its error (a full disk) for the writer, which raises it in our thread,
+    and re-raises it too, so Python would also print the thread's traceback: the one report is ours."""
+    previous = threading.excepthook
+    if getattr(previous, "quiets_tensorboard", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError)):
+            previous(args)
+
+    hook.quiets_tensorboard = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 @dataclass
@@ -284,5 +318,7 @@ def fit(
 
 
 def save_checkpoint(path: Path, head: nn.Module, optimizer: torch.optim.Optimizer, metrics: dict[str, float]) -> None:
+    buffer = io.BytesIO()  # torch.save into a file turns a full disk into an obscure RuntimeError; a write says it
+    torch.save({"head": head.state_dict(), "optimizer": optimizer.state_dict(), "metrics": metrics}, buffer)
     with atomic_open(path, "wb") as stream:
-        torch.save({"head": head.state_dict(), "optimizer": optimizer.state_dict(), "metrics": metrics}, stream)
+        stream.write(buffer.getbuffer())
