@@ -207,7 +207,8 @@ def test_malformed_requests(api: httpx.Client) -> None:
     assert_error(garbage, 400, "malformed multipart")
     no_boundary = api.post(PREDICT, content=b"x", headers={"content-type": "multipart/form-data"})
     assert_error(no_boundary, 400, "boundary")
-    assert_error(api.get("/v2/models/audioset/train/nope"), 404, "no training job")
+    assert_error(api.get("/v2/models/audioset/train/nope", headers={"authorization": f"Bearer {TOKEN}"}), 404,
+                 "no training job")
     assert_error(api.post("/v2/models/audioset/train/", content=b"{", headers={"authorization": f"Bearer {TOKEN}",
                                                                               "content-type": "application/json"}), 422)
 
@@ -271,6 +272,9 @@ def test_redirects_to_private_addresses_are_refused(api: httpx.Client, audio_sit
 
 def test_token_guards_train_and_delete(api: httpx.Client) -> None:
     body = {"dataset": "/nonexistent"}
+    for path in ("/v2/models/audioset/train/", "/v2/models/audioset/train/0123abcd"):  # history and logs show paths
+        assert_error(api.get(path), 401, "Bearer")
+    assert api.get("/v2/models/audioset/train/", headers={"authorization": f"Bearer {TOKEN}"}).json() == {"jobs": []}
     assert_error(api.post("/v2/models/audioset/train/", json=body), 401, "Bearer")
     assert api.post("/v2/models/audioset/train/", json=body).headers["www-authenticate"] == "Bearer"
     assert_error(api.post("/v2/models/audioset/train/", json=body, headers={"authorization": "Bearer wrong"}), 401)
