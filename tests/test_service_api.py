@@ -6,6 +6,7 @@ import gzip
 import http.server
 import io
 import os
+import re
 import tarfile
 import threading
 import zipfile
@@ -78,6 +79,21 @@ def test_health_docs_and_page(api: httpx.Client) -> None:
     assert {"PredictResponse", "ModelInfo", "JobInfo", "TrainRequest", "ErrorResponse"} <= set(schema["components"]["schemas"])
     page = api.get("/")
     assert page.status_code == 200 and "<title>audioclas</title>" in page.text
+
+
+def test_the_api_docs_load_nothing_from_elsewhere(api: httpx.Client) -> None:
+    kinds = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
+    html = api.get("/docs").text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assert "http" not in html.replace("http-equiv", ""), html  # no absolute URL at all: no CDN, no web fonts
+    assets = {url for url in urls if url != "/openapi.json"}
+    assert {url.rsplit(".", 1)[-1] for url in assets} == {kind[1:] for kind in kinds}, urls
+    for url in assets:
+        assert url.startswith("/docs-assets/"), url
+        response = api.get(url)
+        assert response.status_code == 200 and len(response.content) > 1000, url
+        assert kinds["." + url.rsplit(".", 1)[-1]] in response.headers["content-type"], response.headers
+    assert api.get("/redoc").status_code == 404  # ReDoc would fetch its logo from its CDN: not offered
     assert api.get("/static/app.js").status_code == 200
 
 

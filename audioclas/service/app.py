@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from audioclas import __version__
+from audioclas.service.docs import add_docs
 from audioclas.service.errors import RequestError
 from audioclas.service.guards import RequestGuard
 from audioclas.service.jobs import JobStore
@@ -83,7 +84,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             service.stop()
 
     app = FastAPI(title="audioclas", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  redirect_slashes=False)
+                  redirect_slashes=False, docs_url=None, redoc_url=None)  # docs.py serves them without a CDN
     app.state.service = service
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
@@ -114,4 +115,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for module in (models, train, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    add_docs(app)
     return app
