@@ -184,8 +184,11 @@ def raw_request(port: int, head: str, pieces: list[bytes], interval: float) -> t
             answer += chunk
             break
         sock.settimeout(30)
-        while chunk:
-            chunk = sock.recv(65536)  # the server closes the connection after the 408
+        while chunk:  # the server closes the connection after the 408 (a reset when bytes sent were left unread)
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
             answer += chunk
         return answer, time.monotonic() - started
 
