@@ -296,7 +296,8 @@ def _read_split_files(root: Path, policy: Policy) -> tuple[Dataset, list[Problem
                 continue
             fields = line.strip().rsplit(maxsplit=1)
             if len(fields) != 2:
-                problems.append(Problem(where, f"expected 'relative/path label_number'{policy.shown(line.strip(), ', got ')}"))
+                got = policy.shown(line.strip(), ", got ")
+                problems.append(Problem(where, f"expected 'relative/path label_number'{got}"))
                 continue
             relative, label_text = fields
             try:

@@ -55,7 +55,8 @@ def _check_dataset(svc, given: str, field: str = "dataset") -> str:
         if not path.exists():
             raise RequestError(400, f"{field} {given} does not exist on the server")
     except (OSError, RuntimeError) as error:  # a link loop, a name too long…
-        raise RequestError(400, f"{field}: the path cannot be used ({getattr(error, 'strerror', None) or error})") from None
+        reason = getattr(error, "strerror", None) or error
+        raise RequestError(400, f"{field}: the path cannot be used ({reason})") from None
     return str(path)
 
 
