@@ -6,8 +6,7 @@ The worker loads the dataset as a stranger's (every file must resolve below the 
 text of the dataset's files is quoted in errors), trains it through ``audioclas.training.train`` and writes its
 progress, metrics and log to the job database itself. Cancelling sends SIGTERM to the group: the worker stops
 training after the current batch (keeping the best epoch so far, as on Ctrl-C) and records ``cancelled``; a
-worker that has not stopped after
-``cancel_grace_seconds`` is killed. A worker that dies without recording an end is marked ``failed`` with its
+worker that has not stopped after ``cancel_grace_seconds`` is killed. A worker that dies without recording an end is marked ``failed`` with its
 exit status and the last lines it wrote to stderr. When the server shuts down, running jobs are marked
 ``interrupted`` and their processes killed; a worker whose server died without that notices that it was
 orphaned and exits, and the next server marks its job interrupted on start-up.
