@@ -108,9 +108,13 @@ def get_train_args() -> dict[str, Any]:
 
 
 def train(**args: Any) -> dict[str, Any]:
-    from audioclas.training import make_config, train as train_model
+    from audioclas.training import load_dataset, make_config, train as train_model
 
-    dataset = args.pop("dataset")
-    result = train_model(dataset, make_config(**args))
+    path = args.pop("dataset")
+    config = make_config(**args)
+    embeddings = Path(config.from_embeddings) if config.from_embeddings else None
+    # a remote caller: the errors name a dataset's files and lines, never quote their text
+    dataset = load_dataset(path, multilabel=config.multilabel, embeddings=embeddings, quote=False)
+    result = train_model(dataset, config)
     return {"model": result.model.name, "stopped": result.stopped, "best_epoch": result.best_epoch,
             "metrics": result.metrics, "timings": result.timings}

@@ -6,6 +6,7 @@ import gzip
 import http.server
 import io
 import os
+import re
 import tarfile
 import threading
 import zipfile
@@ -79,6 +80,21 @@ def test_health_docs_and_page(api: httpx.Client) -> None:
     assert {"PredictResponse", "ModelInfo", "JobInfo", "TrainRequest", "ErrorResponse"} <= set(schema["components"]["schemas"])
     page = api.get("/")
     assert page.status_code == 200 and "<title>audioclas</title>" in page.text
+
+
+def test_the_api_docs_load_nothing_from_elsewhere(api: httpx.Client) -> None:
+    kinds = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
+    html = api.get("/docs").text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assert "http" not in html.replace("http-equiv", ""), html  # no absolute URL at all: no CDN, no web fonts
+    assets = {url for url in urls if url != "/openapi.json"}
+    assert {url.rsplit(".", 1)[-1] for url in assets} == {kind[1:] for kind in kinds}, urls
+    for url in assets:
+        assert url.startswith("/docs-assets/"), url
+        response = api.get(url)
+        assert response.status_code == 200 and len(response.content) > 1000, url
+        assert kinds["." + url.rsplit(".", 1)[-1]] in response.headers["content-type"], response.headers
+    assert api.get("/redoc").status_code == 404  # ReDoc would fetch its logo from its CDN: not offered
     assert api.get("/static/app.js").status_code == 200
 
 
@@ -241,7 +257,8 @@ def test_malformed_requests(api: httpx.Client) -> None:
     assert_error(garbage, 400, "malformed multipart")
     no_boundary = api.post(PREDICT, content=b"x", headers={"content-type": "multipart/form-data"})
     assert_error(no_boundary, 400, "boundary")
-    assert_error(api.get("/v2/models/audioset/train/nope"), 404, "no training job")
+    assert_error(api.get("/v2/models/audioset/train/nope", headers={"authorization": f"Bearer {TOKEN}"}), 404,
+                 "no training job")
     assert_error(api.post("/v2/models/audioset/train/", content=b"{", headers={"authorization": f"Bearer {TOKEN}",
                                                                               "content-type": "application/json"}), 422)
 
@@ -318,6 +335,9 @@ def test_redirects_to_private_addresses_are_refused(api: httpx.Client, audio_sit
 
 def test_token_guards_train_and_delete(api: httpx.Client) -> None:
     body = {"dataset": "/nonexistent"}
+    for path in ("/v2/models/audioset/train/", "/v2/models/audioset/train/0123abcd"):  # history and logs show paths
+        assert_error(api.get(path), 401, "Bearer")
+    assert api.get("/v2/models/audioset/train/", headers={"authorization": f"Bearer {TOKEN}"}).json() == {"jobs": []}
     assert_error(api.post("/v2/models/audioset/train/", json=body), 401, "Bearer")
     assert api.post("/v2/models/audioset/train/", json=body).headers["www-authenticate"] == "Bearer"
     assert_error(api.post("/v2/models/audioset/train/", json=body, headers={"authorization": "Bearer wrong"}), 401)

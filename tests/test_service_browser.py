@@ -60,3 +60,24 @@ def test_the_model_list_and_the_training_view(page) -> None:
     page.wait_for_function("document.querySelector('#train-status').textContent.startsWith('Not started')")
     assert "does not exist" in page.inner_text("#train-status")
     page.click("#nav-tag")
+
+
+def test_the_api_docs_render_with_no_internet(page) -> None:
+    """Every request that leaves the server is refused, as on a machine without internet access."""
+    server = page.url.split("/", 3)[:3]
+    docs = page.context.browser.new_page()
+    elsewhere: list[str] = []
+
+    def only_the_server(route) -> None:
+        if route.request.url.split("/", 3)[:3] == server:
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    docs.route("**/*", only_the_server)
+    docs.goto("/".join(server) + "/docs")
+    docs.wait_for_selector(".swagger-ui .opblock-summary-path", timeout=60_000)
+    assert "/v2/models/{name}/predict/" in docs.inner_text("body")
+    assert not elsewhere, elsewhere
+    docs.close()

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections import namedtuple
 from pathlib import Path
 
+import pytest
+
 from audioclas import deepaas_adapter
+from audioclas.training import DatasetError
 
 UploadedFile = namedtuple("UploadedFile", ("name", "filename", "content_type", "original_filename"))
 OPTIONS = {"model": "audioset", "top_k": 3, "threshold": 0.0, "window": 10.0, "hop": None, "aggregate": "max"}
@@ -24,3 +27,12 @@ def test_metadata_and_predict_like_deepaas(audio_dir: Path) -> None:
     for path in (str(audio_dir), str(audio_dir / "*.ogg"), "file:///etc/passwd"):  # never a path on the server
         (result,) = deepaas_adapter.predict(data=None, url=path, timeline=False, **OPTIONS)["results"]
         assert result == {"input": path, "error": result["error"]} and "only http and https URLs" in result["error"]
+
+
+def test_training_errors_quote_no_file_contents(tmp_path: Path) -> None:
+    (tmp_path / "secret.csv").write_text("hunter2-password,hunter2-password\nroot:x:0:0:hunter2\n")
+    with pytest.raises(DatasetError) as caught:
+        deepaas_adapter.train(dataset=str(tmp_path / "secret.csv"), epochs=1)
+    assert "secret.csv:1" in str(caught.value) and "secret.csv:2" in str(caught.value)
+    assert "hunter2" not in str(caught.value) and "root:x" not in str(caught.value), str(caught.value)
+

@@ -140,7 +140,8 @@ def test_an_invalid_dataset_fails_its_job_with_every_problem(api: httpx.Client, 
     job = api.post(TRAIN, json={"dataset": str(broken), "name": "broken"}).json()
     failed = wait_until(api, job, "succeeded", "failed")
     assert failed["status"] == "failed"
-    assert "gone.wav" in failed["error"] and "train.txt:4" in failed["error"], failed["error"]
+    assert "train.txt:3: file not found" in failed["error"] and "train.txt:4: label" in failed["error"], failed["error"]
+    assert "gone.wav" not in failed["error"]  # the service names the line, never its text
     assert api.get("/v2/models/broken/").status_code == 404
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from audioclas.training.dataset import DatasetError, load_dataset, stratified_holdout, with_holdout
+from audioclas.training.dataset import OUTSIDE, DatasetError, load_dataset, stratified_holdout, with_holdout
 
 DIGITS = ["zero", "one", "two"]
 
@@ -236,3 +236,54 @@ def test_an_unusable_hash_memo_only_costs_time(tmp_path: Path, fsdd: Path, monke
     blocked.write_text("not a folder")
     monkeypatch.setenv("AUDIOCLAS_CACHE", str(blocked))
     assert {example.path.name: example.sha256 for example in load_dataset(root).examples()} == expected
+
+
+def test_roots_refuse_every_file_that_links_outside_them(tmp_path: Path, fsdd: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    split_files(root / "data", fsdd)
+    outside.mkdir()
+    shutil.copy(fsdd / "recordings" / "2_george_5.wav", outside / "secret.wav")
+    (root / "data" / "audio" / "link.wav").symlink_to(outside / "secret.wav")
+    (root / "data" / "train.txt").write_text((root / "data" / "train.txt").read_text() + "audio/link.wav 1\n")
+    assert len(load_dataset(root / "data").splits["train"]) == 10  # without roots (the CLI) the link is followed
+    found = problems_of(root / "data", roots=[root])
+    assert len(found) == 1 and found[0].startswith("train.txt:10: ") and found[0].endswith(OUTSIDE), found
+    assert problems_of(root / "data", roots=[root], quote=False) == [f"train.txt:10: {OUTSIDE}"]
+
+    (root / "data" / "info.txt").symlink_to(outside / "secret.wav")  # a text file of the layout, through a link
+    assert "info.txt: is outside the folders allowed" in problems_of(root / "data", roots=[root])[0]
+    assert problems_of(root / "data", roots=[outside]) == [f"{root / 'data'}: is outside the folders allowed for training data"]
+
+    folders = root / "folders"  # folder per class: a linked class folder is refused without being listed
+    (folders / "zero").mkdir(parents=True)
+    shutil.copy(fsdd / "recordings" / "0_george_0.wav", folders / "zero")
+    shutil.copy(fsdd / "recordings" / "0_george_1.wav", folders / "zero")
+    (folders / "one").symlink_to(outside, target_is_directory=True)
+    (folders / "zero" / "2.wav").symlink_to(outside / "secret.wav")
+    found = problems_of(folders, roots=[root])
+    assert f"one: {OUTSIDE}" in found and "secret" not in "".join(found), found
+    assert any(problem.startswith("zero/2.wav: ") and problem.endswith(OUTSIDE) for problem in found), found
+
+
+def test_without_quoting_no_text_of_the_files_is_shown(tmp_path: Path) -> None:
+    secrets = "user,hunter2\nroot:x:0:0:root:/root:/bin/bash\nadmin,,pass;pass\nkey,value,holdout\n"
+    (tmp_path / "secrets.csv").write_text(secrets)
+    quoted = "\n".join(problems_of(tmp_path / "secrets.csv"))
+    assert "root:x" in quoted and "holdout" in quoted  # the CLI shows its owner the offending lines
+    found = problems_of(tmp_path / "secrets.csv", quote=False)
+    assert [problem.split(": ")[0] for problem in found] == [str(tmp_path)] + [f"secrets.csv:{n}" for n in range(1, 5)]
+    words = {word for line in secrets.splitlines() for word in line.replace(";", ",").replace(":", ",").split(",")}
+    shown = "\n".join(problems_of(tmp_path / "secrets.csv", quote=False))
+    assert not {word for word in words if len(word) > 3 and word in shown} - {"root"}, shown  # tmp_path holds "root"
+
+    split = tmp_path / "split"
+    split.mkdir()
+    (split / "classes.txt").write_text("password123\npassword123\n")
+    (split / "train.txt").write_text("top secret line\nsecret.wav 1\nsecret.wav x9\n")
+    shown = "\n".join(problems_of(split, quote=False))
+    assert "secret" not in shown and "password" not in shown and "x9" not in shown, shown
+    assert "train.txt:1: label is not an integer" in shown and "train.txt:2: file not found" in shown
+
+
+def test_a_nul_byte_in_the_path_is_one_clear_problem(tmp_path: Path) -> None:
+    assert problems_of(str(tmp_path / "data\0.csv")) == ["dataset: a path cannot contain a NUL byte"]

@@ -11,12 +11,17 @@ from audioclas.cli.console import print_error, stderr
 EXAMPLES = """
 examples:
   audioclas serve                                   http://127.0.0.1:5000/ (the page), /docs (the API)
-  audioclas serve --host 0.0.0.0 --token SECRET     reachable from the network; training and deleting need the token
+  audioclas serve --host 0.0.0.0 --token SECRET     reachable from the network; deleting needs the token, training is off
   AUDIOCLAS_TOKEN=SECRET audioclas serve --host 0.0.0.0 --data-root /srv/datasets --cors https://lab.example.org
+  audioclas serve --host 0.0.0.0 --token SECRET --data-root /srv/datasets --allowed-hosts audio.lab.example.org
+                                                    trains on /srv/datasets; answers to http://audio.lab.example.org:5000/
 
 security: URL inputs may reach public addresses only (not loopback, private or link-local ones) unless
---allow-private-urls; every upload, download, archive and audio duration is bounded (see the options).
-Without --token or $AUDIOCLAS_TOKEN, anyone who reaches the server may train and delete models.
+--allow-private-urls; every upload, download, archive, request body and audio duration is bounded (see the
+options). Without --token or $AUDIOCLAS_TOKEN, anyone who reaches the server may train and delete models and
+read the training history. Listening beyond loopback, the server trains only on datasets below --data-root
+(without one, training is off unless --allow-any-dataset). Requests must name the server by an IP address,
+a loopback name, the --host name or an --allowed-hosts name (this stops DNS-rebinding web pages).
 """
 
 
@@ -39,7 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     access.add_argument("--allow-private-urls", action="store_true",
                         help="let URL inputs reach loopback, private and link-local addresses (the server's own network)")
     access.add_argument("--data-root", action="append", default=[], type=Path, metavar="DIR",
-                        help="train only on datasets below DIR (repeatable; default: any path on the server)")
+                        help="train only on datasets below DIR, every file resolved through links (repeatable; "
+                        "default: any path when listening on loopback, training off beyond it)")
+    access.add_argument("--allow-any-dataset", action="store_true",
+                        help="listening beyond loopback without --data-root, still train on any path on the server")
+    access.add_argument("--allowed-hosts", action="append", default=[], metavar="NAME",
+                        help="also answer requests whose Host header names NAME (repeatable; '*' for any; default: "
+                        "IP addresses, localhost and the --host name)")
     bounds = parser.add_argument_group("bounds")
     bounds.add_argument("--max-upload-mb", type=float, default=100, help="one predict request's files together (default 100)")
     bounds.add_argument("--max-files", type=int, default=20, help="files and URLs in one predict request (default 20)")
@@ -48,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bounds.add_argument("--max-archive-mb", type=float, default=1024, help="extracted from one archive (default 1024)")
     bounds.add_argument("--max-download-mb", type=float, default=100, help="one URL download (default 100)")
     bounds.add_argument("--url-timeout", type=float, default=15, help="seconds to connect and between reads (default 15)")
+    bounds.add_argument("--body-timeout", type=float, default=30,
+                        help="seconds a request body may pause between two pieces (default 30)")
+    bounds.add_argument("--max-body-seconds", type=float, default=600,
+                        help="seconds one request body may take to arrive (default 600)")
     work = parser.add_argument_group("work")
     work.add_argument("--max-jobs", type=int, default=1, help="training jobs running at once; the rest wait (default 1)")
     work.add_argument("--inference-slots", type=int, default=1, help="forward passes of the network at once (default 1)")
@@ -60,12 +75,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from audioclas.service.app import create_app
-    from audioclas.service.settings import ServiceSettings
+    from audioclas.service.settings import ServiceSettings, is_loopback
 
     positive = {"--max-upload-mb": args.max_upload_mb, "--max-files": args.max_files,
                 "--max-audio-seconds": args.max_audio_seconds, "--max-archive-members": args.max_archive_members,
                 "--max-archive-mb": args.max_archive_mb, "--max-download-mb": args.max_download_mb,
-                "--url-timeout": args.url_timeout, "--max-jobs": args.max_jobs, "--inference-slots": args.inference_slots}
+                "--url-timeout": args.url_timeout, "--max-jobs": args.max_jobs, "--inference-slots": args.inference_slots,
+                "--body-timeout": args.body_timeout, "--max-body-seconds": args.max_body_seconds}
     bad = [name for name, value in positive.items() if not value > 0]
     if bad:
         print_error(f"{', '.join(bad)} must be more than 0")
@@ -82,11 +98,15 @@ def run(args: argparse.Namespace) -> int:
         max_audio_seconds=args.max_audio_seconds, max_archive_members=args.max_archive_members,
         max_archive_bytes=int(args.max_archive_mb * mib), max_download_bytes=int(args.max_download_mb * mib),
         url_timeout=args.url_timeout, max_jobs=args.max_jobs, inference_slots=args.inference_slots,
-        weights=args.weights,
+        weights=args.weights, allow_any_dataset=args.allow_any_dataset, allowed_hosts=tuple(args.allowed_hosts),
+        body_read_timeout=args.body_timeout, max_body_seconds=args.max_body_seconds,
     )  # fmt: skip
-    if not settings.token and args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not settings.token and not is_loopback(args.host):
         stderr.print(f"warning: listening on {args.host} without a token: anyone who reaches it may train and "
                      "delete models (set --token or $AUDIOCLAS_TOKEN)", style="yellow")
+    refusal = settings.training_refusal()
+    if refusal:
+        stderr.print(f"note: {refusal}", style="yellow")
     app = create_app(settings)
     stderr.print(f"audioclas: http://{_url_host(args.host)}:{args.port}/  (API docs: /docs; pid {os.getpid()})")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=10)

@@ -22,7 +22,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from audioclas import __version__
+from audioclas.service.docs import add_docs
 from audioclas.service.errors import RequestError
+from audioclas.service.guards import RequestGuard
 from audioclas.service.jobs import JobStore
 from audioclas.service.predictor import Predictor
 from audioclas.service.routes import health, models, train, web
@@ -50,7 +52,8 @@ class Service:
         self.predictor = Predictor(settings)
         folder = Path(settings.home or home_dir()) / "service"
         self.store = JobStore(folder / "jobs.sqlite3")
-        self.dispatcher = Dispatcher(self.store, folder / "jobs", settings.max_jobs, settings.cancel_grace_seconds)
+        self.dispatcher = Dispatcher(self.store, folder / "jobs", settings.max_jobs, settings.cancel_grace_seconds,
+                                     settings.data_roots)
         self.submit_lock = threading.Lock()  # no two jobs queued for the same model name
 
     def start(self) -> None:
@@ -62,8 +65,9 @@ class Service:
         self.store.close()
 
 
-def _error(status: int, message: str, **extra) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status, headers=headers)
 
 
@@ -80,11 +84,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             service.stop()
 
     app = FastAPI(title="audioclas", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  redirect_slashes=False)
+                  redirect_slashes=False, docs_url=None, redoc_url=None)  # docs.py serves them without a CDN
     app.state.service = service
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(RequestGuard, hosts=settings.host_names(), read_timeout=settings.body_read_timeout,
+                       body_seconds=settings.max_body_seconds)  # outermost: before CORS answers anything
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
@@ -99,7 +105,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return _error(error.status_code, str(error.detail))
+        return _error(error.status_code, str(error.detail), headers=error.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -109,4 +115,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for module in (models, train, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    add_docs(app)
     return app

@@ -2,11 +2,15 @@
 
 The defaults suit a lab server reached by its members: uploads up to 100 MB, ten minutes of audio per input,
 archives of up to 100 audio members, URLs to public addresses only, training and deleting open unless a
-token is set (``--token`` or ``$AUDIOCLAS_TOKEN``).
+token is set (``--token`` or ``$AUDIOCLAS_TOKEN``). Requests must name this server in their ``Host`` header
+(loopback names, the ``--host`` name and ``--allowed-hosts``; any IP address), which stops DNS-rebinding pages.
+A server that listens beyond loopback trains only on datasets below ``--data-root`` folders, unless its
+operator opts in to any path with ``--allow-any-dataset``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +18,19 @@ from pathlib import Path
 from audioclas.sources import MiB, InputLimits
 
 TOKEN_VARIABLE = "AUDIOCLAS_TOKEN"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+ANY_DATASET_FLAG = "--allow-any-dataset"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the server to this machine."""
+    host = host.strip("[]").lower()
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -34,9 +51,27 @@ class ServiceSettings:
     inference_slots: int = 1  # forward passes of the network at once (see predictor.py)
     max_jobs: int = 1  # training jobs running at once; the others wait in the queue
     data_roots: tuple[Path, ...] = ()  # training datasets must lie below one of these folders; empty: anywhere
+    allow_any_dataset: bool = False  # without data_roots, train on any server path even when listening beyond loopback
+    allowed_hosts: tuple[str, ...] = ()  # host names accepted in the Host header besides loopback and host ("*": any)
+    body_read_timeout: float = 30.0  # seconds a request body may pause between two pieces
+    max_body_seconds: float = 600.0  # one request body, from its first to its last byte
     cancel_grace_seconds: float = 10.0  # a cancelled job's process gets this long to stop before it is killed
     home: Path | None = None  # where the job database lives (default: audioclas.settings.home_dir())
     weights: Path | None = None  # the mn04 checkpoint (default: resolved as everywhere else)
+
+    def host_names(self) -> frozenset[str] | None:
+        """The names a request's Host header may carry (IP addresses are always accepted); None: any."""
+        if "*" in self.allowed_hosts:
+            return None
+        names = {*LOOPBACK_NAMES, *(name.strip("[]").lower().rstrip(".") for name in self.allowed_hosts)}
+        return frozenset(names | {self.host.strip("[]").lower().rstrip(".")})
+
+    def training_refusal(self) -> str | None:
+        """Why this server refuses to train (beyond loopback with no data root and no opt-in), or None."""
+        if self.data_roots or self.allow_any_dataset or is_loopback(self.host):
+            return None
+        return (f"training is off: this server listens on {self.host} without --data-root, so a request could "
+                f"read any file on it; start it with --data-root DIR (or {ANY_DATASET_FLAG})")
 
     def input_limits(self) -> InputLimits:
         """Bounds on expanding one predict request's inputs (archives, downloads)."""

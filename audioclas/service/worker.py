@@ -1,11 +1,12 @@
 """Training jobs run in their own processes, so that a crash or a heavy job never takes predictions down.
 
 The ``Dispatcher`` (a thread of the server) starts queued jobs, ``max_jobs`` at a time, each as
-``python -m audioclas.service.worker DATABASE JOB_ID RUN_TOKEN`` in a new session (process group). The worker
-trains through ``audioclas.training.train`` and writes its progress, metrics and log to the job database
-itself. Cancelling sends SIGTERM to the group: the worker stops training after the current batch (keeping the
-best epoch so far, as on Ctrl-C) and records ``cancelled``; a worker that has not stopped after
-``cancel_grace_seconds`` is killed. A worker that dies without recording an end is marked ``failed`` with its
+``python -m audioclas.service.worker DATABASE JOB_ID RUN_TOKEN [DATA_ROOT…]`` in a new session (process group).
+The worker loads the dataset as a stranger's (every file must resolve below the server's data roots, and no
+text of the dataset's files is quoted in errors), trains it through ``audioclas.training.train`` and writes its
+progress, metrics and log to the job database itself. Cancelling sends SIGTERM to the group: the worker stops
+training after the current batch (keeping the best epoch so far, as on Ctrl-C) and records ``cancelled``; a
+worker that has not stopped after ``cancel_grace_seconds`` is killed. A worker that dies without recording an end is marked ``failed`` with its
 exit status and the last lines it wrote to stderr. When the server shuts down, running jobs are marked
 ``interrupted`` and their processes killed; a worker whose server died without that notices that it was
 orphaned and exits, and the next server marks its job interrupted on start-up.
@@ -44,8 +45,9 @@ class _Running:
 class Dispatcher:
     """Starts, watches and stops the worker processes of one job database."""
 
-    def __init__(self, store: JobStore, logs_dir: Path, max_jobs: int = 1, cancel_grace: float = 10.0) -> None:
-        self.store, self.logs_dir = store, Path(logs_dir)
+    def __init__(self, store: JobStore, logs_dir: Path, max_jobs: int = 1, cancel_grace: float = 10.0,
+                 data_roots: tuple[Path, ...] = ()) -> None:
+        self.store, self.logs_dir, self.data_roots = store, Path(logs_dir), data_roots
         self.max_jobs, self.cancel_grace = max_jobs, cancel_grace
         self.running: dict[str, _Running] = {}
         self._wake = threading.Event()
@@ -105,7 +107,8 @@ class Dispatcher:
         stderr_path = self.logs_dir / f"{job.id}.stderr"
         with open(stderr_path, "wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "audioclas.service.worker", str(self.store.path), job.id, token],
+                [sys.executable, "-m", "audioclas.service.worker", str(self.store.path), job.id, token,
+                 *map(str, self.data_roots)],
                 stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, start_new_session=True,
             )  # fmt: skip
         self.store.set_pid(job.id, token, process.pid)
@@ -225,8 +228,8 @@ def _watch_parent(parent: int) -> None:
             os._exit(3)
 
 
-def run_worker(database: Path, job_id: str, token: str) -> int:
-    """Train the job ``job_id``; returns the process exit status."""
+def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, ...] = ()) -> int:
+    """Train the job ``job_id`` on files below ``data_roots`` (empty: anywhere); returns the process exit status."""
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     store = JobStore(database)
     job = store.get(job_id)
@@ -237,10 +240,13 @@ def run_worker(database: Path, job_id: str, token: str) -> int:
     reporter = _Reporter(store, job_id, token, cancel)
     logging.getLogger().addHandler(_LogHandler(reporter))
     try:
-        from audioclas.training import Cancelled, TrainConfig, train
+        from audioclas.training import Cancelled, TrainConfig, load_dataset, train
 
         config = TrainConfig(**job.config).validate()
-        result = train(job.dataset, config, on_event=reporter.event, cancel=cancel, log=reporter.log)
+        embeddings = Path(config.from_embeddings) if config.from_embeddings else None
+        dataset = load_dataset(job.dataset, multilabel=config.multilabel, embeddings=embeddings, roots=data_roots,
+                               quote=False)
+        result = train(dataset, config, on_event=reporter.event, cancel=cancel, log=reporter.log)
     except Cancelled as error:
         reporter.flush()
         store.end(job_id, "cancelled", str(error), token=token)
@@ -261,4 +267,4 @@ def run_worker(database: Path, job_id: str, token: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_worker(Path(sys.argv[1]), sys.argv[2], sys.argv[3]))
+    sys.exit(run_worker(Path(sys.argv[1]), sys.argv[2], sys.argv[3], tuple(map(Path, sys.argv[4:]))))

@@ -14,6 +14,10 @@ Paths are relative to the data folder (the CSV's folder) and may not leave it. E
 empty or unreadable file, bad or unknown label, class without examples, a file in two splits, a file listed
 twice, the same audio under two names in different splits) is collected with its file and line, and
 ``DatasetError`` reports them all at once.
+
+For a caller who does not own the data (the service), ``load_dataset(..., roots=..., quote=False)`` refuses
+every file that resolves (links followed) outside the given folders, and leaves the text of the dataset's
+files out of its messages: a file that is not a dataset cannot be read back through them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import random
 import stat
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -79,6 +84,34 @@ class DatasetError(AudioclasError):
         super().__init__(f"dataset {self.root} has {len(problems)} {noun}:\n{lines}")
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Who reads the dataset: ``roots`` (resolved folders; empty: anywhere) that every file must resolve into,
+    and whether messages may ``quote`` text read from the dataset's files."""
+
+    roots: tuple[Path, ...] = ()
+    quote: bool = True
+
+    def allows(self, path: Path) -> bool:
+        """Whether ``path``, with every link resolved, lies below one of the roots."""
+        if not self.roots:
+            return True
+        real = Path(os.path.realpath(path))
+        return any(real.is_relative_to(root) for root in self.roots)
+
+    def shown(self, text: str, prefix: str = " ") -> str:
+        """``text`` of a dataset file quoted after ``prefix`` for the data's owner, or nothing."""
+        return f"{prefix}{text!r}" if self.quote else ""
+
+
+OUTSIDE = "is outside the folders allowed for training data"
+
+
+def path_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a path at all (the OS refuses NUL bytes), or None."""
+    return "a path cannot contain a NUL byte" if "\0" in text else None
+
+
 @dataclass
 class Dataset:
     root: Path
@@ -105,20 +138,33 @@ class Dataset:
 
 
 def load_dataset(path: str | os.PathLike, *, multilabel: bool | None = None, embeddings: Path | None = None,
-                 hash_workers: int = 4) -> Dataset:
+                 hash_workers: int = 4, roots: Sequence[Path] = (), quote: bool = True) -> Dataset:
     """Read and validate a dataset in any of the three layouts; raise ``DatasetError`` listing every problem.
 
     ``multilabel`` forces the task type (by default a dataset is multi-label when a CSV row has several labels).
     With ``embeddings`` (a folder of precomputed ``<relative path>.npy``), each example points at its embedding
-    file instead of its audio, which then need not exist.
+    file instead of its audio, which then need not exist. With ``roots``, every file read (text files, audio,
+    embeddings) must resolve below one of them; ``quote=False`` keeps the files' text out of the messages.
     """
+    policy = Policy(tuple(Path(os.path.realpath(root)) for root in roots), quote)
+    refused = path_problem(os.fspath(path))
+    if refused:
+        raise DatasetError(repr(os.fspath(path)), [Problem("dataset", refused)])
     path = Path(path)
+    given = [path]
+    if embeddings is not None:
+        from audioclas.training.embedding_cache import MANIFEST  # numpy and torch: only when embeddings are used
+
+        given += [embeddings, embeddings / MANIFEST]
+    for place in given:
+        if not policy.allows(place):
+            raise DatasetError(path, [Problem(str(place), OUTSIDE)])
     if path.is_file() and path.suffix.lower() == ".csv":
-        dataset, problems = _read_csv(path)
+        dataset, problems = _read_csv(path, policy)
     elif path.is_dir() and any((path / name).is_file() for name in SPLIT_FILE_NAMES):
-        dataset, problems = _read_split_files(path)
+        dataset, problems = _read_split_files(path, policy)
     elif path.is_dir():
-        dataset, problems = _read_folders(path)
+        dataset, problems = _read_folders(path, policy)
     elif path.exists():
         raise DatasetError(path, [Problem(str(path), "not a dataset: give a folder or a .csv file")])
     else:
@@ -130,7 +176,7 @@ def load_dataset(path: str | os.PathLike, *, multilabel: bool | None = None, emb
     if embeddings is not None:
         dataset.splits = {split: [replace(example, path=embedding_file(embeddings, dataset.root, example.path))
                                   for example in examples] for split, examples in dataset.splits.items()}
-    problems += _check_examples(dataset, hash_workers)
+    problems += _check_examples(dataset, hash_workers, policy)
     if problems:
         raise DatasetError(path, sorted(problems, key=_problem_order))
     return dataset
@@ -175,8 +221,11 @@ def with_holdout(dataset: Dataset, fraction: float, seed: int) -> Dataset:
 # ---------------------------------------------------------------- layouts
 
 
-def _read_text(path: Path, problems: list[Problem]) -> list[str] | None:
+def _read_text(path: Path, problems: list[Problem], policy: Policy) -> list[str] | None:
     """Lines of a small text file, or None (with a problem recorded) when it cannot be used."""
+    if not policy.allows(path):
+        problems.append(Problem(path.name, OUTSIDE))
+        return None
     try:
         if path.stat().st_size > MAX_TEXT_BYTES:
             problems.append(Problem(path.name, f"larger than {MAX_TEXT_BYTES // 2**20} MiB"))
@@ -202,12 +251,12 @@ def _inside(root: Path, relative: str) -> Path | None:
     return root / pure
 
 
-def _read_classes(root: Path, problems: list[Problem]) -> list[str]:
+def _read_classes(root: Path, problems: list[Problem], policy: Policy) -> list[str]:
     path = root / "classes.txt"
     if not path.is_file():
         problems.append(Problem("classes.txt", "missing: it must list the class names, line N naming label N"))
         return []
-    lines = _read_text(path, problems) or []
+    lines = _read_text(path, problems, policy) or []
     while lines and not lines[-1].strip():
         lines.pop()
     classes, seen = [], {}
@@ -219,7 +268,7 @@ def _read_classes(root: Path, problems: list[Problem]) -> list[str]:
         elif len(name) > MAX_CLASS_NAME_CHARS:
             problems.append(Problem(where, f"class name longer than {MAX_CLASS_NAME_CHARS} characters"))
         elif name in seen:
-            problems.append(Problem(where, f"class {name!r} is already named on line {seen[name]}"))
+            problems.append(Problem(where, f"class{policy.shown(name)} is already named on line {seen[name]}"))
         seen.setdefault(name, number)
         classes.append(name)
     if len(classes) > MAX_CLASSES:
@@ -227,9 +276,9 @@ def _read_classes(root: Path, problems: list[Problem]) -> list[str]:
     return classes
 
 
-def _read_split_files(root: Path) -> tuple[Dataset, list[Problem]]:
+def _read_split_files(root: Path, policy: Policy) -> tuple[Dataset, list[Problem]]:
     problems: list[Problem] = []
-    classes = _read_classes(root, problems)
+    classes = _read_classes(root, problems, policy)
     if not (root / "train.txt").is_file():
         problems.append(Problem("train.txt", "missing: it must list the training files, lines 'relative/path label'"))
     splits: dict[str, list[Example]] = {}
@@ -238,7 +287,7 @@ def _read_split_files(root: Path) -> tuple[Dataset, list[Problem]]:
         if not (root / name).is_file():
             continue
         examples = splits[split] = []
-        for number, line in enumerate(_read_text(root / name, problems) or [], 1):
+        for number, line in enumerate(_read_text(root / name, problems, policy) or [], 1):
             where = f"{name}:{number}"
             if not line.strip():
                 continue
@@ -247,24 +296,26 @@ def _read_split_files(root: Path) -> tuple[Dataset, list[Problem]]:
                 continue
             fields = line.strip().rsplit(maxsplit=1)
             if len(fields) != 2:
-                problems.append(Problem(where, f"expected 'relative/path label_number', got {line.strip()!r}"))
+                got = policy.shown(line.strip(), ", got ")
+                problems.append(Problem(where, f"expected 'relative/path label_number'{got}"))
                 continue
             relative, label_text = fields
             try:
                 label = int(label_text)
             except ValueError:
-                problems.append(Problem(where, f"label {label_text!r} is not an integer"))
+                problems.append(Problem(where, f"label{policy.shown(label_text)} is not an integer"))
                 continue
             if classes and not 0 <= label < len(classes):
-                problems.append(Problem(where, f"label {label} is not in 0..{len(classes) - 1} "
+                shown = f" {label}" if policy.quote else ""
+                problems.append(Problem(where, f"label{shown} is not in 0..{len(classes) - 1} "
                                                f"(classes.txt names {len(classes)} classes)"))
                 continue
             path = _inside(root, relative)
             if path is None:
-                problems.append(Problem(where, f"path {relative!r} must be relative and stay inside {root}"))
+                problems.append(Problem(where, f"path{policy.shown(relative)} must be relative and stay inside {root}"))
                 continue
             examples.append(Example(path, (label,), where))
-    info_lines = _read_text(root / "info.txt", problems) if (root / "info.txt").is_file() else []
+    info_lines = _read_text(root / "info.txt", problems, policy) if (root / "info.txt").is_file() else []
     dataset = Dataset(root, "split-files", classes, splits, info="\n".join(info_lines or []).strip())
     return dataset, problems
 
@@ -274,17 +325,24 @@ def _audio_files(folder: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+def _subfolders(folder: Path, policy: Policy, problems: list[Problem], root: Path) -> list[Path]:
+    """The visible subfolders of ``folder``; one that links outside the allowed roots is a problem, not listed."""
+    found = sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+    for path in found:
+        if not policy.allows(path):
+            problems.append(Problem(str(path.relative_to(root)), OUTSIDE))
+    return [path for path in found if policy.allows(path)]
 
 
-def _read_folders(root: Path) -> tuple[Dataset, list[Problem]]:
+def _read_folders(root: Path, policy: Policy) -> tuple[Dataset, list[Problem]]:
     problems: list[Problem] = []
-    split_dirs = {SPLIT_ALIASES[d.name.lower()]: d for d in _subfolders(root) if d.name.lower() in SPLIT_ALIASES}
+    top = _subfolders(root, policy, problems, root)
+    split_dirs = {SPLIT_ALIASES[d.name.lower()]: d for d in top if d.name.lower() in SPLIT_ALIASES}
     split_given = "train" in split_dirs
     if not split_given:
         split_dirs = {"train": root}
-    class_dirs = {split: {d.name: d for d in _subfolders(folder)} for split, folder in split_dirs.items()}
+    class_dirs = {split: {d.name: d for d in (_subfolders(folder, policy, problems, root) if split_given else top)}
+                  for split, folder in split_dirs.items()}
     classes = sorted(class_dirs["train"])
     if not classes:
         problems.append(Problem(str(split_dirs["train"]), "no class folders: put each class's audio in a folder "
@@ -307,10 +365,10 @@ def _read_folders(root: Path) -> tuple[Dataset, list[Problem]]:
     return Dataset(root, "folders", classes, splits, split_given=split_given), problems
 
 
-def _read_csv(path: Path) -> tuple[Dataset, list[Problem]]:
+def _read_csv(path: Path, policy: Policy) -> tuple[Dataset, list[Problem]]:
     problems: list[Problem] = []
     root = path.parent
-    lines = _read_text(path, problems) or []
+    lines = _read_text(path, problems, policy) or []
     rows = list(csv.reader(io.StringIO("\n".join(lines))))
     columns = {"path": 0, "label": 1, "split": 2}
     first = 0
@@ -327,7 +385,7 @@ def _read_csv(path: Path) -> tuple[Dataset, list[Problem]]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < 2 or len(row) > max(columns.values()) + 1:
-            problems.append(Problem(where, f"expected 'path,label[,split]', got {','.join(row)!r}"))
+            problems.append(Problem(where, f"expected 'path,label[,split]'{policy.shown(','.join(row), ', got ')}"))
             continue
         cells = {name: (row[i].strip() if i < len(row) else "") for name, i in columns.items()}
         names = [name.strip() for name in cells.get("label", "").split(";")]
@@ -335,11 +393,11 @@ def _read_csv(path: Path) -> tuple[Dataset, list[Problem]]:
         if not cells.get("path"):
             problems.append(Problem(where, "empty path"))
         elif not all(names):
-            problems.append(Problem(where, f"empty label in {cells.get('label', '')!r}"))
+            problems.append(Problem(where, f"empty label{policy.shown(cells.get('label', ''), ' in ')}"))
         elif any(len(name) > MAX_CLASS_NAME_CHARS for name in names):
             problems.append(Problem(where, f"label longer than {MAX_CLASS_NAME_CHARS} characters"))
         elif split is None:
-            problems.append(Problem(where, f"split {cells['split']!r} is not one of train, val, test"))
+            problems.append(Problem(where, f"split{policy.shown(cells['split'])} is not one of train, val, test"))
         else:
             parsed.append((where, cells["path"], names, split))
     classes = sorted({name for _, _, names, _ in parsed for name in names})
@@ -350,9 +408,9 @@ def _read_csv(path: Path) -> tuple[Dataset, list[Problem]]:
     for where, relative, names, split in parsed:
         file = _inside(root, relative)
         if file is None:
-            problems.append(Problem(where, f"path {relative!r} must be relative and stay inside {root}"))
+            problems.append(Problem(where, f"path{policy.shown(relative)} must be relative and stay inside {root}"))
         elif len(set(names)) != len(names):
-            problems.append(Problem(where, f"a label is repeated in {';'.join(names)!r}"))
+            problems.append(Problem(where, f"a label is repeated{policy.shown(';'.join(names), ' in ')}"))
         else:
             splits.setdefault(split, []).append(Example(file, tuple(sorted(index[n] for n in names)), where))
     multilabel = any(len(example.labels) > 1 for examples in splits.values() for example in examples)
@@ -362,7 +420,9 @@ def _read_csv(path: Path) -> tuple[Dataset, list[Problem]]:
 # ---------------------------------------------------------------- checks common to every layout
 
 
-def _regular_file(path: Path) -> os.stat_result | Problem:
+def _regular_file(path: Path, policy: Policy) -> os.stat_result | Problem:
+    if not policy.allows(path):
+        return Problem("", OUTSIDE)
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -381,7 +441,7 @@ def _hash_one(path: Path) -> str | Problem:
         return Problem("", f"cannot be read ({error.strerror or error})")
 
 
-def _hash_files(paths: list[Path], workers: int) -> list[str | Problem]:
+def _hash_files(paths: list[Path], workers: int, policy: Policy) -> list[str | Problem]:
     """The sha256 of every file (files remembered unchanged are not read again), or the problem that stopped it.
 
     Each file's status is taken before it is read, so a file changed while being read is hashed again next run.
@@ -389,7 +449,7 @@ def _hash_files(paths: list[Path], workers: int) -> list[str | Problem]:
     problems: dict[Path, Problem] = {}
     statuses: dict[Path, os.stat_result] = {}
     for path in paths:
-        checked = _regular_file(path)
+        checked = _regular_file(path, policy)
         if isinstance(checked, Problem):
             problems[path] = checked
         else:
@@ -409,7 +469,7 @@ def _hash_files(paths: list[Path], workers: int) -> list[str | Problem]:
     return [problems.get(path) or digests[path] for path in paths]
 
 
-def _check_examples(dataset: Dataset, workers: int) -> list[Problem]:
+def _check_examples(dataset: Dataset, workers: int, policy: Policy) -> list[Problem]:
     """File-level checks (readable, non-empty, listed once, in one split) and per-class counts; fills sha256."""
     problems: list[Problem] = []
     examples = dataset.examples()
@@ -429,7 +489,7 @@ def _check_examples(dataset: Dataset, workers: int) -> list[Problem]:
                 kind = "listed twice" if other_split == split else f"in two splits ({other_split} and {split})"
                 problems.append(Problem(example.where, f"{kind}: also at {other_where}"))
             first_seen.setdefault(example.path, (split, example.where))
-    digests = _hash_files([example.path for example in examples], workers)
+    digests = _hash_files([example.path for example in examples], workers, policy)
     by_content: dict[str, tuple[str, Example]] = {}
     hashed: dict[str, list[Example]] = {split: [] for split in dataset.splits}
     position = 0
@@ -438,7 +498,8 @@ def _check_examples(dataset: Dataset, workers: int) -> list[Problem]:
             digest = digests[position]
             position += 1
             if isinstance(digest, Problem):
-                problems.append(Problem(example.where, f"{example.path}: {digest.message}"))
+                shown = f"{example.path}: " if policy.quote else ""
+                problems.append(Problem(example.where, f"{shown}{digest.message}"))
                 continue
             other = by_content.get(digest)
             if other and other[0] != split and other[1].path != example.path:
@@ -451,7 +512,8 @@ def _check_examples(dataset: Dataset, workers: int) -> list[Problem]:
         source = "classes.txt" if dataset.layout == "split-files" else str(dataset.root)
         for index, name in enumerate(dataset.classes):
             if name and dataset.classes.index(name) == index and not counts[index] and dataset.layout != "folders":  # empty class folders are reported when read
-                problems.append(Problem(source, f"class {index} ({name!r}) has no examples in the train split"))
+                shown = f" ({name!r})" if policy.quote else ""
+                problems.append(Problem(source, f"class {index}{shown} has no examples in the train split"))
     dataset.splits = hashed
     return problems
 

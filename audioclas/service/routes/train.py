@@ -36,18 +36,28 @@ def job_info(job: Job, log: list[str] | None = None) -> JobInfo:
                    error=job.error, cancel_requested=job.cancel_requested, log=log)  # fmt: skip
 
 
-def _check_dataset(svc, given: str) -> str:
-    """The dataset's absolute path, if it exists below one of the allowed roots."""
+def _check_dataset(svc, given: str, field: str = "dataset") -> str:
+    """The absolute path of a dataset (or embeddings folder), if it exists below one of the allowed roots. The
+    worker checks every file of the dataset against the roots again, with links resolved."""
+    from audioclas.training.dataset import path_problem
+
+    problem = path_problem(given)
+    if problem:
+        raise RequestError(400, f"{field}: {problem}")
     path = Path(given).expanduser()
     if not path.is_absolute():
-        raise RequestError(422, f"dataset must be an absolute path on the server, not {given!r}")
-    path = path.resolve()
-    roots = svc.settings.data_roots
-    if roots and not any(path.is_relative_to(root.resolve()) for root in roots):
-        allowed = ", ".join(str(root) for root in roots)
-        raise RequestError(400, f"dataset {given} is outside the folders this server trains from ({allowed})")
-    if not path.exists():
-        raise RequestError(400, f"dataset {given} does not exist on the server")
+        raise RequestError(422, f"{field} must be an absolute path on the server, not {given!r}")
+    try:
+        path = path.resolve()
+        roots = svc.settings.data_roots
+        if roots and not any(path.is_relative_to(root.resolve()) for root in roots):
+            allowed = ", ".join(str(root) for root in roots)
+            raise RequestError(400, f"{field} {given} is outside the folders this server trains from ({allowed})")
+        if not path.exists():
+            raise RequestError(400, f"{field} {given} does not exist on the server")
+    except (OSError, RuntimeError) as error:  # a link loop, a name too long…
+        reason = getattr(error, "strerror", None) or error
+        raise RequestError(400, f"{field}: the path cannot be used ({reason})") from None
     return str(path)
 
 
@@ -81,8 +91,9 @@ def _job_config(svc, name: str, body: dict[str, Any]) -> tuple[str, str, dict[st
     if not dataset:
         raise RequestError(422, "dataset: give the path of a dataset on the server")
     dataset = _check_dataset(svc, dataset)
-    if body.get("from_embeddings"):
-        body["from_embeddings"] = _check_dataset(svc, body["from_embeddings"])
+    embeddings = {**defaults, **body}.get("from_embeddings")  # a retrained model's saved folder is checked too
+    if embeddings:
+        body["from_embeddings"] = _check_dataset(svc, embeddings, "from_embeddings")
     try:
         config = make_config(**{**defaults, **body, "name": target, "data": dataset})
     except ConfigError as error:
@@ -95,6 +106,9 @@ def _job_config(svc, name: str, body: dict[str, Any]) -> tuple[str, str, dict[st
 @router.post("/v2/models/{name}/train/", status_code=202, response_model=JobInfo, responses=AUTH_ERRORS,
              dependencies=[Depends(require_token)], summary="Start a training job (queued; returns its id)")
 def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> JobInfo:  # type: ignore[valid-type]
+    refusal = svc.settings.training_refusal()
+    if refusal:
+        raise RequestError(403, refusal)
     model_info(svc, name)
     target, dataset, config = _job_config(svc, name, request.model_dump(exclude_unset=True))
     with svc.submit_lock:
@@ -106,7 +120,8 @@ def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> Jo
     return job_info(job)
 
 
-@router.get("/v2/models/{name}/train/", response_model=JobList, responses=ERRORS, summary="Training history")
+@router.get("/v2/models/{name}/train/", response_model=JobList, responses=AUTH_ERRORS,
+            dependencies=[Depends(require_token)], summary="Training history (it shows server paths: token)")
 def training_history(name: str, limit: int = Query(100, ge=1, le=1000), svc=Depends(service)) -> JobList:
     if name != AUDIOSET and not svc.store.history(name, 1):
         model_info(svc, name)  # 404 for a name that is neither a model nor the target of a job
@@ -120,8 +135,8 @@ def _job(svc, name: str, job_id: str) -> Job:
     return job
 
 
-@router.get("/v2/models/{name}/train/{job_id}", response_model=JobInfo, responses=ERRORS,
-            summary="A job's status, progress, metrics and log tail")
+@router.get("/v2/models/{name}/train/{job_id}", response_model=JobInfo, responses=AUTH_ERRORS,
+            dependencies=[Depends(require_token)], summary="A job's status, progress, metrics and log tail (token)")
 def training_status(name: str, job_id: str, svc=Depends(service)) -> JobInfo:
     job = _job(svc, name, job_id)
     return job_info(job, svc.store.log_tail(job.id))

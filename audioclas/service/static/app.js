@@ -410,7 +410,7 @@ async function poll() {
   if (!followed) return;
   const { model, id } = followed;
   try {
-    const response = await fetch(api(`/v2/models/${encodeURIComponent(model)}/train/${id}`));
+    const response = await fetch(api(`/v2/models/${encodeURIComponent(model)}/train/${id}`), { headers: authHeaders() });
     if (!response.ok) throw new Error(await errorText(response));
     const job = await response.json();
     showJob(job);
@@ -511,7 +511,7 @@ async function cancelJob() {
 async function loadHistory() {
   const body = $("#history tbody");
   try {
-    const response = await fetch(api("/v2/models/audioset/train/?limit=50"));
+    const response = await fetch(api("/v2/models/audioset/train/?limit=50"), { headers: authHeaders() });
     if (!response.ok) throw new Error(await errorText(response));
     const { jobs } = await response.json();
     body.replaceChildren();
@@ -551,6 +551,7 @@ window.addEventListener("hashchange", showView);
 document.addEventListener("DOMContentLoaded", () => {
   $("#token").value = sessionStorage.getItem("audioclas-token") || "";
   $("#train-form").addEventListener("submit", startTraining);
+  $("#token").addEventListener("change", loadHistory); // the history needs the token when the server has one
   $("#cancel").addEventListener("click", cancelJob);
   setUpInput();
   followPlayback();
