@@ -44,3 +44,13 @@ def weights_path() -> Path:
 @pytest.fixture(scope="session")
 def reference() -> np.lib.npyio.NpzFile:
     return np.load(SHARED / "reference" / "efficientat_mn04.npz")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
+    """A data root holding ``digits/``, a tiny FSDD dataset (two digits), for a module's training requests."""
+    from service_server import tiny_dataset
+
+    root = tmp_path_factory.mktemp("datasets")
+    tiny_dataset(shared_dir, root / "digits")
+    return root

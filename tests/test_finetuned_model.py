@@ -38,15 +38,20 @@ def digits(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
     root = tmp_path_factory.mktemp("tuned-digits")
     (root / "audio").mkdir()
     for split, indices in (("train", TRAIN), ("test", TEST)):
-        lines = []
-        for label in range(len(DIGITS)):
-            for index in indices:
-                name = f"{label}_george_{index}.wav"
-                shutil.copy(shared_dir / "datasets" / "fsdd" / "recordings" / name, root / "audio" / name)
-                lines.append(f"audio/{name} {label}")
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        _write_split(root, split, indices, shared_dir)
     (root / "classes.txt").write_text("\n".join(DIGITS) + "\n")
     return root
+
+
+def _write_split(root: Path, split: str, indices, shared_dir: Path) -> None:
+    """George's recordings of each digit at ``indices``, copied under root/audio and listed in root/SPLIT.txt."""
+    lines = []
+    for label in range(len(DIGITS)):
+        for index in indices:
+            name = f"{label}_george_{index}.wav"
+            shutil.copy(shared_dir / "datasets" / "fsdd" / "recordings" / name, root / "audio" / name)
+            lines.append(f"audio/{name} {label}")
+    (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +126,7 @@ def test_a_validation_split_decides_between_them(tuned, digits: Path, shared_dir
     # and its metrics are still shown.
     root = tmp_path / "data"
     shutil.copytree(digits, root)
-    lines = []
-    for label in range(len(DIGITS)):
-        for index in VAL:
-            name = f"{label}_george_{index}.wav"
-            shutil.copy(shared_dir / "datasets" / "fsdd" / "recordings" / name, root / "audio" / name)
-            lines.append(f"audio/{name} {label}")
-    (root / "val.txt").write_text("\n".join(lines) + "\n")
+    _write_split(root, "val", VAL, shared_dir)
     messages: list[str] = []
     result = train(root, TrainConfig(name="tuned-val", finetune=True, finetune_epochs=1, finetune_batch_size=10,
                                      epochs=10, early_stopping=0, tensorboard=False), log=messages.append)

@@ -9,18 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service_server import Server, tiny_dataset, wait_for
+from service_server import Server, wait_for
 
 TRAIN = "/v2/models/audioset/train/"
 JOB_SECONDS = 180  # a worker imports torch and loads the network before it trains: slow on a busy machine
 LONG = {"epochs": 100000, "early_stopping": 0, "val_fraction": 0.0, "tensorboard": False}  # runs until stopped
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("datasets")
-    tiny_dataset(shared_dir, root / "digits")
-    return root
 
 
 @pytest.fixture(scope="module")

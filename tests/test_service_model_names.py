@@ -11,17 +11,10 @@ import pytest
 
 from audioclas.training import TrainConfig, train
 from audioclas.training.store import NAME_PATTERN
-from service_server import Server, tiny_dataset, wait_for
+from service_server import Server, wait_for
 
 TRAIN = "/v2/models/audioset/train/"
 JOB_SECONDS = 180
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("datasets")
-    tiny_dataset(shared_dir, root / "digits")
-    return root
 
 
 @pytest.fixture(scope="module")
