@@ -206,13 +206,13 @@ def test_content_hashes_are_remembered_until_a_file_changes(tmp_path: Path, fsdd
     import hashlib
     import os
 
-    from audioclas.training import dataset as dataset_module
+    from audioclas.training.dataset import checks as dataset_checks
 
     root = split_files(tmp_path / "data", fsdd)
     first = {example.path.name: example.sha256 for example in load_dataset(root).examples()}
     reads: list[Path] = []
-    real_sha256 = dataset_module.file_sha256
-    monkeypatch.setattr(dataset_module, "file_sha256", lambda path: (reads.append(path), real_sha256(path))[1])  # a spy
+    real_sha256 = dataset_checks.file_sha256
+    monkeypatch.setattr(dataset_checks, "file_sha256", lambda path: (reads.append(path), real_sha256(path))[1])  # a spy
 
     assert {example.path.name: example.sha256 for example in load_dataset(root).examples()} == first
     assert reads == []  # nothing read again

@@ -1,0 +1,126 @@
+"""Training datasets in three layouts, validated completely before any audio is decoded.
+
+Layouts (``load_dataset`` picks by what it finds at the path):
+
+- **split files** (the old system's layout): a folder with ``classes.txt`` (line N names label N),
+  ``train.txt`` (required), ``val.txt``, ``test.txt`` (optional), each line ``relative/path label_number``,
+  and an optional free-text ``info.txt``.
+- **folder per class**: ``ROOT/CLASS/**/file.wav``; or ``ROOT/train/CLASS/…`` with optional
+  ``ROOT/val/`` and ``ROOT/test/`` beside it. Class names are the folder names, sorted.
+- **CSV**: a ``.csv`` file with rows ``path,label[,split]`` (a header row ``path,label,split`` is optional);
+  a multi-label row separates its labels with ``;``; ``split`` is train, val or test (empty means train).
+
+Paths are relative to the data folder (the CSV's folder) and may not leave it. Every problem found (missing,
+empty or unreadable file, bad or unknown label, class without examples, a file in two splits, a file listed
+twice, the same audio under two names in different splits) is collected with its file and line, and
+``DatasetError`` reports them all at once.
+
+For a caller who does not own the data (the service), ``load_dataset(..., roots=..., quote=False)`` refuses
+every file that resolves (links followed) outside the given folders, and leaves the text of the dataset's
+files out of its messages: a file that is not a dataset cannot be read back through them.
+
+Each layout has its own reader (``layout_split_files``, ``layout_folders``, ``layout_csv``); ``checks`` holds the
+file checks every layout gets, ``rules`` the file-name rules, ``base`` the types they share.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from audioclas.training.dataset.base import (OUTSIDE, SPLITS, Dataset, DatasetError, Example, Policy, Problem,
+                                             path_problem)
+from audioclas.training.dataset.checks import check_examples, problem_order
+from audioclas.training.dataset.layout_csv import read_csv
+from audioclas.training.dataset.layout_folders import read_folders
+from audioclas.training.dataset.layout_split_files import SPLIT_FILE_NAMES, read_split_files
+
+__all__ = [
+    "OUTSIDE", "SPLITS", "Dataset", "DatasetError", "Example", "Policy", "Problem", "embedding_file", "load_dataset",
+    "path_problem", "stratified_holdout", "with_holdout",
+]
+
+
+def load_dataset(path: str | os.PathLike, *, multilabel: bool | None = None, embeddings: Path | None = None,
+                 hash_workers: int = 4, roots: Sequence[Path] = (), quote: bool = True) -> Dataset:
+    """Read and validate a dataset in any of the three layouts; raise ``DatasetError`` listing every problem.
+
+    ``multilabel`` forces the task type (by default a dataset is multi-label when a CSV row has several labels).
+    With ``embeddings`` (a folder of precomputed ``<relative path>.npy``), each example points at its embedding
+    file instead of its audio, which then need not exist. With ``roots``, every file read (text files, audio,
+    embeddings) must resolve below one of them; ``quote=False`` keeps the files' text out of the messages.
+    """
+    policy = Policy(tuple(Path(os.path.realpath(root)) for root in roots), quote)
+    refused = path_problem(os.fspath(path))
+    if refused:
+        raise DatasetError(repr(os.fspath(path)), [Problem("dataset", refused)])
+    path = Path(path)
+    given = [path]
+    if embeddings is not None:
+        from audioclas.training.embedding_cache import MANIFEST  # numpy and torch: only when embeddings are used
+
+        given += [embeddings, embeddings / MANIFEST]
+    for place in given:
+        if not policy.allows(place):
+            raise DatasetError(path, [Problem(str(place), OUTSIDE)])
+    if path.is_file() and path.suffix.lower() == ".csv":
+        dataset, problems = read_csv(path, policy)
+    elif path.is_dir() and any((path / name).is_file() for name in SPLIT_FILE_NAMES):
+        dataset, problems = read_split_files(path, policy)
+    elif path.is_dir():
+        dataset, problems = read_folders(path, policy)
+    elif path.exists():
+        raise DatasetError(path, [Problem(str(path), "not a dataset: give a folder or a .csv file")])
+    else:
+        raise DatasetError(path, [Problem(str(path), "does not exist")])
+    if multilabel is not None:
+        if not multilabel and dataset.multilabel:
+            problems.append(Problem(str(path), "rows carry several labels but single-label training was asked for"))
+        dataset.multilabel = multilabel or dataset.multilabel
+    if embeddings is not None:
+        dataset.splits = {split: [replace(example, path=embedding_file(embeddings, dataset.root, example.path))
+                                  for example in examples] for split, examples in dataset.splits.items()}
+    problems += check_examples(dataset, hash_workers, policy)
+    if problems:
+        raise DatasetError(path, sorted(problems, key=problem_order))
+    return dataset
+
+
+def embedding_file(folder: Path, root: Path, audio: Path) -> Path:
+    """Where a precomputed embedding of ``audio`` (a file under ``root``) sits in ``folder``."""
+    return folder / f"{audio.relative_to(root).as_posix()}.npy"
+
+
+def stratified_holdout(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Split ``examples`` into (train, val), taking ``fraction`` of each class (by its rarest label) into val.
+
+    Seeded and independent of the input order. A class with one example stays in train; a class with two or more
+    gives at least one example to val and keeps at least one.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be between 0 and 1, not {fraction}")
+    frequency = Counter(label for example in examples for label in example.labels)
+    strata: dict[int, list[Example]] = defaultdict(list)
+    for example in sorted(examples, key=lambda e: str(e.path)):
+        strata[min(example.labels, key=lambda label: (frequency[label], label))].append(example)
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted(strata):
+        members = strata[label]
+        rng.shuffle(members)
+        n_val = min(max(round(len(members) * fraction), 1), len(members) - 1) if len(members) > 1 else 0
+        val += members[:n_val]
+        train += members[n_val:]
+    return train, val
+
+
+def with_holdout(dataset: Dataset, fraction: float, seed: int) -> Dataset:
+    """The dataset with a validation split: its own ``val`` if it has one, else a stratified hold-out from train."""
+    if dataset.splits.get("val") or fraction <= 0:
+        return dataset
+    train, val = stratified_holdout(dataset.splits["train"], fraction, seed)
+    return replace(dataset, splits={**dataset.splits, "train": train, "val": val})
