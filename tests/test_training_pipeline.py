@@ -21,7 +21,7 @@ from audioclas.audio import load_audio
 from audioclas.sources import AudioSource
 from audioclas.training import (Cancelled, DatasetError, ModelError, TrainConfig, evaluate, extract_embeddings,
                                 list_models, load_dataset, load_model, train)
-from audioclas.training.api import Embedder, _split
+from audioclas.training.embeddings import Embedder, embedded_split
 from audioclas.training.embedding_cache import EmbeddingCache, extract
 from audioclas.training.heads import build_head
 from audioclas.training.store import models_dir, save_model
@@ -77,7 +77,7 @@ def splits(trained, digits: Path):
     embedder = Embedder(WindowSettings(trained.model.window, trained.model.hop, trained.model.pad))
     clips, failed, computed = embedder(dataset.examples())
     assert not failed and computed == 0
-    return {split: _split(items, clips, 3, False) for split, items in dataset.splits.items()}, dataset
+    return {split: embedded_split(items, clips, 3, False) for split, items in dataset.splits.items()}, dataset
 
 
 def run_cli(module, argv: list[str]) -> int:

@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from audioclas.training.api import extract_embeddings, train
+    from audioclas.training.run import extract_embeddings, train
     from audioclas.training.finetune import NO_VALIDATION
 
     config = config_from_args(args)
@@ -218,7 +218,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from audioclas.training.api import evaluate
+    from audioclas.training.evaluation import evaluate
     from audioclas.training.dataset import DatasetError
     from audioclas.training.store import model_ref
 

@@ -127,6 +127,17 @@ def headline(metrics: dict[str, Any]) -> float:
     return metrics["mAP"] if "mAP" in metrics else metrics["macro_f1"]
 
 
+def split_summaries(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics by split without the per-class rows and the confusion matrix."""
+    return {split: {k: v for k, v in values.items() if k not in ("per_class", "confusion_matrix")}
+            for split, values in metrics.items()}
+
+
+def display_score(metrics: dict[str, Any]) -> str:
+    """One split's score for a log line: mAP (multi-label) or accuracy."""
+    return f"mAP {metrics['mAP']:.4f}" if "mAP" in metrics else f"accuracy {metrics['accuracy']:.4f}"
+
+
 # ---------------------------------------------------------------- confusion matrix files
 
 

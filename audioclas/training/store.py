@@ -34,6 +34,10 @@ Using a model (the contract ``audioclas predict --model NAME`` relies on)::
 
 For a fine-tuned model (``model.finetuned``) the embeddings must come from ``model.load_backbone()`` rather
 than the pretrained network; it checks the weights against ``backbone_sha256``.
+
+Writing a model (``model_info``, ``write_model_folder`` and ``save_model``, which ``training.run`` calls) and reading
+it (``load_model``, ``list_models``) live together, with the names that place a model, so that the folder format
+has one home: this is why the module is longer than the others.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -61,7 +65,15 @@ from audioclas.errors import AudioclasError
 from audioclas.model import EMBEDDING_DIM, EfficientAT
 from audioclas.settings import home_dir
 from audioclas.training.heads import Head, build_head
+from audioclas.training.metrics import split_summaries, write_confusion
 
+if TYPE_CHECKING:
+    from audioclas.training.config import TrainConfig
+    from audioclas.training.dataset import Dataset
+    from audioclas.training.trainer import FitResult
+    from audioclas.windows import WindowSettings
+
+BACKBONE_NAME = "EfficientAT mn04_as"
 MODEL_FORMAT = "audioclas-classifier"
 MODEL_VERSION = 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -201,6 +213,55 @@ def _publish(staging: Path, target: Path, overwrite: bool) -> None:
         raise ModelError(f"could not replace {target}: other runs keep saving models under its name")
     for trash in trashes:
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def model_info(name: str, dataset: Dataset, config: TrainConfig, settings: WindowSettings, pretrained_sha256: str,
+               multilabel: bool, thresholds: np.ndarray | None, result: FitResult, metrics: dict[str, Any],
+               backbone: torch.nn.Module | None, timings: dict[str, float], comparison: dict[str, Any] | None
+               ) -> dict[str, Any]:
+    """The ``model.json`` of a model just trained: ``pretrained_sha256`` names the network its embeddings came
+    from, ``backbone`` is the fine-tuned one (or None), ``comparison`` the fine-tuning report (or None)."""
+    summary = split_summaries(metrics)
+    if comparison is not None:  # both networks' metrics, whichever was kept
+        summary.update(frozen=comparison["frozen"], finetuned=comparison["finetuned"])
+    info = {
+        "format": MODEL_FORMAT, "version": MODEL_VERSION, "name": name, "created": now_iso(),
+        "classes": dataset.classes, "multilabel": multilabel,
+        "head": {"type": config.head, "input_dim": EMBEDDING_DIM, "hidden": config.hidden, "dropout": config.head_dropout},
+        "window": {"window": settings.window, "hop": settings.hop, "pad": settings.pad},
+        "backbone": {"name": BACKBONE_NAME, "sha256": state_sha256(backbone) if backbone is not None else pretrained_sha256,
+                     "pretrained_sha256": pretrained_sha256, "finetuned": backbone is not None,
+                     "file": "backbone.safetensors" if backbone is not None else None},
+        "thresholds": thresholds.tolist() if thresholds is not None else None,
+        "dataset": {"path": str(dataset.root), "layout": dataset.layout, "counts": dataset.counts()},
+        "training": {"stopped": result.stopped, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                     "seconds": {key: round(value, 3) for key, value in timings.items()}},
+        "metrics": summary,
+    }  # fmt: skip
+    if comparison is not None:
+        info["finetune"] = {"kept": comparison["kept"], "selection": comparison["selection"]}
+    return info
+
+
+def write_model_folder(folder: Path, head: Head, backbone: torch.nn.Module | None, info: dict[str, Any],
+                       config: TrainConfig, dataset: Dataset, metrics: dict[str, Any],
+                       history: list[dict[str, float]]) -> None:
+    """Write every file of a model (the table above) into ``folder``, the temporary one ``save_model`` gives."""
+    from safetensors.torch import save  # to bytes: safetensors' own file writing hides a full disk in its error
+
+    for file, module in (("head.safetensors", head), ("backbone.safetensors", backbone)):
+        if module is not None:
+            (folder / file).write_bytes(save({key: value.contiguous() for key, value in module.state_dict().items()}))
+    write_json(folder / "model.json", info)
+    write_json(folder / "config.json", config.to_dict())
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "history.json", history)
+    (folder / "classes.txt").write_text("\n".join(dataset.classes) + "\n", "utf-8")
+    if dataset.info:
+        (folder / "info.txt").write_text(dataset.info + "\n", "utf-8")
+    for split, values in metrics.items():
+        if "confusion_matrix" in values:
+            write_confusion(np.asarray(values["confusion_matrix"]), dataset.classes, folder, f"confusion_matrix_{split}")
 
 
 def write_json(path: Path, value: Any) -> None:
