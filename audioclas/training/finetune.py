@@ -37,8 +37,9 @@ from audioclas.training.dataset import Dataset, Example
 from audioclas.training.embedding_cache import cancelled
 from audioclas.training.heads import Head
 from audioclas.training.metrics import headline
-from audioclas.training.trainer import (EmbeddedSplit, FitResult, TensorBoard, TrainEvent, loss_function,
-                                        make_optimizer, predict_scores, split_metrics)
+from audioclas.training.tensorboard_log import TensorBoard
+from audioclas.training.trainer import (EmbeddedSplit, FitResult, TrainEvent, loss_function, make_optimizer,
+                                        predict_scores, split_metrics)
 from audioclas.windows import WindowSettings, fill_window
 
 SEGMENT_SECONDS = 1.0  # a training segment is at least this long (or one window, if longer)

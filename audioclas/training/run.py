@@ -38,8 +38,8 @@ from audioclas.training.embedding_cache import export_embeddings
 from audioclas.training.embeddings import Cancel, Cancelled, Embedder, embed_splits, embedded_split, embedder_for
 from audioclas.training.heads import build_head
 from audioclas.training.metrics import confusion_image, display_score, split_summaries, tune_thresholds
-from audioclas.training.trainer import (EmbeddedSplit, FitResult, TensorBoard, TrainEvent, fit, predict_scores,
-                                        split_metrics)
+from audioclas.training.tensorboard_log import TensorBoard
+from audioclas.training.trainer import EmbeddedSplit, FitResult, TrainEvent, fit, predict_scores, split_metrics
 
 logger = logging.getLogger("audioclas.training")
 
@@ -95,7 +95,8 @@ def train(
     log(f"embeddings: {computed} computed, {len(clips) - computed} from the cache ({extracted - started:.1f} s)")
 
     classes, count = dataset.classes, len(dataset.classes)
-    splits = {split: embedded_split(items, clips, count, multilabel) for split, items in dataset.splits.items() if items}
+    splits = {split: embedded_split(items, clips, count, multilabel)
+              for split, items in dataset.splits.items() if items}
     run_dir = home_dir() / "runs" / name
     tensorboard = TensorBoard(run_dir / "tensorboard" if config.tensorboard else None)
     torch.manual_seed(config.seed)

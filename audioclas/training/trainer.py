@@ -4,18 +4,16 @@ Seeded (weights, shuffling and dropout follow ``config.seed``; the same data and
 AdamW with ``l2`` as decoupled weight decay on weight matrices only, a cosine, step or constant schedule per
 epoch, optional class weighting, selection of the best epoch on validation (macro-F1, or mAP for multi-label; ties
 go to the lower validation loss), early stopping, checkpoints, TensorBoard scalars, and a clean stop on Ctrl-C or
-on a cancellation flag that keeps the best weights.
+on a cancellation flag that keeps the best weights. TensorBoard writing is in ``tensorboard_log``.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,7 @@ from audioclas.training.config import TrainConfig
 from audioclas.training.embedding_cache import cancelled
 from audioclas.training.heads import Head, decay_parameters
 from audioclas.training.metrics import headline, multilabel_metrics, single_label_metrics
-
-log = logging.getLogger("audioclas.training")
+from audioclas.training.tensorboard_log import TensorBoard
 
 
 @dataclass(frozen=True)
@@ -158,66 +155,6 @@ def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: floa
     for group, base in zip(optimizer.param_groups, base_lrs):
         group["lr"] = base * factor
     return optimizer.param_groups[0]["lr"]
-
-
-class TensorBoard:
-    """TensorBoard event files under ``folder``, or nothing when disabled or tensorboard is not installed.
-
-    A write that fails (a full disk) raises ``OSError`` naming the folder, once: the broken writer is dropped.
-    """
-
-    def __init__(self, folder: Path | None) -> None:
-        self.writer = None
-        self.folder = folder
-        if folder is None:
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
-            return
-        _quiet_tensorboard_threads()
-        with self._writing():
-            self.writer = SummaryWriter(str(folder))
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        try:
-            yield
-        except OSError as error:
-            self.writer = None
-            raise OSError(error.errno, error.strerror, str(self.folder)) from None
-
-    def scalars(self, values: dict[str, float], step: int) -> None:
-        if self.writer:
-            with self._writing():
-                for tag, value in values.items():
-                    self.writer.add_scalar(tag, value, step)
-
-    def image(self, tag: str, image: Any, step: int) -> None:
-        if self.writer:
-            with self._writing():
-                self.writer.add_image(tag, np.asarray(image.convert("RGB")), step, dataformats="HWC")
-
-    def close(self) -> None:
-        if self.writer:
-            with self._writing():
-                self.writer.close()
-
-
-def _quiet_tensorboard_threads() -> None:
-    """tensorboard's writer thread keeps its error (a full disk) for the writer, which raises it in our thread,
-    and re-raises it too, so Python would also print the thread's traceback: the one report is ours."""
-    previous = threading.excepthook
-    if getattr(previous, "quiets_tensorboard", False):
-        return
-
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if not (type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError)):
-            previous(args)
-
-    hook.quiets_tensorboard = True  # type: ignore[attr-defined]
-    threading.excepthook = hook
 
 
 @dataclass
