@@ -21,8 +21,12 @@ def trained(data_root: Path) -> dict[str, Path]:
     fine-tuned one (kept without validation: the dataset has no validation split)."""
     common = dict(epochs=3, early_stopping=0, val_fraction=0.0, tensorboard=False)
     frozen = train(data_root / "digits", TrainConfig(name="cat-frozen", head="linear", **common)).model
-    tuned = train(data_root / "digits", TrainConfig(name="cat-tuned", head="linear", finetune=True, finetune_epochs=1,
-                                                     finetune_batch_size=12, **common)).model
+    tuned = train(
+        data_root / "digits",
+        TrainConfig(
+            name="cat-tuned", head="linear", finetune=True, finetune_epochs=1, finetune_batch_size=12, **common
+        ),
+    ).model
     assert tuned.finetuned
     yield {"frozen": frozen.path, "tuned": tuned.path}
     shutil.rmtree(frozen.path)
@@ -34,8 +38,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, trained: dict[str, Path]) -
     """Five saved models: the two intact ones, and copies whose weights are garbage or absent."""
     home = tmp_path_factory.mktemp("catalogue") / "home"
     models = home / "models"
-    for name, source in (("frozen", "frozen"), ("tuned", "tuned"), ("bad-head", "frozen"), ("no-head", "frozen"),
-                         ("bad-backbone", "tuned")):
+    for name, source in (
+        ("frozen", "frozen"),
+        ("tuned", "tuned"),
+        ("bad-head", "frozen"),
+        ("no-head", "frozen"),
+        ("bad-backbone", "tuned"),
+    ):
         shutil.copytree(trained[source], models / name)
     (models / "bad-head" / "head.safetensors").write_bytes(GARBAGE)
     (models / "no-head" / "head.safetensors").unlink()
@@ -69,8 +78,11 @@ def test_damaged_weights_fail_only_to_predict(api: httpx.Client, shared_dir: Pat
     for name in ("frozen", "tuned"):
         response = api.post(f"/v2/models/{name}/predict/", files={"files": ("a.wav", audio)})
         assert response.status_code == 200 and response.json()["failed"] == 0, response.text
-    for name, file in (("bad-head", "SafetensorError"), ("no-head", "head.safetensors"),
-                       ("bad-backbone", "backbone.safetensors")):
+    for name, file in (
+        ("bad-head", "SafetensorError"),
+        ("no-head", "head.safetensors"),
+        ("bad-backbone", "backbone.safetensors"),
+    ):
         response = api.post(f"/v2/models/{name}/predict/", files={"files": ("a.wav", audio)})
         assert response.status_code == 422, response.text
         error = response.json()["error"]

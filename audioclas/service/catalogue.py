@@ -42,7 +42,7 @@ class Catalogue:
     def __init__(self, predictor: Predictor, jobs: JobStore) -> None:
         self.predictor, self.jobs = predictor, jobs
 
-    def list(self) -> list[ModelInfo]:
+    def models(self) -> list[ModelInfo]:
         """Every model, AudioSet first; a saved model that cannot be used is listed with its ``problem``."""
         models = [self._audioset()]
         for summary in list_models():
@@ -82,9 +82,15 @@ class Catalogue:
     def _custom(self, name: str) -> ModelInfo:
         folder = _folder(name)
         try:
-            info = read_info(name)
-            return ModelInfo(name=name, kind="custom", classes=info["classes"], metrics=info.get("metrics", {}),
-                             metadata={key: info.get(key) for key in METADATA_KEYS}, problem=_missing_weights(folder, info))
+            info = read_info(folder)
+            return ModelInfo(
+                name=name,
+                kind="custom",
+                classes=info["classes"],
+                metrics=info.get("metrics", {}),
+                metadata={key: info.get(key) for key in METADATA_KEYS},
+                problem=_missing_weights(folder, info),
+            )
         except ModelError as error:
             return _damaged(name, folder, str(error))
         except (KeyError, TypeError, ValueError) as error:  # a model.json that lacks or mistypes its classes

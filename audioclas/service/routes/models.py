@@ -26,7 +26,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for co
 
 @router.get("/v2/models/", response_model=ModelList, summary="List the models: AudioSet and the trained ones")
 def list_models(svc=Depends(service)) -> ModelList:
-    return ModelList(models=svc.catalogue.list())
+    return ModelList(models=svc.catalogue.models())
 
 
 @router.get("/v2/models/{name}/", response_model=ModelInfo, responses=ERRORS, summary="Describe one model")
