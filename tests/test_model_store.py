@@ -12,8 +12,8 @@ import pytest
 
 from audioclas.cli import main
 from audioclas.training import TrainConfig, train
-from audioclas.training.store import (NAME_PATTERN, ModelError, default_name, load_model, model_ref, models_dir,
-                                      resolve_model, save_model)
+from audioclas.training.store import (NAME_PATTERN, ModelError, ModelExists, ModelNotFound, default_name, load_model,
+                                      model_ref, models_dir, resolve_model, save_model)
 from service_server import tiny_dataset
 
 
@@ -53,7 +53,7 @@ def race(name: str, overwrite: bool) -> dict[str, object]:
 def test_concurrent_saves_of_one_name_keep_the_first_and_refuse_the_other() -> None:
     outcomes = race("contested", overwrite=False)
     winners = [who for who, outcome in outcomes.items() if isinstance(outcome, Path)]
-    losers = [outcome for outcome in outcomes.values() if isinstance(outcome, ModelError)]
+    losers = [outcome for outcome in outcomes.values() if isinstance(outcome, ModelExists)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
     assert (models_dir() / "contested" / "model.json").read_text() == winners[0]  # the winner's files, intact
     message = str(losers[0])
@@ -80,9 +80,9 @@ def test_a_name_is_never_looked_up_in_the_current_folder(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "here").mkdir()
     (tmp_path / "here" / "model.json").write_text("{}")
-    with pytest.raises(ModelError, match="no saved model named 'here'"):
+    with pytest.raises(ModelNotFound, match="no saved model named 'here'"):
         resolve_model("here")
-    with pytest.raises(ModelError, match="no saved model named 'here'"):
+    with pytest.raises(ModelNotFound, match="no saved model named 'here'"):
         load_model("here")
     for name in ("./here", "here/", "../here", "..", "a\0b", str(tmp_path / "here"), ""):
         with pytest.raises(ModelError, match="not allowed"):

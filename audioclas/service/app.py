@@ -23,7 +23,9 @@ from starlette.responses import JSONResponse
 
 from audioclas import __version__
 from audioclas.service.docs import add_docs
-from audioclas.service.errors import RequestError
+from audioclas.errors import AudioclasError
+from audioclas.service.catalogue import Catalogue
+from audioclas.service.errors import RequestError, http_status
 from audioclas.service.guards import RequestGuard
 from audioclas.service.jobs import JobStore
 from audioclas.service.predictor import Predictor
@@ -42,7 +44,7 @@ cancel or delete need `Authorization: Bearer TOKEN` when the server was started 
 
 
 class Service:
-    """What the routes share: settings, the predictor, the job store and its dispatcher."""
+    """What the routes share: settings, the predictor, the job store and its dispatcher, the model catalogue."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         from audioclas.service.worker import Dispatcher
@@ -54,6 +56,7 @@ class Service:
         self.store = JobStore(folder / "jobs.sqlite3")
         self.dispatcher = Dispatcher(self.store, folder / "jobs", settings.max_jobs, settings.cancel_grace_seconds,
                                      settings.data_roots)
+        self.catalogue = Catalogue(self.predictor, self.store)
         self.submit_lock = threading.Lock()  # no two jobs queued for the same model name
 
     def start(self) -> None:
@@ -95,6 +98,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
         return _error(error.status, error.message, **error.extra)
+
+    @app.exception_handler(AudioclasError)
+    async def typed_error(request: Request, error: AudioclasError) -> JSONResponse:
+        return _error(http_status(error), str(error))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -81,7 +81,7 @@ def train(
     log = log or logger.info
     name = store.check_name(config.name or store.default_name())
     if store.model_path(name).exists() and not config.overwrite:
-        raise store.ModelError(f"a model named {name!r} already exists: choose another name or overwrite it")
+        raise store.ModelExists(f"a model named {name!r} already exists: choose another name or overwrite it")
     dataset = with_holdout(_as_dataset(data, config), config.val_fraction, config.seed)
     multilabel = dataset.multilabel if config.multilabel is None else config.multilabel
     log(f"dataset {dataset.root} ({dataset.layout}): {len(dataset.classes)} classes, "

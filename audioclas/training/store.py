@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from audioclas.errors import AudioclasError
@@ -81,6 +82,14 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 class ModelError(AudioclasError):
     """A saved model is missing, unreadable, or its name is not allowed."""
+
+
+class ModelNotFound(ModelError):
+    """There is no saved model of that name."""
+
+
+class ModelExists(ModelError):
+    """A model of that name exists, and overwriting it was not asked for."""
 
 
 def models_dir() -> Path:
@@ -145,7 +154,7 @@ class SavedModel:
         model = EfficientAT()
         try:
             model.load_state_dict(load_file(file))
-        except (OSError, RuntimeError, ValueError) as error:
+        except (OSError, RuntimeError, ValueError, SafetensorError) as error:
             raise ModelError(f"saved model {self.path} is damaged: cannot load {file.name} ({type(error).__name__})") from None
         if state_sha256(model) != self.backbone_sha256:
             raise ModelError(f"saved model {self.path} is damaged: {file.name} does not match the backbone sha256 "
@@ -170,7 +179,7 @@ def save_model(name: str, write: Callable[[Path], None], overwrite: bool = False
     """
     target = model_path(name)
     if target.exists() and not overwrite:
-        raise ModelError(f"a model named {name!r} already exists at {target}: choose another name or overwrite it")
+        raise ModelExists(f"a model named {name!r} already exists at {target}: choose another name or overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=target.parent))
     try:
@@ -180,7 +189,7 @@ def save_model(name: str, write: Callable[[Path], None], overwrite: bool = False
                 os.fsync(handle.fileno())
         _publish(staging, target, overwrite)
     except _NameTaken:
-        raise ModelError(f"a model named {name!r} was saved by another run meanwhile and is kept; this run's model "
+        raise ModelExists(f"a model named {name!r} was saved by another run meanwhile and is kept; this run's model "
                          f"is in {staging}: move it to {target.parent}/OTHER_NAME to keep it") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -268,6 +277,11 @@ def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
+def read_info(model: str | os.PathLike) -> dict[str, Any]:
+    """The ``model.json`` of a saved model (a name, or a folder as for ``load_model``), without loading any weights."""
+    return _read_info(resolve_model(model) if isinstance(model, str) else model_folder(model))
+
+
 def _read_info(folder: Path) -> dict[str, Any]:
     try:
         info = json.loads((folder / "model.json").read_text("utf-8"))
@@ -284,7 +298,7 @@ def resolve_model(name: str) -> Path:
     """The folder of the saved model ``name``: only ever under ``models_dir()``, never a path."""
     folder = models_dir() / check_name(name)
     if not folder.is_dir():
-        raise ModelError(f"no saved model named {name!r} (see 'audioclas models list')")
+        raise ModelNotFound(f"no saved model named {name!r} (see 'audioclas models list')")
     return folder
 
 
@@ -319,7 +333,7 @@ def load_model(model: str | os.PathLike) -> SavedModel:
             pretrained_sha256=info["backbone"].get("pretrained_sha256") or info["backbone"]["sha256"],
             head=head.eval(), info=info,
         )  # fmt: skip
-    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as error:
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError, SafetensorError) as error:
         raise ModelError(f"saved model {folder} is damaged ({type(error).__name__}: {error})") from None
 
 
@@ -364,7 +378,7 @@ def headline_text(metrics: dict[str, Any]) -> str:
 def delete_model(name: str) -> Path:
     folder = model_path(name)
     if not (folder / "model.json").is_file():
-        raise ModelError(f"no saved model named {name!r} (see 'audioclas models list')")
+        raise ModelNotFound(f"no saved model named {name!r} (see 'audioclas models list')")
     trash = Path(tempfile.mkdtemp(prefix=f".trash-{name}-", dir=folder.parent))
     os.replace(folder, trash / name)  # the model disappears at once; the files go after
     shutil.rmtree(trash, ignore_errors=True)

@@ -13,97 +13,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import JSONResponse
 
 from audioclas.errors import AudioclasError, InputError
-from audioclas.model import EMBEDDING_DIM
 from audioclas.service.errors import RequestError, input_status
-from audioclas.service.predictor import AUDIOSET, PredictOptions
+from audioclas.service.predictor import PredictOptions
 from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import (DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut,
                                        PredictResponse)
 from audioclas.service.uploads import read_form
 from audioclas.sources import HttpURL
-from audioclas.weights import WEIGHTS_SHA256
 
 router = SlashRouter(tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
 
-AUDIOSET_METRICS = {"mAP": 0.432, "evaluated_on": "AudioSet evaluation set (published with the checkpoint)"}
-AUDIOSET_METADATA = {
-    "description": "EfficientAT mn04_as (MobileNetV3, width 0.4) trained on AudioSet: 527 sound classes, multi-label",
-    "backbone": "EfficientAT mn04_as", "parameters": 980_000, "weights_sha256": WEIGHTS_SHA256,
-    "sample_rate": 32000, "window_seconds": 10.0, "embedding_dim": EMBEDDING_DIM, "license": "MIT",
-    "labels": "AudioSet ontology, class_labels_indices.csv (CC BY 4.0)",
-}  # fmt: skip
-
-
-def audioset_info(svc) -> ModelInfo:
-    labels = svc.predictor.tagger.labels
-    return ModelInfo(name=AUDIOSET, kind="audioset", classes=[label.name for label in labels],
-                     metrics=AUDIOSET_METRICS, metadata={**AUDIOSET_METADATA, "class_ids": [label.id for label in labels]})
-
-
-def custom_info(svc, name: str) -> ModelInfo:
-    """A saved model's description; raises ``ModelError`` when there is none of that name."""
-    from audioclas.training.store import ModelError, model_path, resolve_model
-
-    resolve_model(name)  # ModelError when absent
-    try:
-        info = svc.predictor.custom_model(name).model.info
-    except ModelError as error:
-        return ModelInfo(name=name, kind="custom", classes=[], metrics={}, metadata={"path": str(model_path(name))},
-                         problem=str(error))
-    metadata = {key: info.get(key) for key in ("created", "multilabel", "head", "window", "backbone", "dataset",
-                                               "training", "thresholds", "finetune")}  # fmt: skip
-    return ModelInfo(name=name, kind="custom", classes=info["classes"], metrics=info.get("metrics", {}),
-                     metadata=metadata)
-
-
-def model_info(svc, name: str) -> ModelInfo:
-    from audioclas.training.store import ModelError
-
-    if name == AUDIOSET:
-        return audioset_info(svc)
-    try:
-        return custom_info(svc, name)
-    except ModelError:
-        raise RequestError(404, f"no model named {name!r} (GET /v2/models/ lists them)") from None
-
-
 @router.get("/v2/models/", response_model=ModelList, summary="List the models: AudioSet and the trained ones")
 def list_models(svc=Depends(service)) -> ModelList:
-    from audioclas.training.store import list_models as saved_models
-
-    models = [audioset_info(svc)]
-    for summary in saved_models():
-        if summary.name != AUDIOSET:
-            try:
-                models.append(custom_info(svc, summary.name))
-            except AudioclasError as error:
-                models.append(ModelInfo(name=summary.name, kind="custom", classes=[], metrics={}, metadata={},
-                                        problem=str(error)))
-    return ModelList(models=models)
+    return ModelList(models=svc.catalogue.models())
 
 
 @router.get("/v2/models/{name}/", response_model=ModelInfo, responses=ERRORS, summary="Describe one model")
 def get_model(name: str, svc=Depends(service)) -> ModelInfo:
-    return model_info(svc, name)
+    return svc.catalogue.describe(name)
 
 
 @router.delete("/v2/models/{name}/", response_model=DeletedModel, responses={**ERRORS, 401: {"model": ErrorResponse},
                409: {"model": ErrorResponse}}, dependencies=[Depends(require_token)],
                summary="Delete a trained model (needs the token when the server has one)")
 def delete_model(name: str, svc=Depends(service)) -> DeletedModel:
-    from audioclas.training.store import ModelError, delete_model as remove
-
-    if name == AUDIOSET:
-        raise RequestError(400, "the pretrained AudioSet model cannot be deleted")
-    busy = [job.id for job in svc.store.with_status("queued", "running") if job.target == name]
-    if busy:
-        raise RequestError(409, f"training job {busy[0]} is writing model {name!r}: cancel it first")
-    try:
-        remove(name)
-    except ModelError:
-        raise RequestError(404, f"no trained model named {name!r}") from None
-    svc.predictor.forget(name)
+    svc.catalogue.delete(name)
     return DeletedModel(name=name, deleted=True)
 
 
@@ -191,8 +126,7 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
     still tagged (200). When every input fails, the answer is that error's status (413 too large, 415 not
     audio, 400 otherwise) with the per-input errors in ``results``.
     """
-    if name != AUDIOSET:
-        model_info(svc, name)  # 404 before reading a large body
+    svc.catalogue.require(name)  # 404 before reading a large body
     folder = Path(tempfile.mkdtemp(prefix="audioclas-upload-"))
     try:
         settings = svc.settings

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from audioclas.service.errors import RequestError
 from audioclas.service.jobs import Job
 from audioclas.service.predictor import AUDIOSET
-from audioclas.service.routes.models import ERRORS, model_info
+from audioclas.service.routes.models import ERRORS
 from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import ErrorResponse, JobInfo, JobList, TrainRequest
 
@@ -109,7 +109,7 @@ def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> Jo
     refusal = svc.settings.training_refusal()
     if refusal:
         raise RequestError(403, refusal)
-    model_info(svc, name)
+    svc.catalogue.require(name)
     target, dataset, config = _job_config(svc, name, request.model_dump(exclude_unset=True))
     with svc.submit_lock:
         busy = [job.id for job in svc.store.with_status("queued", "running") if job.target == target]
@@ -124,7 +124,7 @@ def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> Jo
             dependencies=[Depends(require_token)], summary="Training history (it shows server paths: token)")
 def training_history(name: str, limit: int = Query(100, ge=1, le=1000), svc=Depends(service)) -> JobList:
     if name != AUDIOSET and not svc.store.history(name, 1):
-        model_info(svc, name)  # 404 for a name that is neither a model nor the target of a job
+        svc.catalogue.require(name)  # 404 for a name that is neither a model nor the target of a job
     return JobList(jobs=[job_info(job) for job in svc.store.history(name, limit)])
 
 
