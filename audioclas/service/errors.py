@@ -1,10 +1,10 @@
-"""Errors that become a JSON answer with an HTTP status, and how an input's problem maps to a status."""
+"""Errors that become a JSON answer with an HTTP status, and the status of each kind of input problem."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from audioclas.errors import InputError
+from audioclas.errors import InputError, InputTooLarge, UnsupportedInput
 
 
 class RequestError(Exception):
@@ -15,17 +15,10 @@ class RequestError(Exception):
         self.status, self.message, self.extra = status, message, extra
 
 
-# Problems of an input (the texts of audioclas.sources / audio / predictor) that are not plain bad input.
-_TOO_LARGE = ("larger than the limit", "more than the limit", "longer than the limit", "expands to more than",
-              "too large for")
-_UNSUPPORTED = ("not a recognised audio or video format", "has no audio stream", "playlists are not supported")
+# The HTTP status of each kind of input problem; any other InputError is plain bad input (400).
+INPUT_STATUS: dict[type[InputError], int] = {InputTooLarge: 413, UnsupportedInput: 415}
 
 
 def input_status(error: InputError) -> int:
-    """413 for an input over a bound, 415 for one that is not audio we can decode, else 400."""
-    problem = error.problem
-    if any(marker in problem for marker in _TOO_LARGE) or ("archive has" in problem and "more than" in problem):
-        return 413
-    if any(marker in problem for marker in _UNSUPPORTED):
-        return 415
-    return 400
+    """413 for an input over a bound, 415 for one that is not audio we can decode, else 400: by the error's type."""
+    return next((INPUT_STATUS[kind] for kind in type(error).__mro__ if kind in INPUT_STATUS), 400)

@@ -32,7 +32,7 @@ from audioclas.fileio import atomic_open
 from audioclas.model import EMBEDDING_DIM
 from audioclas.pipeline import network_threads, torch_threads
 from audioclas.settings import home_dir
-from audioclas.sources import AudioSource
+from audioclas.inputs import AudioSource
 from audioclas.training import store
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem, load_dataset, with_holdout

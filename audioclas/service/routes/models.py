@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import JSONResponse
 
 from audioclas.errors import AudioclasError, InputError
+from audioclas.inputs import HttpURL
 from audioclas.model import EMBEDDING_DIM
 from audioclas.service.errors import RequestError, input_status
 from audioclas.service.predictor import AUDIOSET, PredictOptions
@@ -20,7 +21,6 @@ from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import (DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut,
                                        PredictResponse)
 from audioclas.service.uploads import read_form
-from audioclas.sources import HttpURL
 from audioclas.weights import WEIGHTS_SHA256
 
 router = SlashRouter(tags=["models"])
