@@ -19,8 +19,9 @@ import numpy as np
 import soxr
 from av.audio.frame import format_dtypes
 
-from audioclas.errors import InputError
-from audioclas.sources import AudioSource, open_input_file
+from audioclas.errors import InputError, UnsupportedInput
+from audioclas.inputs import AudioSource
+from audioclas.inputs.rules import open_input_file
 
 SAMPLE_RATE = 32000
 MIN_RATE, MAX_RATE = 1000, 1_000_000  # a rate outside this is a broken or hostile header
@@ -94,13 +95,13 @@ def _open_container(source: AudioSource) -> Iterator[av.container.InputContainer
     ``http:``), and refuse every other file the media asks to open (playlists such as HLS could read local files)."""
 
     def refuse_nested(url: str, flags: int, options: dict) -> BinaryIO:
-        raise InputError(source.name, f"refers to another file or URL ({url}); playlists are not supported")
+        raise UnsupportedInput(source.name, f"refers to another file or URL ({url}); playlists are not supported")
 
     with _open_binary(source) as file:
         try:
             container = av.open(file, metadata_errors="replace", io_open=refuse_nested)
         except av.error.InvalidDataError:
-            raise InputError(source.name, "not a recognised audio or video format, or corrupt") from None
+            raise UnsupportedInput(source.name, "not a recognised audio or video format, or corrupt") from None
         except av.error.EOFError:
             raise InputError(source.name, "truncated or corrupt (the data ends too early)") from None
         except av.error.FFmpegError as error:
@@ -125,7 +126,7 @@ def _open_binary(source: AudioSource) -> Iterator[BinaryIO]:
 
 def _first_audio_stream(container: av.container.InputContainer, name: str) -> av.audio.AudioStream:
     if not container.streams.audio:
-        raise InputError(name, "has no audio stream (video only?)")
+        raise UnsupportedInput(name, "has no audio stream (video only?)")
     stream = container.streams.audio[0]
     context = stream.codec_context
     if context.channels < 1:

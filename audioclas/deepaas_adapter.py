@@ -67,7 +67,7 @@ def get_predict_args() -> dict[str, Any]:
 def predict(**args: Any) -> dict[str, Any]:
     from audioclas.errors import InputError
     from audioclas.service.predictor import PredictOptions
-    from audioclas.sources import HttpURL
+    from audioclas.inputs import HttpURL
 
     inputs, refused = [], []
     if args.get("data") is not None:  # DEEPaaS's UploadedFile: the upload saved to a temporary file

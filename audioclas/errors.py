@@ -1,4 +1,9 @@
-"""Errors that reach the user as one readable line, never as a traceback; names made safe to show."""
+"""Errors that reach the user as one readable line, never as a traceback; names made safe to show.
+
+An input's problem has a kind by type (``InputTooLarge``, ``UnsupportedInput``, else plain ``InputError``), which
+the service maps to an HTTP status (``service.errors.http_status``)."""
+
+from __future__ import annotations
 
 import re
 
@@ -41,6 +46,18 @@ class InputError(AudioclasError):
         super().__init__(f"{source}: {problem}")
         self.source = source
         self.problem = problem
+
+    def renamed(self, source: str) -> InputError:
+        """The same problem, of the same kind, for the input shown as ``source``."""
+        return type(self)(source, self.problem)
+
+
+class InputTooLarge(InputError):
+    """The input passes a bound: its size, its length, or how many files or members it holds."""
+
+
+class UnsupportedInput(InputError):
+    """The input is not audio we can decode: an unknown format, no audio stream, a playlist."""
 
 
 class WeightsError(AudioclasError):

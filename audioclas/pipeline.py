@@ -26,7 +26,7 @@ import torch
 
 from audioclas.audio import SAMPLE_RATE, stream_audio
 from audioclas.errors import InputError
-from audioclas.sources import AudioSource
+from audioclas.inputs import AudioSource
 from audioclas.windows import Window, WindowSettings, iter_windows
 
 QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)

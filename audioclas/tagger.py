@@ -1,7 +1,7 @@
 """The Python API: ``Tagger().predict("file.mp3")`` and ``Tagger().embed(...)``.
 
 A ``Tagger`` loads the network once; every call streams its inputs through it (see ``pipeline``).
-Inputs are anything ``sources.open_sources`` accepts: paths, folders, globs, archives, URLs, bytes,
+Inputs are anything ``inputs.open_sources`` accepts: paths, folders, globs, archives, URLs, bytes,
 binary file objects, or ``(array, sample_rate)`` tuples.
 """
 
@@ -21,7 +21,7 @@ from audioclas.labels import audioset_labels, resolve_label_names
 from audioclas.model import load_efficientat
 from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
 from audioclas.predictions import Aggregate, LabelFilter, Prediction, aggregate_windows, make_prediction
-from audioclas.sources import InputLimits, open_sources
+from audioclas.inputs import InputLimits, open_sources
 from audioclas.weights import WEIGHTS_SHA256, resolve_weights
 from audioclas.windows import PadMode, WindowSettings
 

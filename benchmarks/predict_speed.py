@@ -30,7 +30,7 @@ os.environ.setdefault("AUDIOCLAS_WEIGHTS", str(SHARED / "weights" / "efficientat
 from media import encode  # noqa: E402  (tests/media.py: PyAV encoding helper)
 
 from audioclas.audio import load_audio, stream_audio  # noqa: E402
-from audioclas.sources import AudioSource  # noqa: E402
+from audioclas.inputs import AudioSource  # noqa: E402
 from audioclas.tagger import Tagger  # noqa: E402
 
 RATE = 44100

@@ -14,7 +14,7 @@ import soxr
 
 from audioclas.audio import SAMPLE_RATE, AudioInfo, load_audio, probe, stream_audio
 from audioclas.errors import InputError
-from audioclas.sources import AudioSource
+from audioclas.inputs import AudioSource
 from media import encode, tone
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from audioclas.audio import load_audio
-from audioclas.sources import AudioSource
+from audioclas.inputs import AudioSource
 from audioclas.training import (Cancelled, DatasetError, ModelError, TrainConfig, evaluate, extract_embeddings,
                                 list_models, load_dataset, load_model, train)
 from audioclas.training.embeddings import Embedder, embedded_split

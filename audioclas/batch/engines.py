@@ -25,7 +25,7 @@ from audioclas.batch.tasks import Shard, list_inputs, make_shards
 from audioclas.batch.worker import ShardResult, ShardWorker
 from audioclas.errors import AudioclasError, InputError
 from audioclas.pipeline import Progress, torch_threads
-from audioclas.sources import InputLimits
+from audioclas.inputs import InputLimits
 
 Engine = Literal["local", "ray"]
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audioclas.errors import InputError
-from audioclas.sources import URL_PATTERN, AudioSource, InputLimits, open_sources
+from audioclas.inputs import AudioSource, InputLimits, open_sources
+from audioclas.inputs.urls import URL_PATTERN
 
 
 @dataclass(frozen=True, order=True)
@@ -80,7 +81,7 @@ def list_inputs(inputs: Iterable[str], limits: InputLimits = InputLimits()) -> t
             with open_sources([os.path.abspath(given)], limits) as found:  # walks; opens no file
                 for source in found:
                     if isinstance(source, InputError):
-                        errors.append(InputError(given, source.problem))
+                        errors.append(source.renamed(given))
                     else:  # a file of the folder or glob (its path: the name is only for display)
                         path = str(source.path)
                         items.setdefault(path, Item(path, path == os.path.abspath(given)))

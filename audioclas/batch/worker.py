@@ -31,7 +31,7 @@ from audioclas.batch.tables import ShardTables
 from audioclas.batch.tasks import Item, Shard
 from audioclas.errors import AudioclasError, InputError
 from audioclas.pipeline import ClipOutput, Progress, run_network
-from audioclas.sources import AudioSource, open_sources
+from audioclas.inputs import AudioSource, open_sources
 from audioclas.tagger import Tagger
 from audioclas.windows import WindowSettings
 

@@ -1,5 +1,5 @@
 """Errors that become a JSON answer with an HTTP status: the status of each kind of ``AudioclasError``, in one
-mapping, and how an input's problem maps to a status.
+mapping (an input's problem included: over a bound 413, not audio we can decode 415, else 400).
 
 The core raises typed errors and knows nothing of HTTP; ``app.py`` answers any ``AudioclasError`` that reaches it
 with ``http_status(error)``, so that a route never catches an error only to choose its status.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audioclas.errors import AudioclasError, InputError, OptionError, WeightsError
+from audioclas.errors import AudioclasError, InputError, InputTooLarge, OptionError, UnsupportedInput, WeightsError
 from audioclas.training.config import ConfigError
 from audioclas.training.store import ModelError, ModelExists, ModelNotFound
 
@@ -40,27 +40,12 @@ STATUS: dict[type[AudioclasError], int] = {
     ModelBusy: 409,
     PretrainedModel: 400,
     WeightsError: 500,  # the server's own network is missing or damaged
+    InputError: 400,  # an input that cannot be used, one of several in a request
+    InputTooLarge: 413,
+    UnsupportedInput: 415,
 }
 
 
 def http_status(error: AudioclasError) -> int:
-    """The HTTP status of ``error``: by its type (``STATUS``), an input's by its problem (``input_status``)."""
-    if isinstance(error, InputError):
-        return input_status(error)
+    """The HTTP status of ``error``, by its type: its nearest class in ``STATUS``."""
     return next((STATUS[kind] for kind in type(error).__mro__ if kind in STATUS), 400)
-
-
-# Problems of an input (the texts of audioclas.sources / audio / predictor) that are not plain bad input.
-_TOO_LARGE = ("larger than the limit", "more than the limit", "longer than the limit", "expands to more than",
-              "too large for")
-_UNSUPPORTED = ("not a recognised audio or video format", "has no audio stream", "playlists are not supported")
-
-
-def input_status(error: InputError) -> int:
-    """413 for an input over a bound, 415 for one that is not audio we can decode, else 400."""
-    problem = error.problem
-    if any(marker in problem for marker in _TOO_LARGE) or ("archive has" in problem and "more than" in problem):
-        return 413
-    if any(marker in problem for marker in _UNSUPPORTED):
-        return 415
-    return 400

@@ -2,7 +2,7 @@
 
 Two checks, both on the resolved addresses:
 
-- ``NetGuard.check_url`` is the ``url_guard`` of ``sources.open_sources``: it sees the URL and every redirect
+- ``NetGuard.check_url`` is the ``url_guard`` of ``inputs.open_sources``: it sees the URL and every redirect
   target before any connection, refuses schemes other than http/https, resolves the host and refuses it if any
   of its addresses is not public. It gives a clear error early.
 - ``NetGuard.client()`` is an ``httpx.Client`` whose connections go through ``_PinnedBackend``: it resolves the

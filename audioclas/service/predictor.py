@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 
-from audioclas.errors import AudioclasError, InputError
+from audioclas.errors import AudioclasError, InputError, InputTooLarge
 from audioclas.labels import resolve_label_names
 from audioclas.pipeline import Progress
 from audioclas.predictions import Prediction
 from audioclas.service.netguard import NetGuard
 from audioclas.service.settings import ServiceSettings
-from audioclas.sources import AudioSource, HttpURL, open_sources
+from audioclas.inputs import AudioSource, HttpURL, open_sources
 from audioclas.tagger import Tagger, prediction_windows
 
 AUDIOSET = "audioset"  # the name of the pretrained model in the API
@@ -147,7 +147,7 @@ class Predictor:
             with open_sources([given], self.limits, url_guard=self.guard.check_url, http_client=self.http) as items:
                 for item in items:
                     if isinstance(item, InputError):
-                        results.append(InputError(_renamed(item.source, prefix, shown), item.problem))
+                        results.append(item.renamed(_renamed(item.source, prefix, shown)))
                     else:
                         results.append(self._predict_one(tagger, replace(item, name=_renamed(item.name, prefix, shown)),
                                                          arguments))
@@ -163,7 +163,7 @@ class Predictor:
         try:
             (result,) = tagger.predict_many([source], progress=bound, **arguments)
         except _TooLong:
-            return InputError(source.name, f"the audio is longer than the limit of {limit:g} s")
+            return InputTooLarge(source.name, f"the audio is longer than the limit of {limit:g} s")
         except AudioclasError as error:  # e.g. a custom model whose classifier refuses the embeddings
             return InputError(source.name, str(error))
         return result

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from audioclas.sources import MiB, InputLimits
+from audioclas.inputs.types import MiB, InputLimits
 
 TOKEN_VARIABLE = "AUDIOCLAS_TOKEN"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")

@@ -136,7 +136,7 @@ def extract(
             try:
                 for (path, sha256), result in zip(chunk, results):
                     if isinstance(result, InputError):
-                        errors.append(InputError(str(path), result.problem))
+                        errors.append(result.renamed(str(path)))
                     else:
                         clip = ClipWindows(result.windows, result.starts, result.duration)
                         cache.put(sha256, clip)

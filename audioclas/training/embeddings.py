@@ -20,7 +20,7 @@ import torch
 from audioclas.audio import probe
 from audioclas.errors import AudioclasError, InputError, printable
 from audioclas.pipeline import network_threads, torch_threads
-from audioclas.sources import AudioSource
+from audioclas.inputs import AudioSource
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem
 from audioclas.training.embedding_cache import ClipWindows, EmbeddingCache, extract, load_precomputed, read_manifest

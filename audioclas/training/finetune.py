@@ -30,7 +30,7 @@ from audioclas.audio import SAMPLE_RATE, load_audio
 from audioclas.errors import InputError
 from audioclas.model import EfficientAT, load_efficientat
 from audioclas.pipeline import run_network
-from audioclas.sources import AudioSource
+from audioclas.inputs import AudioSource
 from audioclas.training.augment import Augmentation, mixup_pairs
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, Example

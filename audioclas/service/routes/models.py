@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import JSONResponse
 
 from audioclas.errors import AudioclasError, InputError
-from audioclas.service.errors import RequestError, input_status
+from audioclas.inputs import HttpURL
+from audioclas.service.errors import RequestError, http_status
 from audioclas.service.predictor import PredictOptions
 from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import (DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut,
                                        PredictResponse)
 from audioclas.service.uploads import read_form
-from audioclas.sources import HttpURL
 
 router = SlashRouter(tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
@@ -166,5 +166,5 @@ def _http_url(text: str) -> HttpURL:
 
 def _output(result, timeline: bool) -> PredictionOut:
     if isinstance(result, InputError):
-        return PredictionOut(input=result.source, error=result.problem, status=input_status(result))
+        return PredictionOut(input=result.source, error=result.problem, status=http_status(result))
     return PredictionOut.model_validate(result.to_dict(timeline))

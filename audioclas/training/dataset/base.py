@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from audioclas.errors import AudioclasError
+from audioclas.inputs.rules import unsafe_relative_path
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -78,6 +79,14 @@ OUTSIDE = "is outside the folders allowed for training data"
 def path_problem(text: str) -> str | None:
     """Why ``text`` cannot be a path at all (the OS refuses NUL bytes), or None."""
     return "a path cannot contain a NUL byte" if "\0" in text else None
+
+
+def inside(root: Path, relative: str) -> Path | None:
+    """``root / relative`` for a path from a dataset file that is safe below ``root`` (see
+    ``inputs.rules.unsafe_relative_path``: relative, no ``..``, no NUL), else None."""
+    if unsafe_relative_path(relative):
+        return None
+    return root / PurePosixPath(relative.replace("\\", "/"))
 
 
 @dataclass

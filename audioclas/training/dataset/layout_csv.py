@@ -8,8 +8,7 @@ import io
 from pathlib import Path
 
 from audioclas.training.dataset.base import (MAX_CLASS_NAME_CHARS, MAX_CLASSES, SPLIT_ALIASES, Dataset, Example,
-                                             Policy, Problem, read_text)
-from audioclas.training.dataset.rules import inside
+                                             Policy, Problem, inside, read_text)
 
 
 def read_csv(path: Path, policy: Policy) -> tuple[Dataset, list[Problem]]:

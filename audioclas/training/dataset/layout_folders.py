@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from audioclas.training.dataset.base import MAX_CLASSES, OUTSIDE, SPLIT_ALIASES, Dataset, Example, Policy, Problem
-from audioclas.training.dataset.rules import audio_files, is_hidden
+from audioclas.inputs.local import walk_audio
+from audioclas.inputs.rules import is_hidden
 
 
 def _subfolders(folder: Path, policy: Policy, problems: list[Problem], root: Path) -> list[Path]:
@@ -36,7 +37,7 @@ def read_folders(root: Path, policy: Policy) -> tuple[Dataset, list[Problem]]:
     for split, folders in class_dirs.items():
         examples = splits[split] = []
         for name, folder in folders.items():
-            files = audio_files(folder)
+            files = sorted(walk_audio(folder))
             where = str(folder.relative_to(root))
             if name not in index:
                 problems.append(Problem(where, f"class {name!r} has no folder in {split_dirs['train'].name}/"))

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from audioclas.training.dataset.base import (MAX_CLASS_NAME_CHARS, MAX_CLASSES, MAX_LINE_CHARS, SPLITS, Dataset,
-                                             Example, Policy, Problem, read_text)
-from audioclas.training.dataset.rules import inside
+                                             Example, Policy, Problem, inside, read_text)
 
 SPLIT_FILE_NAMES = ("classes.txt", "train.txt", "val.txt", "test.txt")  # any of them makes a folder this layout
 

@@ -25,10 +25,9 @@ import httpx
 import numpy as np
 import pytest
 
-from audioclas import safetar
 from audioclas.audio import load_audio
 from audioclas.errors import InputError
-from audioclas.sources import AudioSource, HttpURL, InputLimits, open_sources
+from audioclas.inputs import AudioSource, HttpURL, InputLimits, open_sources, tarheaders
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 ROBIN_SAMPLES = 86357  # at 32 kHz
@@ -383,7 +382,7 @@ def test_huge_tar_headers_are_refused_before_they_are_read(tmp_path: Path, robin
 def test_tar_headers_are_bounded_for_the_whole_archive(tmp_path: Path, robin_bytes: bytes,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """tarfile keeps every member's PAX headers: their total is bounded too (lowered here to 4 kB)."""
-    monkeypatch.setattr(safetar, "MAX_TAR_HEADER_BYTES", 4096)
+    monkeypatch.setattr(tarheaders, "MAX_TAR_HEADER_BYTES", 4096)
     with tarfile.open(tmp_path / "many-pax.tar", "w", format=tarfile.PAX_FORMAT) as archive:
         for index in range(4):
             add_tar_member(archive, f"{index}{'é' * 300}.ogg", robin_bytes)  # a 1 kB PAX header each

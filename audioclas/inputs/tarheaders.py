@@ -3,7 +3,8 @@
 ``tarfile`` reads a PAX record or a GNU long name into memory whole, follows chains of them recursively, keeps
 every member's PAX headers, and reads GNU sparse maps block by block into lists: a 7.4 MB ``.tar.gz`` of one
 huge PAX record once took a server from 370 MB to 1.4 GB. ``BoundedTarFile`` checks each extended header's
-declared size before ``tarfile`` reads it and raises ``TarHeaderError`` past the bounds below.
+declared size before ``tarfile`` reads it and raises ``TarHeaderError`` past the bounds below (used by
+``archives``).
 
     with BoundedTarFile.open(fileobj=stream, mode="r|") as archive:
         for info in archive: ...
@@ -23,6 +24,10 @@ EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tar
 
 class TarHeaderError(Exception):
     """Tar headers we refuse to read; ``str()`` says why in one line."""
+
+
+class TarHeadersTooLarge(TarHeaderError):
+    """Extended tar headers larger than the bounds (the archive is refused as too large, not as malformed)."""
 
 
 class BoundedTarInfo(tarfile.TarInfo):
@@ -58,8 +63,12 @@ class BoundedTarFile(tarfile.TarFile):
         if self.chain_headers > MAX_TAR_MEMBER_HEADERS:
             raise TarHeaderError(f"a member has more than {MAX_TAR_MEMBER_HEADERS} extended tar headers")
         if member_bytes > MAX_TAR_MEMBER_HEADER_BYTES:
-            raise TarHeaderError(f"a member's extended tar headers (PAX or GNU long name) of {member_bytes} bytes "
-                                 f"are larger than the limit of {MAX_TAR_MEMBER_HEADER_BYTES} bytes")
+            raise TarHeadersTooLarge(
+                f"a member's extended tar headers (PAX or GNU long name) of {member_bytes} bytes are larger than the "
+                f"limit of {MAX_TAR_MEMBER_HEADER_BYTES} bytes"
+            )
         if self.extended_bytes > MAX_TAR_HEADER_BYTES:
-            raise TarHeaderError(f"extended tar headers (PAX or GNU long names) are larger than the limit of "
-                                 f"{MAX_TAR_HEADER_BYTES} bytes in all")
+            raise TarHeadersTooLarge(
+                f"extended tar headers (PAX or GNU long names) are larger than the limit of {MAX_TAR_HEADER_BYTES} "
+                "bytes in all"
+            )
