@@ -287,3 +287,22 @@ def test_without_quoting_no_text_of_the_files_is_shown(tmp_path: Path) -> None:
 
 def test_a_nul_byte_in_the_path_is_one_clear_problem(tmp_path: Path) -> None:
     assert problems_of(str(tmp_path / "data\0.csv")) == ["dataset: a path cannot contain a NUL byte"]
+
+
+def test_datasets_follow_the_input_rules_of_tagging(tmp_path: Path, fsdd: Path) -> None:
+    """One set of rules (``inputs.rules``) for tagging and training: a macOS ``__MACOSX`` folder is hidden, not a
+    class; a path with a ``..`` part is refused even when it would come back inside the data."""
+    folders = tmp_path / "folders"
+    for label, name in enumerate(DIGITS):
+        (folders / name).mkdir(parents=True)
+        for source in recordings(fsdd, label, 2):
+            shutil.copy(source, folders / name / source.name)
+    (folders / "__MACOSX" / "zero").mkdir(parents=True)
+    (folders / "__MACOSX" / "zero" / "._0_george_0.wav").write_bytes(b"\0\5\26\7 resource fork")
+    assert load_dataset(folders).classes == sorted(DIGITS)
+
+    root = split_files(tmp_path / "split", fsdd)
+    (root / "audio" / "sub").mkdir()
+    (root / "train.txt").write_text((root / "train.txt").read_text() + "audio/sub/../0_george_1.wav 0\n")
+    (problem,) = problems_of(root)
+    assert "train.txt:10:" in problem and "must be relative and stay inside" in problem
