@@ -123,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
 
-OPTION_NAMES = [name for name in TrainConfig.__dataclass_fields__ if name != "data"]
+OPTION_NAMES = [name for name in TrainConfig.model_fields if name != "data"]
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -182,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from audioclas.training.api import extract_embeddings, train
     from audioclas.training.finetune import NO_VALIDATION
+    from audioclas.training.summary import summary
 
     config = config_from_args(args)
     display = ProgressDisplay(stderr, enabled=not args.no_progress)
@@ -194,10 +195,8 @@ def _train(args: argparse.Namespace) -> int:
             return 0
         result = train(None, config, on_event=display, log=log)
     if args.json:
-        json.dump({"model": result.model.name, "path": str(result.model.path), "stopped": result.stopped,
-                   "best_epoch": result.best_epoch, "timings": result.timings, "metrics": result.metrics,
-                   **({"finetune": result.finetune} if result.finetune else {})},
-                  sys.stdout, indent=2)
+        json.dump({**summary(result), "path": str(result.model.path), "metrics": result.metrics,
+                   **({"finetune": result.finetune} if result.finetune else {})}, sys.stdout, indent=2)
         print()
         return 0
     out = Console(highlight=False)

@@ -241,8 +241,9 @@ def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, 
     logging.getLogger().addHandler(_LogHandler(reporter))
     try:
         from audioclas.training import Cancelled, TrainConfig, load_dataset, train
+        from audioclas.training.summary import summary
 
-        config = TrainConfig(**job.config).validate()
+        config = TrainConfig.model_validate(job.config)  # as the route checked it
         embeddings = Path(config.from_embeddings) if config.from_embeddings else None
         dataset = load_dataset(job.dataset, multilabel=config.multilabel, embeddings=embeddings, roots=data_roots,
                                quote=False)
@@ -258,11 +259,8 @@ def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, 
         return 1
     reporter.flush()
     status = "cancelled" if result.stopped == "cancelled" else "succeeded"
-    summary = {"model": result.model.name, "stopped": result.stopped, "best_epoch": result.best_epoch,
-               "timings": {key: round(value, 3) for key, value in result.timings.items()},
-               "embeddings_computed": result.embeddings_computed}
     store.end(job_id, status, "cancelled; the best epoch so far was saved" if status == "cancelled" else None,
-              token=token, result=summary, metrics=result.metrics, history=result.history)
+              token=token, result=summary(result), metrics=result.metrics, history=result.history)
     return 0
 
 
