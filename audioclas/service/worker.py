@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audioclas.service.jobs import Job, JobStore, now_iso
+from audioclas.fileio import now_iso
+from audioclas.service.jobs import Job, JobStore
 
 log = logging.getLogger("audioclas.service")
 REPORT_EVERY = 0.5  # seconds between two progress writes of a worker
@@ -57,7 +58,8 @@ class Dispatcher:
     def start(self) -> None:
         """Mark jobs that were running when the last server stopped interrupted (killing any orphaned worker
         still alive), then start the queue."""
-        for job in self.store.interrupt_all(f"the server stopped while this job was running (restarted {now_iso()})"):
+        restarted = now_iso("milliseconds")
+        for job in self.store.interrupt_all(f"the server stopped while this job was running (restarted {restarted})"):
             _kill_orphan(job)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._thread.start()
