@@ -100,7 +100,8 @@ def get_train_args() -> dict[str, Any]:
     from audioclas.training.config import TrainOptions, base_type
 
     kinds = {bool: fields.Bool, int: fields.Int, float: fields.Float}
-    arguments: dict[str, Any] = {"dataset": fields.Str(required=True, metadata={"description": "dataset path on the server"})}
+    dataset = fields.Str(required=True, metadata={"description": "dataset path on the server"})
+    arguments: dict[str, Any] = {"dataset": dataset}
     for name, option in TrainOptions.model_fields.items():
         kind = kinds.get(base_type(option.annotation), fields.Str)
         arguments[name] = kind(load_default=option.default, allow_none=option.default is None,

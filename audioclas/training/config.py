@@ -37,7 +37,8 @@ class ConfigError(AudioclasError):
     """A training option has a wrong name, type or value."""
 
 
-ZERO_IS_OFF = frozenset({"val_fraction", "early_stopping", "checkpoint_every", "mixup", "speed", "noise_snr", "spec_masks"})
+ZERO_IS_OFF = frozenset({"val_fraction", "early_stopping", "checkpoint_every", "mixup", "speed", "noise_snr",
+                         "spec_masks"})  # options whose 0 turns a feature off, said so in their range
 _PROBLEM = "training_option"  # the error type of a problem already explained in our words
 _SHOWN = 40  # characters of a refused value quoted in an error
 
