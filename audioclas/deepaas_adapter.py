@@ -13,7 +13,6 @@ restart) and runs them in its prediction worker pool, and has no web page.
 
 from __future__ import annotations
 
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -94,21 +93,25 @@ def predict(**args: Any) -> dict[str, Any]:
 
 
 def get_train_args() -> dict[str, Any]:
+    """DEEPaaS's form of ``TrainOptions``: a webargs field per option, parsed only; ``train`` builds the one
+    ``TrainConfig`` (whose checks and messages are the CLI's and the REST route's)."""
     from webargs import fields
 
-    from audioclas.training.config import TrainConfig
+    from audioclas.training.config import TrainOptions, base_type
 
-    kinds = {"int": fields.Int, "float": fields.Float, "bool": fields.Bool, "str": fields.Str}
-    arguments: dict[str, Any] = {"dataset": fields.Str(required=True, metadata={"description": "dataset path on the server"})}
-    for option in dataclass_fields(TrainConfig):
-        if option.name != "data":
-            kind = next((field for name, field in kinds.items() if str(option.type).startswith(name)), fields.Str)
-            arguments[option.name] = kind(load_default=option.default, allow_none=option.default is None)
+    kinds = {bool: fields.Bool, int: fields.Int, float: fields.Float}
+    dataset = fields.Str(required=True, metadata={"description": "dataset path on the server"})
+    arguments: dict[str, Any] = {"dataset": dataset}
+    for name, option in TrainOptions.model_fields.items():
+        kind = kinds.get(base_type(option.annotation), fields.Str)
+        arguments[name] = kind(load_default=option.default, allow_none=option.default is None,
+                               metadata={"description": option.description or ""})
     return arguments
 
 
 def train(**args: Any) -> dict[str, Any]:
     from audioclas.training import load_dataset, make_config, train as train_model
+    from audioclas.training.summary import summary
 
     path = args.pop("dataset")
     config = make_config(**args)
@@ -116,5 +119,4 @@ def train(**args: Any) -> dict[str, Any]:
     # a remote caller: the errors name a dataset's files and lines, never quote their text
     dataset = load_dataset(path, multilabel=config.multilabel, embeddings=embeddings, quote=False)
     result = train_model(dataset, config)
-    return {"model": result.model.name, "stopped": result.stopped, "best_epoch": result.best_epoch,
-            "metrics": result.metrics, "timings": result.timings}
+    return {**summary(result), "metrics": result.metrics}

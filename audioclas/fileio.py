@@ -1,5 +1,5 @@
 """File helpers: writing so that a crash never leaves a half-written file (temporary file, then rename), opening
-only regular files, and hashing."""
+only regular files, hashing, and the timestamps written into files."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -92,3 +93,8 @@ def file_sha256(path: str | Path) -> str:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def now_iso(timespec: str = "seconds") -> str:
+    """The current UTC time in ISO 8601, e.g. ``2025-01-31T12:00:00+00:00`` (``timespec`` as for ``isoformat``)."""
+    return datetime.now(timezone.utc).isoformat(timespec=timespec)

@@ -108,6 +108,8 @@ def test_train_predict_retrain_delete(api: httpx.Client, data_root: Path, shared
      ({}, 422, "dataset"),
      ({"dataset": "{root}/missing"}, 400, "does not exist"),
      ({"dataset": "{root}/digits", "epochz": 3}, 422, "epochz"),
+     ({"dataset": "{root}/digits", "epochz": 3}, 422, "unknown option 'epochz' (did you mean 'epochs'?)"),
+     ({"dataset": "{root}/digits", "finetune": True, "from_embeddings": "{root}/digits"}, 422, "finetune needs the audio"),
      ({"dataset": "{root}/digits", "epochs": 0}, 422, "epochs must be 1..100000"),
      ({"dataset": "{root}/digits", "head": "transformer"}, 422, "head must be"),
      ({"dataset": "{root}/digits", "epochs": "many"}, 422, "epochs"),

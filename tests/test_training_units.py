@@ -193,7 +193,7 @@ def test_device_is_not_a_training_option(tmp_path, capsys) -> None:
     path.write_text('head = "mlp"\ndevice = "cpu"\n')
     with pytest.raises(ConfigError, match="unknown option 'device'"):
         make_config(path)
-    with pytest.raises(ConfigError, match="unknown training option\\(s\\): device"):
+    with pytest.raises(ConfigError, match="unknown option 'device'"):
         make_config(device="cpu")
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["train", str(tmp_path), "--device", "cpu"])

@@ -30,6 +30,7 @@ from audioclas.batch.job import ITEMS_KEY, JobSpec, OutputFolder
 from audioclas.batch.tables import ShardTables
 from audioclas.batch.tasks import Item, Shard
 from audioclas.errors import AudioclasError, InputError
+from audioclas.fileio import file_sha256
 from audioclas.pipeline import ClipOutput, Progress, run_network
 from audioclas.inputs import AudioSource, open_sources
 from audioclas.tagger import Tagger
@@ -168,8 +169,7 @@ def _sha256(source: AudioSource) -> str | None:
     if source.path is None:
         return hashlib.sha256(source.data).hexdigest() if source.data is not None else None
     try:
-        with open(source.path, "rb") as file:
-            return hashlib.file_digest(file, "sha256").hexdigest()
+        return file_sha256(source.path)
     except OSError:
         return None  # the decoder reports the problem
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
 from audioclas.cli.console import print_error, stderr
+from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError
 
 MAX_FAILURES_SHOWN = 20
@@ -59,10 +57,11 @@ def run_batch(args: argparse.Namespace, inputs: list[str], spec_options: dict) -
     show_progress = not args.no_progress
     if args.engine == "ray" and not show_progress:
         _hide_ray_progress()
-    display = _LocalProgress(enabled=show_progress and args.engine == "local")
+    display = AudioProgress(show_progress and args.engine == "local", "listing inputs", per_file=False)
     with display.live:
         summary = run_job(inputs, args.out, spec, engine=args.engine, address=args.address, workers=args.workers,
-                          on_plan=display.plan, on_shard=display.shard_done, on_progress=display.update)  # fmt: skip
+                          on_plan=lambda plan: display.restart("shards", plan.shards),
+                          on_shard=lambda shard: display.advance(), on_progress=display.update)  # fmt: skip
     for line in summary.failures[:MAX_FAILURES_SHOWN]:
         print_error(line)
     if len(summary.failures) > MAX_FAILURES_SHOWN:
@@ -77,32 +76,3 @@ def _hide_ray_progress() -> None:
     except ImportError:
         return  # the engine says that Ray is missing
     ray.data.DataContext.get_current().enable_progress_bars = False
-
-
-class _LocalProgress:
-    """Shards done, files decoded and speed, for the local engine (Ray shows its own progress)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.live = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[audio]}"), TimeElapsedColumn(),
-            console=stderr, transient=True, disable=not enabled,
-        )  # fmt: skip
-        self.task = self.live.add_task("listing inputs", total=None, audio="")
-        self.started = time.perf_counter()
-        self.files, self.seconds = 0, 0.0
-
-    def plan(self, summary) -> None:
-        self.started = time.perf_counter()
-        self.live.update(self.task, description="shards", total=summary.shards)
-
-    def shard_done(self, result) -> None:
-        self.live.advance(self.task)
-
-    def update(self, event) -> None:
-        if event.done:
-            self.files += 1
-            self.seconds += event.seconds
-            speed = self.seconds / max(time.perf_counter() - self.started, 1e-6)
-            audio = f"{self.files} files, {self.seconds:,.0f} s audio, {speed:,.0f}x real time"
-            self.live.update(self.task, audio=audio)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from rich.console import Console
 from rich.table import Table
 
+from audioclas.cli.console import print_json
 from audioclas.labels import audioset_labels, search_labels
 
 
@@ -27,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     found = search_labels(args.search) if args.search else list(audioset_labels())
     if args.json:
-        json.dump([{"index": x.index, "id": x.id, "name": x.name} for x in found], sys.stdout, indent=2)
-        print()
+        print_json([{"index": x.index, "id": x.id, "name": x.name} for x in found])
         return 0
     console = Console(highlight=False)
     if not found:

@@ -9,6 +9,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from audioclas.cli.console import per_class_table, print_json
 from audioclas.training.store import delete_model, headline_text, list_models, load_model, model_ref, models_dir
 
 EXAMPLES = """
@@ -47,10 +48,9 @@ def run(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     models = list_models()
     if args.json:
-        json.dump([{"name": m.name, "path": str(m.path), "created": m.created, "classes": m.classes,
-                    "multilabel": m.multilabel, "head": m.head, "score": m.score, "problem": m.problem or None}
-                   for m in models], sys.stdout, indent=2)
-        print()
+        print_json([{"name": m.name, "path": str(m.path), "created": m.created, "classes": m.classes,
+                     "multilabel": m.multilabel, "head": m.head, "score": m.score, "problem": m.problem or None}
+                    for m in models])
         return 0
     out = Console(highlight=False)
     if not models:
@@ -73,8 +73,7 @@ def _show(args: argparse.Namespace) -> int:
     metrics_file = model.path / "metrics.json"
     metrics = json.loads(metrics_file.read_text("utf-8")) if metrics_file.is_file() else {}
     if args.json:
-        json.dump({**model.info, "path": str(model.path), "metrics": metrics}, sys.stdout, indent=2)
-        print()
+        print_json({**model.info, "path": str(model.path), "metrics": metrics})
         return 0
     info = model.info
     out = Console(highlight=False)
@@ -102,12 +101,7 @@ def _show(args: argparse.Namespace) -> int:
         summary.add_row(f"[bold]{key}[/]", value)
     out.print(summary)
     for split, values in metrics.items():
-        table = Table(title=f"{split} per class", title_justify="left")
-        for column in ("class", "precision", "recall", "f1", "support"):
-            table.add_column(column, justify="left" if column == "class" else "right")
-        for row in values.get("per_class", []):
-            table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-        out.print(table)
+        out.print(per_class_table(values.get("per_class", []), f"{split} per class"))
     return 0
 
 

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
-from audioclas.cli.console import print_error, stderr
+from audioclas.cli.console import print_error
+from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError, InputError
 from audioclas.output import FORMATS, ResultWriter, open_output, output_format
-from audioclas.pipeline import Progress as PipelineProgress
 from audioclas.tagger import Tagger
 
 EXAMPLES = """
@@ -85,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     with ExitStack() as stack:
         writer = ResultWriter(stack.enter_context(open_output(args.output)), fmt, args.timeline)
-        display = _ProgressDisplay(stderr, _known_file_count(args.inputs), enabled=not args.no_progress)
+        display = AudioProgress(not args.no_progress, total=_known_file_count(args.inputs))
         stack.enter_context(display.live)
         results = closing(tagger.predict_many(
             inputs, top_k=args.top_k, threshold=args.threshold, labels=args.labels, exclude=args.exclude,
@@ -115,32 +111,3 @@ def _known_file_count(inputs: list[str]) -> int | None:
 
 def _is_archive(name: str) -> bool:
     return name.lower().endswith((".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz"))
-
-
-class _ProgressDisplay:
-    """Files done, seconds of audio heard and speed relative to real time, on stderr."""
-
-    def __init__(self, console: Console, total_files: int | None, enabled: bool) -> None:
-        self.live = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[audio]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not enabled,
-        )
-        self.task = self.live.add_task("files", total=total_files, audio="")
-        self.started = time.perf_counter()
-        self.finished_seconds = 0.0
-
-    def update(self, event: PipelineProgress) -> None:
-        heard = self.finished_seconds + event.seconds
-        if event.done:
-            self.finished_seconds += event.seconds
-            self.live.advance(self.task)
-        speed = heard / max(time.perf_counter() - self.started, 1e-6)
-        name = event.source if len(event.source) <= 40 else "…" + event.source[-39:]
-        self.live.update(self.task, description=name, audio=f"{heard:,.0f} s audio, {speed:,.0f}× real time")

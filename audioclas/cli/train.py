@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from audioclas.cli.console import print_error, stderr
+from audioclas.cli.console import per_class_table, print_error, print_json, stderr
+from audioclas.cli.progress import TrainProgress
 from audioclas.training.config import TrainConfig, make_config
-from audioclas.training.trainer import TrainEvent
 
 TRAIN_EXAMPLES = """
 dataset layouts (DATA):
@@ -123,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
 
-OPTION_NAMES = [name for name in TrainConfig.__dataclass_fields__ if name != "data"]
+OPTION_NAMES = [name for name in TrainConfig.model_fields if name != "data"]
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -131,29 +128,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.data is not None:
         overrides["data"] = args.data
     return make_config(args.config, **overrides)
-
-
-METRIC_LABELS = {"train_loss": "loss", "loss": "loss", "val_loss": "val loss", "val_accuracy": "val acc", "val_mAP": "val mAP"}
-
-
-class ProgressDisplay:
-    """Rich progress on stderr: files embedded, then epochs with the latest metrics (or fine-tuning batches)."""
-
-    def __init__(self, console: Console, enabled: bool) -> None:
-        self.live = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
-                             disable=not enabled)
-        self.tasks: dict[str, TaskID] = {}
-
-    def __call__(self, event: TrainEvent) -> None:
-        names = {"extract": "embeddings", "train": "epochs", "finetune": "fine-tuning"}
-        if event.stage not in self.tasks:
-            self.tasks[event.stage] = self.live.add_task(names.get(event.stage, event.stage), total=event.total, detail="")
-        metrics = event.metrics
-        detail = "  ".join(f"{label} {metrics[key]:.3f}" for key, label in METRIC_LABELS.items() if key in metrics)
-        if event.stage == "finetune" and "epoch" in metrics:
-            detail = f"epoch {metrics['epoch']}  {detail}"
-        self.live.update(self.tasks[event.stage], completed=event.done, total=event.total, detail=detail)
 
 
 def _metrics_table(metrics: dict[str, dict], title: str = "metrics") -> Table:
@@ -182,9 +156,10 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from audioclas.training.run import extract_embeddings, train
     from audioclas.training.finetune import NO_VALIDATION
+    from audioclas.training.summary import summary
 
     config = config_from_args(args)
-    display = ProgressDisplay(stderr, enabled=not args.no_progress)
+    display = TrainProgress(stderr, enabled=not args.no_progress)
     log = lambda message: display.live.console.print(message, highlight=False, markup=False)  # noqa: E731
     with display.live:
         if args.embeddings_only:
@@ -194,11 +169,8 @@ def _train(args: argparse.Namespace) -> int:
             return 0
         result = train(None, config, on_event=display, log=log)
     if args.json:
-        json.dump({"model": result.model.name, "path": str(result.model.path), "stopped": result.stopped,
-                   "best_epoch": result.best_epoch, "timings": result.timings, "metrics": result.metrics,
-                   **({"finetune": result.finetune} if result.finetune else {})},
-                  sys.stdout, indent=2)
-        print()
+        print_json({**summary(result), "path": str(result.model.path), "metrics": result.metrics,
+                    **({"finetune": result.finetune} if result.finetune else {})})
         return 0
     out = Console(highlight=False)
     if result.metrics:
@@ -222,7 +194,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from audioclas.training.dataset import DatasetError
     from audioclas.training.store import model_ref
 
-    display = ProgressDisplay(stderr, enabled=not args.no_progress)
+    display = TrainProgress(stderr, enabled=not args.no_progress)
     try:
         with display.live:
             result = evaluate(model_ref(args.model), args.data, args.split, output=args.output, skip_bad_audio=args.skip_bad_audio,
@@ -231,17 +203,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print_error(error)
         return 1
     if args.json:
-        json.dump(result.metrics, sys.stdout, indent=2)
-        print()
+        print_json(result.metrics)
         return 0
     out = Console(highlight=False)
     out.print(_metrics_table({args.split or "evaluated": result.metrics}))
-    per_class = Table(title="per class", title_justify="left")
-    for column in ("class", "precision", "recall", "f1", "support"):
-        per_class.add_column(column, justify="left" if column == "class" else "right")
-    for row in result.metrics["per_class"]:
-        per_class.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-    out.print(per_class)
+    out.print(per_class_table(result.metrics["per_class"]))
     for path in result.skipped:
         stderr.print(f"skipped {path}: could not be decoded", highlight=False, markup=False)
     if args.output:

@@ -8,6 +8,7 @@ The network is loaded once, when the app is created, and shared by every request
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -74,6 +75,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, **e
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status, headers=headers)
 
 
+def _named(field: str, problem: str) -> str:
+    """``field: problem``, unless the problem already names its field (a training option's does)."""
+    return problem if field and re.search(rf"\b{re.escape(field)}\b", problem) else f"{field}: {problem}"
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings.from_environment()
     service = Service(settings)
@@ -107,7 +113,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         details = [{"field": ".".join(str(part) for part in problem["loc"] if part != "body"), "problem": problem["msg"]}
                    for problem in error.errors()]
-        message = "; ".join(f"{detail['field']}: {detail['problem']}" for detail in details)
+        message = "; ".join(_named(detail["field"], detail["problem"]) for detail in details)
         return _error(422, message or "invalid request", details=details)
 
     @app.exception_handler(HTTPException)

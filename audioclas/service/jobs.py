@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from audioclas.fileio import now_iso
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATUSES = frozenset(STATUSES[2:])
@@ -58,8 +59,8 @@ CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log (job_id, seq);
 """
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+def _now() -> str:
+    return now_iso("milliseconds")  # jobs created in the same second keep their order
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class JobStore:
         job_id = uuid.uuid4().hex
         with self._transaction() as db:
             db.execute("INSERT INTO jobs (id, base, target, dataset, config, status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (job_id, base, target, dataset, json.dumps(config), "queued", now_iso()))
+                       (job_id, base, target, dataset, json.dumps(config), "queued", _now()))
         self.log(job_id, f"queued: train {target!r} on {dataset}")
         return self.get(job_id)
 
@@ -172,7 +173,7 @@ class JobStore:
         token = uuid.uuid4().hex
         with self._transaction() as db:
             moved = db.execute("UPDATE jobs SET status = 'running', started = ?, run_token = ? "
-                               "WHERE id = ? AND status = 'queued'", (now_iso(), token, job_id)).rowcount
+                               "WHERE id = ? AND status = 'queued'", (_now(), token, job_id)).rowcount
         return token if moved else None
 
     def set_pid(self, job_id: str, token: str, pid: int) -> None:
@@ -183,14 +184,14 @@ class JobStore:
         """A queued job is cancelled at once; a running one is flagged for the dispatcher to stop."""
         with self._transaction() as db:
             db.execute("UPDATE jobs SET status = 'cancelled', finished = ?, error = 'cancelled before it started' "
-                       "WHERE id = ? AND status = 'queued'", (now_iso(), job_id))
+                       "WHERE id = ? AND status = 'queued'", (_now(), job_id))
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (job_id,))
         return self.get(job_id)
 
     def end(self, job_id: str, status: str, error: str | None = None, token: str | None = None, **values: Any) -> bool:
         """running → ``status`` (with ``token``: only for that run); False if the job was not running."""
         assert status in FINAL_STATUSES
-        columns = {"status": status, "finished": now_iso(), "error": error,
+        columns = {"status": status, "finished": _now(), "error": error,
                    **{key: json.dumps(value) for key, value in values.items()}}
         sets = ", ".join(f"{column} = ?" for column in columns)
         where = "id = ? AND status = 'running'" + (" AND run_token = ?" if token else "")
@@ -222,7 +223,7 @@ class JobStore:
 
     def log(self, job_id: str, message: str) -> None:
         """Append lines to the job's log, keeping the last ``LOG_LINES``."""
-        stamp = now_iso()
+        stamp = _now()
         lines = [line[:LOG_LINE_CHARS] for line in str(message).splitlines() or [""]]
         with self._transaction() as db:
             db.executemany("INSERT INTO job_log (job_id, time, line) VALUES (?, ?, ?)",

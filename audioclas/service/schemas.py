@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field
 
-from audioclas.training.config import TrainConfig
+from audioclas.training.config import TrainOptions
 
 
 class ErrorResponse(BaseModel):
@@ -102,22 +100,14 @@ class Health(BaseModel):
     uptime_seconds: float
 
 
-def _train_request() -> type[BaseModel]:
-    """The training options of ``TrainConfig``, as a request body (unknown names are refused)."""
-    hints = typing.get_type_hints(TrainConfig)
-    fields: dict[str, Any] = {
-        "dataset": (str | None, Field(None, description="the dataset's path on the server: a split-file folder "
-                                                        "(classes.txt, train.txt…), one folder per class, or a CSV")),
-    }
-    for option in dataclasses.fields(TrainConfig):
-        if option.name != "data":
-            fields[option.name] = (hints[option.name], Field(option.default))
-    fields["name"] = (str | None, Field(None, description="name of the saved model (default: a timestamp and a "
-                                                          "random suffix); on a custom model's route, that model "
-                                                          "is retrained"))
-    return create_model("TrainRequest", __config__=ConfigDict(extra="forbid"), **fields)
+class TrainRequest(TrainOptions):
+    """The body of a train request: every training option (checked as ``TrainConfig`` checks it; unknown names are
+    refused) and the dataset's path on the server."""
 
+    dataset: str | None = Field(None, description="the dataset's path on the server: a split-file folder "
+                                                  "(classes.txt, train.txt…), one folder per class, or a CSV")
+    name: str | None = Field(None, description="name of the saved model (default: a timestamp and a random suffix); "
+                                               "on a custom model's route, that model is retrained")
 
-TrainRequest = _train_request()
 
 ErrorResponse.model_rebuild()

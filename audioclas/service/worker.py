@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audioclas.service.jobs import Job, JobStore, now_iso
+from audioclas.fileio import now_iso
+from audioclas.service.jobs import Job, JobStore
 
 log = logging.getLogger("audioclas.service")
 REPORT_EVERY = 0.5  # seconds between two progress writes of a worker
@@ -57,7 +58,8 @@ class Dispatcher:
     def start(self) -> None:
         """Mark jobs that were running when the last server stopped interrupted (killing any orphaned worker
         still alive), then start the queue."""
-        for job in self.store.interrupt_all(f"the server stopped while this job was running (restarted {now_iso()})"):
+        restarted = now_iso("milliseconds")
+        for job in self.store.interrupt_all(f"the server stopped while this job was running (restarted {restarted})"):
             _kill_orphan(job)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._thread.start()
@@ -241,8 +243,9 @@ def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, 
     logging.getLogger().addHandler(_LogHandler(reporter))
     try:
         from audioclas.training import Cancelled, TrainConfig, load_dataset, train
+        from audioclas.training.summary import summary
 
-        config = TrainConfig(**job.config).validate()
+        config = TrainConfig.model_validate(job.config)  # as the route checked it
         embeddings = Path(config.from_embeddings) if config.from_embeddings else None
         dataset = load_dataset(job.dataset, multilabel=config.multilabel, embeddings=embeddings, roots=data_roots,
                                quote=False)
@@ -258,11 +261,8 @@ def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, 
         return 1
     reporter.flush()
     status = "cancelled" if result.stopped == "cancelled" else "succeeded"
-    summary = {"model": result.model.name, "stopped": result.stopped, "best_epoch": result.best_epoch,
-               "timings": {key: round(value, 3) for key, value in result.timings.items()},
-               "embeddings_computed": result.embeddings_computed}
     store.end(job_id, status, "cancelled; the best epoch so far was saved" if status == "cancelled" else None,
-              token=token, result=summary, metrics=result.metrics, history=result.history)
+              token=token, result=summary(result), metrics=result.metrics, history=result.history)
     return 0
 
 

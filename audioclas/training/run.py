@@ -20,7 +20,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def train(
 ) -> TrainResult:
     """Train a classifier on ``data`` (a dataset path, or a loaded ``Dataset``) and save it; see the module doc."""
     started = time.perf_counter()
-    config = (config or TrainConfig()).validate()
+    config = config or TrainConfig()
     log = log or logger.info
     name = store.check_name(config.name or store.default_name())
     if store.model_path(name).exists() and not config.overwrite:
@@ -89,7 +89,7 @@ def train(
         + (", multi-label" if multilabel else ""))
     embedder = embedder_for(config, dataset, log)
     settings = embedder.settings
-    config = replace(config, window=settings.window, hop=settings.hop, pad=settings.pad)  # saved as used
+    config = config.model_copy(update={"window": settings.window, "hop": settings.hop, "pad": settings.pad})  # as used
     dataset, clips, computed = embed_splits(dataset, embedder, config.skip_bad_audio, on_event, cancel, log)
     extracted = time.perf_counter()
     log(f"embeddings: {computed} computed, {len(clips) - computed} from the cache ({extracted - started:.1f} s)")
@@ -197,7 +197,7 @@ def extract_embeddings(data: str | Path | Dataset, config: TrainConfig | None = 
 
     Returns the number of files whose embeddings were computed (not already cached).
     """
-    config = (config or TrainConfig()).validate()
+    config = config or TrainConfig()
     log = log or logger.info
     dataset = _as_dataset(data, config)
     embedder = embedder_for(config, dataset, log)

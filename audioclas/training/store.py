@@ -53,7 +53,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from audioclas.errors import AudioclasError
+from audioclas.fileio import now_iso
 from audioclas.model import EMBEDDING_DIM, EfficientAT
 from audioclas.settings import home_dir
 from audioclas.training.heads import Head, build_head
@@ -383,7 +384,3 @@ def delete_model(name: str) -> Path:
     os.replace(folder, trash / name)  # the model disappears at once; the files go after
     shutil.rmtree(trash, ignore_errors=True)
     return folder
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

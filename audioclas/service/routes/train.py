@@ -1,16 +1,12 @@
 """``/v2/models/{name}/train/``: start training jobs, follow them, cancel them.
 
-On the ``audioset`` route a job trains a new classifier on the AudioSet network's embeddings, saved under the
-``name`` of the body (default: a timestamp and a random suffix, unique even for jobs started in the same second).
-On a trained model's route it retrains that model: the options default to the ones it was trained with, and the
-new model replaces it when the job succeeds.
+On the ``audioset`` route a job trains a new classifier; on a trained model's route it retrains that model
+(``training_requests`` turns a request into a job).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, Query
@@ -23,6 +19,7 @@ from audioclas.service.predictor import AUDIOSET
 from audioclas.service.routes.models import ERRORS
 from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import ErrorResponse, JobInfo, JobList, TrainRequest
+from audioclas.service.training_requests import start_job
 
 router = SlashRouter(tags=["training"])
 AUTH_ERRORS = {**ERRORS, 401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
@@ -36,88 +33,19 @@ def job_info(job: Job, log: list[str] | None = None) -> JobInfo:
                    error=job.error, cancel_requested=job.cancel_requested, log=log)  # fmt: skip
 
 
-def _check_dataset(svc, given: str, field: str = "dataset") -> str:
-    """The absolute path of a dataset (or embeddings folder), if it exists below one of the allowed roots. The
-    worker checks every file of the dataset against the roots again, with links resolved."""
-    from audioclas.training.dataset import path_problem
-
-    problem = path_problem(given)
-    if problem:
-        raise RequestError(400, f"{field}: {problem}")
-    path = Path(given).expanduser()
-    if not path.is_absolute():
-        raise RequestError(422, f"{field} must be an absolute path on the server, not {given!r}")
-    try:
-        path = path.resolve()
-        roots = svc.settings.data_roots
-        if roots and not any(path.is_relative_to(root.resolve()) for root in roots):
-            allowed = ", ".join(str(root) for root in roots)
-            raise RequestError(400, f"{field} {given} is outside the folders this server trains from ({allowed})")
-        if not path.exists():
-            raise RequestError(400, f"{field} {given} does not exist on the server")
-    except (OSError, RuntimeError) as error:  # a link loop, a name too long…
-        reason = getattr(error, "strerror", None) or error
-        raise RequestError(400, f"{field}: the path cannot be used ({reason})") from None
-    return str(path)
-
-
-def _job_config(svc, name: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """(target model, dataset path, validated TrainConfig values) for a train request on model ``name``."""
-    from audioclas.training.config import ConfigError, TrainConfig, make_config
-    from audioclas.training.store import ModelError, check_name, default_name, model_path
-
-    if name == AUDIOSET:
-        target = body.pop("name", None) or default_name()
-        defaults: dict[str, Any] = {}
-    else:
-        target = body.pop("name", None) or name
-        if target != name:
-            raise RequestError(422, f"the route of model {name!r} retrains {name!r}: train new models on the "
-                                    f"{AUDIOSET!r} route")
-        try:
-            defaults = json.loads((model_path(name) / "config.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            defaults = {}
-        defaults = {key: value for key, value in defaults.items() if key in TrainConfig.__dataclass_fields__}
-        body["overwrite"] = True
-    try:
-        check_name(target)
-    except ModelError as error:
-        raise RequestError(422, str(error)) from None
-    if target == AUDIOSET:
-        raise RequestError(422, f"{AUDIOSET!r} is the name of the pretrained model: choose another name")
-    dataset = body.pop("dataset", None) or defaults.pop("data", None)
-    defaults.pop("data", None)
-    if not dataset:
-        raise RequestError(422, "dataset: give the path of a dataset on the server")
-    dataset = _check_dataset(svc, dataset)
-    embeddings = {**defaults, **body}.get("from_embeddings")  # a retrained model's saved folder is checked too
-    if embeddings:
-        body["from_embeddings"] = _check_dataset(svc, embeddings, "from_embeddings")
-    try:
-        config = make_config(**{**defaults, **body, "name": target, "data": dataset})
-    except ConfigError as error:
-        raise RequestError(422, str(error)) from None
-    if model_path(target).exists() and not config.overwrite:
-        raise RequestError(409, f"a model named {target!r} already exists: choose another name, or set overwrite")
-    return target, dataset, config.to_dict()
-
-
-@router.post("/v2/models/{name}/train/", status_code=202, response_model=JobInfo, responses=AUTH_ERRORS,
-             dependencies=[Depends(require_token)], summary="Start a training job (queued; returns its id)")
-def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> JobInfo:  # type: ignore[valid-type]
+def require_training(svc=Depends(service)) -> None:
+    """Refuse with 403 when this server does not train (see ``ServiceSettings.training_refusal``)."""
     refusal = svc.settings.training_refusal()
     if refusal:
         raise RequestError(403, refusal)
-    svc.catalogue.require(name)
-    target, dataset, config = _job_config(svc, name, request.model_dump(exclude_unset=True))
-    with svc.submit_lock:
-        busy = [job.id for job in svc.store.with_status("queued", "running") if job.target == target]
-        if busy:
-            raise RequestError(409, f"job {busy[0]} is already training model {target!r}")
-        job = svc.store.create(name, target, dataset, config)
-    svc.dispatcher.wake()
-    return job_info(job)
+
+
+@router.post("/v2/models/{name}/train/", status_code=202, response_model=JobInfo, responses=AUTH_ERRORS,
+             dependencies=[Depends(require_token), Depends(require_training)],
+             summary="Start a training job (queued; returns its id)")
+def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> JobInfo:
+    svc.catalogue.require(name)  # 404 for a model that does not exist
+    return job_info(start_job(svc, name, request))
 
 
 @router.get("/v2/models/{name}/train/", response_model=JobList, responses=AUTH_ERRORS,
