@@ -112,7 +112,11 @@ def test_options_as_objects_or_as_keywords_are_one_thing(tagger: Tagger, audio_d
     query, windows = LabelQuery(top_k=2, exclude=("Music",), aggregate="mean"), WindowRequest(hop=5.0, pad="zeros")
     by_objects = tagger.predict(drums, query=query, windows=windows)
     by_keywords = tagger.predict(drums, top_k=2, exclude=["Music"], aggregate="mean", hop=5.0, pad="zeros")
-    assert by_objects.to_dict(timeline=True) == by_keywords.to_dict(timeline=True)
+    # the same windows and labels; the scores to the rounding of the network's batches (they depend on timing)
+    assert [(w.start, [x.name for x in w.labels]) for w in by_objects.windows] == [
+        (w.start, [x.name for x in w.labels]) for w in by_keywords.windows]  # fmt: skip
+    assert [x.name for x in by_objects.labels] == [x.name for x in by_keywords.labels]
+    np.testing.assert_allclose(by_objects.window_scores, by_keywords.window_scores, atol=1e-5)
     assert len(by_objects.labels) == 2 and "Music" not in [x.name for x in by_objects.labels]
     assert [w.start for w in by_objects.windows][:3] == [0.0, 5.0, 10.0]
     with pytest.raises(OptionError, match="give top_k inside the LabelQuery"):
