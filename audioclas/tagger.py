@@ -8,7 +8,7 @@ binary file objects, or ``(array, sample_rate)`` tuples.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -125,7 +125,7 @@ class Tagger:
         window: float | None = None,
         hop: float | None = None,
         pad: PadMode | None = None,
-    ) -> Iterator[Prediction | InputError]:
+    ) -> Generator[Prediction | InputError, None, None]:
         """Labels for each input, in order; an input that cannot be read yields its ``InputError``, options that
         cannot be used raise ``AudioclasError`` (``OptionError`` when out of range) at the call.
 
@@ -150,7 +150,7 @@ class Tagger:
         model: Classifier | None,
         with_audioset: bool,
         progress: Callable[[Progress], None] | None,
-    ) -> Iterator[Prediction | InputError]:
+    ) -> Generator[Prediction | InputError, None, None]:
         network, beside, audioset_filter = None, None, label_filter
         if model is not None:
             network = self._network_for(model)
@@ -204,7 +204,7 @@ class Tagger:
         window: float | None = None,
         hop: float | None = None,
         pad: PadMode | None = None,
-    ) -> Iterator[ClipEmbedding | InputError]:
+    ) -> Generator[ClipEmbedding | InputError, None, None]:
         """Window and clip embeddings (384-d) for each input, in order; ``windows`` (or ``window``, ``hop``, ``pad``)
         as given, 10 s looped windows by default."""
         settings = _given_or_built(windows, WindowSettings, window=window, hop=hop, pad=pad)
@@ -212,7 +212,7 @@ class Tagger:
 
     def _embed(
         self, inputs: Any, settings: WindowSettings, progress: Callable[[Progress], None] | None
-    ) -> Iterator[ClipEmbedding | InputError]:
+    ) -> Generator[ClipEmbedding | InputError, None, None]:
         for output in self.outputs(inputs, settings, progress):
             if isinstance(output, InputError):
                 yield output
@@ -263,7 +263,8 @@ def prediction_windows(model: Classifier | None, windows: WindowRequest | Window
     try:
         return WindowSettings(10.0 if window is None else window, hop, pad or "loop")
     except OptionError as error:
-        raise OptionError(str(error) + (f" (model {model.name!r} uses {model.window:g} s windows)" if model else "")) from None
+        suffix = f" (model {model.name!r} uses {model.window:g} s windows)" if model else ""
+        raise OptionError(f"{error}{suffix}") from None
 
 
 Options = TypeVar("Options", LabelQuery, WindowRequest, WindowSettings)

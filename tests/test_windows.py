@@ -62,8 +62,8 @@ def test_bad_settings_are_refused(kwargs: dict) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"window": 0}, "window must be"), ({"window": float("nan")}, "window must be"), ({"window": "10"}, "window must be"),
-     ({"window": 10, "hop": 11}, "hop must be"), ({"hop": 0}, "hop must be"), ({"hop": 61}, "hop must be"),
+    [({"window": 0}, "window must be"), ({"window": float("nan")}, "window must be"),
+     ({"window": "10"}, "window must be"), ({"window": 10, "hop": 11}, "hop must be"), ({"hop": 0}, "hop must be"), ({"hop": 61}, "hop must be"),
      ({"pad": "wrap"}, "pad must be")],
 )  # fmt: skip
 def test_a_window_request_checks_what_it_is_given(kwargs: dict, fragment: str) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +124,8 @@ class Predictor:
         that what a client sends as a URL can never be opened as a path, folder or glob on the server."""
         custom = None if model == AUDIOSET else self.custom_model(model)
         tagger = self.tagger if custom is None else custom.tagger
-        options = dict(query=query, windows=windows, model=custom.model if custom else None, with_audioset=with_audioset)
+        run = partial(tagger.predict_many, query=query, windows=windows, model=custom.model if custom else None,
+                      with_audioset=with_audioset)  # fmt: skip
         results: list[Prediction | InputError] = []
         for shown, given in inputs:
             if not isinstance(given, (Path, HttpURL)):
@@ -133,11 +136,11 @@ class Predictor:
                     if isinstance(item, InputError):
                         results.append(InputError(_renamed(item.source, prefix, shown), item.problem))
                     else:
-                        results.append(self._predict_one(tagger, replace(item, name=_renamed(item.name, prefix, shown)),
-                                                         options))
+                        results.append(self._predict_one(run, replace(item, name=_renamed(item.name, prefix, shown))))
         return results
 
-    def _predict_one(self, tagger: Tagger, source: AudioSource, options: dict[str, Any]) -> Prediction | InputError:
+    def _predict_one(self, run: Callable[..., Iterator[Prediction | InputError]], source: AudioSource
+                     ) -> Prediction | InputError:  # fmt: skip
         limit = self.settings.max_audio_seconds
 
         def bound(progress: Progress) -> None:
@@ -145,7 +148,7 @@ class Predictor:
                 raise _TooLong
 
         try:
-            (result,) = tagger.predict_many([source], progress=bound, **options)
+            (result,) = run([source], progress=bound)
         except _TooLong:
             return InputError(source.name, f"the audio is longer than the limit of {limit:g} s")
         except AudioclasError as error:  # e.g. a custom model whose classifier refuses the embeddings

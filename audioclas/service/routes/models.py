@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import JSONResponse
 
 from audioclas.errors import AudioclasError, InputError, OptionError
@@ -189,8 +189,10 @@ def parse_options(fields: dict[str, list[str]]) -> PredictRequest:
         problems = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()]
         raise RequestError(422, "; ".join(problems)) from None
     try:
-        query = LabelQuery(form.top_k, form.threshold, form.labels, form.exclude, form.aggregate)  # type: ignore[arg-type]
-        windows = WindowRequest(form.window, form.hop, form.pad)  # type: ignore[arg-type]
+        aggregate: Any = form.aggregate  # checked by LabelQuery
+        query = LabelQuery(form.top_k, form.threshold, tuple(form.labels), tuple(form.exclude), aggregate)
+        pad: Any = form.pad  # checked by WindowRequest
+        windows = WindowRequest(form.window, form.hop, pad)
     except OptionError as error:
         raise RequestError(422, str(error)) from None
     return PredictRequest(query, windows, form.timeline, form.with_audioset)
