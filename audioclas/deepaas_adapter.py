@@ -46,18 +46,25 @@ def warm() -> None:
 
 
 def get_predict_args() -> dict[str, Any]:
+    """DEEPaaS's form of the predict options; the ranges are the service's (``Predictor.check_options``, the core's
+    objects), declared here too so that DEEPaaS's page shows them and refuses what is out of range itself."""
     from webargs import fields, validate
+
+    from audioclas.service.predictor import MAX_TOP_K, MIN_WINDOW_SECONDS
+    from audioclas.windows import MAX_WINDOW_SECONDS
 
     return {
         "data": fields.Field(required=False, metadata={"type": "file", "location": "form",
                                                         "description": "an audio file or an archive of them"}),
         "url": fields.Str(required=False, metadata={"description": "or: an http(s) URL of audio (public addresses)"}),
         "model": fields.Str(load_default="audioset", metadata={"description": "audioset, or a trained model's name"}),
-        "top_k": fields.Int(load_default=5, validate=validate.Range(1, 100)),
+        "top_k": fields.Int(load_default=5, validate=validate.Range(1, MAX_TOP_K)),
         "threshold": fields.Float(load_default=0.0, validate=validate.Range(0.0, 1.0)),
-        "window": fields.Float(load_default=None, allow_none=True, validate=validate.Range(1.0, 60.0),
+        "window": fields.Float(load_default=None, allow_none=True,
+                               validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS),
                                metadata={"description": "seconds (default 10; a trained model uses its own)"}),
-        "hop": fields.Float(load_default=None, allow_none=True, validate=validate.Range(1.0, 60.0)),
+        "hop": fields.Float(load_default=None, allow_none=True,
+                            validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS)),
         "aggregate": fields.Str(load_default="max", validate=validate.OneOf(["max", "mean"])),
         "timeline": fields.Bool(load_default=False, metadata={"description": "per-window labels too"}),
     }  # fmt: skip
@@ -65,8 +72,9 @@ def get_predict_args() -> dict[str, Any]:
 
 def predict(**args: Any) -> dict[str, Any]:
     from audioclas.errors import InputError
-    from audioclas.service.predictor import PredictOptions
+    from audioclas.predictions import LabelQuery
     from audioclas.inputs import HttpURL
+    from audioclas.windows import WindowRequest
 
     inputs, refused = [], []
     if args.get("data") is not None:  # DEEPaaS's UploadedFile: the upload saved to a temporary file
@@ -79,14 +87,14 @@ def predict(**args: Any) -> dict[str, Any]:
             refused.append(error)
     if not inputs and not refused:
         raise ValueError("send a file (data) or a url")
-    options = PredictOptions(top_k=args["top_k"], threshold=args["threshold"], window=args["window"], hop=args["hop"],
-                             aggregate=args["aggregate"])
     predictor = _shared_predictor()
     try:
-        predictor.check_options(args["model"], options)
+        query = LabelQuery(args["top_k"], args["threshold"], aggregate=args["aggregate"])
+        windows = WindowRequest(args["window"], args["hop"])
+        predictor.check_options(args["model"], query, windows)
     except AudioclasError as error:
         raise ValueError(str(error)) from None
-    results = (predictor.predict(args["model"], inputs, options) if inputs else []) + refused
+    results = (predictor.predict(args["model"], inputs, query, windows) if inputs else []) + refused
     return {"model": args["model"], "results": [
         {"input": result.source, "error": result.problem} if not hasattr(result, "to_dict")
         else result.to_dict(args["timeline"]) for result in results]}  # fmt: skip

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from audioclas.errors import AudioclasError
+from audioclas.errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -43,5 +43,5 @@ def resolve_label_names(wanted: Iterable[str], names: Sequence[str], ids: Sequen
     unknown = [name for name in wanted if name.casefold() not in by_key]
     if unknown:
         listing = ", ".join(repr(name) for name in unknown)
-        raise AudioclasError(f"unknown label(s) {listing}: 'audioclas labels SEARCH' lists the names")
+        raise OptionError(f"unknown label(s) {listing}: 'audioclas labels SEARCH' lists the names")
     return frozenset(by_key[name.casefold()] for name in wanted)

@@ -9,14 +9,15 @@ for "what is this recording mostly about".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, Literal
 
 import numpy as np
 
 from audioclas.errors import OptionError
+from audioclas.labels import resolve_label_names
 
 Aggregate = Literal["max", "mean"]
 
@@ -68,19 +69,58 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class LabelQuery:
+    """Which labels to report, as the caller asks: every edge (Python, CLI, REST, DEEPaaS, batch) maps its own syntax
+    to one of these, checked here on construction. ``resolve`` turns it into a ``LabelFilter`` for one model's
+    classes (names in ``labels``/``exclude`` are names or ids of those classes)."""
+
+    top_k: int = 5  # 0: no limit
+    threshold: float = 0.0  # report only scores at or above this
+    labels: tuple[str, ...] | None = None  # report only these classes; None (or none given): any class
+    exclude: tuple[str, ...] = ()  # never report these
+    aggregate: Aggregate = "max"  # clip scores from window scores
+
+    def __post_init__(self) -> None:
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, Integral) or self.top_k < 0:
+            raise OptionError(f"top_k must be a whole number, 0 or more (0: every label), not {self.top_k!r}")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, Real) or not 0.0 <= self.threshold <= 1.0:
+            raise OptionError(f"threshold must be between 0 and 1, not {self.threshold!r}")
+        if self.aggregate not in ("max", "mean"):
+            raise OptionError(f"aggregate must be 'max' or 'mean', not {self.aggregate!r}")
+        object.__setattr__(self, "labels", _names("labels", self.labels) or None)
+        object.__setattr__(self, "exclude", _names("exclude", self.exclude))
+
+    def resolve(self, names: Sequence[str], ids: Sequence[str] | None) -> LabelFilter:
+        """The filter for a model whose classes are ``names`` (and ``ids``); raises ``AudioclasError`` naming the
+        labels it does not have."""
+        include = resolve_label_names(self.labels, names, ids) if self.labels else None
+        return LabelFilter(self.top_k, self.threshold, include, resolve_label_names(self.exclude, names, ids))
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a batch job's ``job.json`` records it (``labels`` under the name ``include``)."""
+        include = list(self.labels) if self.labels else None
+        return {"top_k": self.top_k, "threshold": self.threshold, "aggregate": self.aggregate, "include": include,
+                "exclude": list(self.exclude)}  # fmt: skip
+
+
+def _names(option: str, given: Iterable[str] | None) -> tuple[str, ...]:
+    """Label names as a tuple; one name given as a bare string is one name, not a sequence of letters."""
+    if given is None:
+        return ()
+    names = (given,) if isinstance(given, str) else tuple(given)
+    if not all(isinstance(name, str) for name in names):
+        raise OptionError(f"{option} must be label names (strings), not {names!r}")
+    return names
+
+
+@dataclass(frozen=True)
 class LabelFilter:
-    """Which classes to report, and how many."""
+    """A ``LabelQuery`` resolved against one model's classes: which class indices to report, and how many."""
 
     top_k: int = 5  # 0: no limit
     threshold: float = 0.0  # report only scores at or above this
     include: frozenset[int] | None = None  # report only these class indices
     exclude: frozenset[int] = frozenset()
-
-    def __post_init__(self) -> None:
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, Integral) or self.top_k < 0:
-            raise OptionError(f"top_k must be a whole number, 0 or more (0: every label), not {self.top_k!r}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise OptionError(f"threshold must be between 0 and 1, not {self.threshold!r}")
 
     def select(self, scores: np.ndarray, names: Sequence[str], ids: Sequence[str] | None) -> list[LabelScore]:
         order = np.argsort(-scores, kind="stable")

@@ -8,22 +8,22 @@ binary file objects, or ``(array, sample_rate)`` tuples.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 
 from audioclas.errors import AudioclasError, InputError, OptionError
-from audioclas.labels import audioset_labels, resolve_label_names
+from audioclas.labels import audioset_labels
 from audioclas.model import load_efficientat
 from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
-from audioclas.predictions import Aggregate, LabelFilter, Prediction, aggregate_windows, make_prediction
+from audioclas.predictions import Aggregate, LabelFilter, LabelQuery, Prediction, aggregate_windows, make_prediction
 from audioclas.inputs import InputLimits, open_sources
 from audioclas.weights import WEIGHTS_SHA256, resolve_weights
-from audioclas.windows import PadMode, WindowSettings
+from audioclas.windows import PadMode, WindowRequest, WindowSettings
 
 
 @dataclass
@@ -111,41 +111,52 @@ class Tagger:
     def predict_many(
         self,
         inputs: Any,
+        query: LabelQuery | None = None,
+        windows: WindowRequest | WindowSettings | None = None,
         *,
-        top_k: int = 5,
-        threshold: float = 0.0,
-        labels: Iterable[str] | None = None,
-        exclude: Iterable[str] = (),
-        window: float | None = None,
-        hop: float | None = None,
-        pad: PadMode | None = None,
-        aggregate: Aggregate = "max",
         model: Classifier | None = None,
         with_audioset: bool = False,
         progress: Callable[[Progress], None] | None = None,
-    ) -> Iterator[Prediction | InputError]:
-        """Labels for each input, in order; an input that cannot be read yields its ``InputError``.
+        top_k: int | None = None,
+        threshold: float | None = None,
+        labels: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        aggregate: Aggregate | None = None,
+        window: float | None = None,
+        hop: float | None = None,
+        pad: PadMode | None = None,
+    ) -> Generator[Prediction | InputError, None, None]:
+        """Labels for each input, in order; an input that cannot be read yields its ``InputError``, options that
+        cannot be used raise ``AudioclasError`` (``OptionError`` when out of range) at the call.
 
-        ``labels``/``exclude`` keep or drop classes by name or id. ``window``/``hop``/``pad``: see
-        ``prediction_windows``. With ``model``, the labels are that classifier's classes, and
-        ``with_audioset`` adds the AudioSet tags alongside, computed as without a model: by the
-        pretrained network on its own 10 s windows.
+        ``query`` says which labels to report (``LabelQuery``), ``windows`` how to cut the audio (see
+        ``prediction_windows``). ``top_k``, ``threshold``, ``labels``, ``exclude``, ``aggregate`` and ``window``,
+        ``hop``, ``pad`` are the same options as keywords, for when no object is given. With ``model``, the labels
+        are that classifier's classes, and ``with_audioset`` adds the AudioSet tags alongside, computed as without a
+        model: by the pretrained network on its own 10 s windows.
         """
-        settings = prediction_windows(model, window, hop, pad)
-        network, beside = None, None
+        query = _given_or_built(query, LabelQuery, top_k=top_k, threshold=threshold, labels=labels, exclude=exclude,
+                                aggregate=aggregate)  # fmt: skip
+        request = _given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
+        settings, label_filter = resolve_options(model, query, request)  # option errors here, before any input
+        return self._predict(inputs, query, settings, label_filter, model, with_audioset, progress)
+
+    def _predict(
+        self,
+        inputs: Any,
+        query: LabelQuery,
+        settings: WindowSettings,
+        label_filter: LabelFilter,
+        model: Classifier | None,
+        with_audioset: bool,
+        progress: Callable[[Progress], None] | None,
+    ) -> Generator[Prediction | InputError, None, None]:
+        network, beside, audioset_filter = None, None, label_filter
         if model is not None:
-            names, ids = list(model.classes), None
             network = self._network_for(model)
             if with_audioset and (model.finetuned or (settings.window, settings.pad) != (10.0, "loop")):
                 beside = (self.model, WindowSettings())
-        else:
-            names, ids = self._names, self._ids
-        label_filter = LabelFilter(
-            top_k=top_k,
-            threshold=threshold,
-            include=resolve_label_names(labels, names, ids) if labels else None,
-            exclude=resolve_label_names(exclude, names, ids),
-        )
+            audioset_filter = LabelQuery(query.top_k).resolve(self._names, self._ids)  # as many AudioSet tags, any
         for output in self.outputs(inputs, settings, progress, network, beside):
             if isinstance(output, InputError):
                 yield output
@@ -156,8 +167,7 @@ class Tagger:
                 window_scores = torch.sigmoid(torch.from_numpy(tagged.logits)).numpy()
                 audioset = make_prediction(
                     tagged.source, tagged.duration, tagged.starts, tagged.ends, window_scores,
-                    aggregate_windows(window_scores, aggregate), self._names, self._ids,
-                    label_filter if model is None else LabelFilter(top_k),
+                    aggregate_windows(window_scores, query.aggregate), self._names, self._ids, audioset_filter,
                 )  # fmt: skip
             if model is None:
                 yield audioset
@@ -165,7 +175,7 @@ class Tagger:
             window_scores, clip_scores = model.classify(output.embeddings)
             custom = make_prediction(
                 output.source, output.duration, output.starts, output.ends, window_scores, clip_scores,
-                names, None, label_filter,
+                model.classes, None, label_filter,
             )  # fmt: skip
             custom.audioset = audioset
             yield custom
@@ -188,14 +198,22 @@ class Tagger:
     def embed_many(
         self,
         inputs: Any,
+        windows: WindowSettings | None = None,
         *,
-        window: float = 10.0,
-        hop: float | None = None,
-        pad: PadMode = "loop",
         progress: Callable[[Progress], None] | None = None,
-    ) -> Iterator[ClipEmbedding | InputError]:
-        """Window and clip embeddings (384-d) for each input, in order."""
-        for output in self.outputs(inputs, WindowSettings(window, hop, pad), progress):
+        window: float | None = None,
+        hop: float | None = None,
+        pad: PadMode | None = None,
+    ) -> Generator[ClipEmbedding | InputError, None, None]:
+        """Window and clip embeddings (384-d) for each input, in order; ``windows`` (or ``window``, ``hop``, ``pad``)
+        as given, 10 s looped windows by default."""
+        settings = _given_or_built(windows, WindowSettings, window=window, hop=hop, pad=pad)
+        return self._embed(inputs, settings, progress)
+
+    def _embed(
+        self, inputs: Any, settings: WindowSettings, progress: Callable[[Progress], None] | None
+    ) -> Generator[ClipEmbedding | InputError, None, None]:
+        for output in self.outputs(inputs, settings, progress):
             if isinstance(output, InputError):
                 yield output
             else:
@@ -207,29 +225,62 @@ class Tagger:
         return _single(audio, self.embed_many([audio], **options))
 
 
+def class_names(model: Classifier | None) -> tuple[list[str], list[str] | None]:
+    """(names, ids) of the classes a model reports: AudioSet's without one, a custom model's (no ids) with one."""
+    if model is None:
+        labels = audioset_labels()
+        return [label.name for label in labels], [label.id for label in labels]
+    return list(model.classes), None
 
-def prediction_windows(
-    model: Classifier | None, window: float | None = None, hop: float | None = None, pad: PadMode | None = None
-) -> WindowSettings:
-    """The windows to predict with; raises ``AudioclasError`` (one line) for settings that cannot be used.
+
+def resolve_options(
+    model: Classifier | None, query: LabelQuery, windows: WindowRequest | WindowSettings
+) -> tuple[WindowSettings, LabelFilter]:
+    """The windows and the label filter a prediction with ``model`` (None: the network's AudioSet tags) runs with:
+    the one place where options meet a model. Raises ``AudioclasError`` (one line) for options it cannot use: labels
+    it does not have, windows it was not trained on."""
+    return prediction_windows(model, windows), query.resolve(*class_names(model))
+
+
+def prediction_windows(model: Classifier | None, windows: WindowRequest | WindowSettings) -> WindowSettings:
+    """The windows to predict with; raises ``OptionError`` (one line) for settings that cannot be used.
 
     Without a model: 10 s windows (the network's own), looped, unless given. A custom model reads embeddings of
     the windows it was trained on: its window length and padding are part of it, so a different ``window`` or
     ``pad`` is refused (a head trained on 0.3 s windows knows nothing of 10 s ones); ``hop`` only sets where
-    windows start, so it is honoured (a finer timeline), up to the window length.
+    windows start, so it is honoured (a finer timeline), up to the window length. ``WindowSettings`` ask for all
+    three.
     """
+    window, hop, pad = windows.window, windows.hop, windows.pad
     if model is not None:
         if window is not None and not math.isclose(window, model.window):
-            raise AudioclasError(f"model {model.name!r} was trained on {model.window:g} s windows: it cannot use "
+            raise OptionError(f"model {model.name!r} was trained on {model.window:g} s windows: it cannot use "
                                  f"{window:g} s windows (leave the window out)")
         if pad is not None and pad != model.pad:
-            raise AudioclasError(f"model {model.name!r} was trained with short clips padded by {model.pad}: it "
+            raise OptionError(f"model {model.name!r} was trained with short clips padded by {model.pad}: it "
                                  f"cannot use pad {pad} (leave pad out)")
         window, hop, pad = model.window, model.hop if hop is None else hop, model.pad
     try:
         return WindowSettings(10.0 if window is None else window, hop, pad or "loop")
-    except ValueError as error:
-        raise AudioclasError(str(error) + (f" (model {model.name!r} uses {model.window:g} s windows)" if model else "")) from None
+    except OptionError as error:
+        suffix = f" (model {model.name!r} uses {model.window:g} s windows)" if model else ""
+        raise OptionError(f"{error}{suffix}") from None
+
+
+Options = TypeVar("Options", LabelQuery, WindowRequest, WindowSettings)
+
+
+def _given_or_built(given: Any, kind: type[Options], accepts: tuple[type, ...] = (), **keywords: Any) -> Any:
+    """``given`` (a ``kind``, or one of ``accepts``), or a ``kind`` built from the Python API's keyword options (those
+    not None); never both."""
+    chosen = {name: value for name, value in keywords.items() if value is not None}
+    if given is None:
+        return kind(**chosen)
+    if chosen:
+        raise OptionError(f"give {', '.join(chosen)} inside the {kind.__name__}, not beside it")
+    if not isinstance(given, (kind, *accepts)):
+        raise OptionError(f"expected a {kind.__name__}, not {type(given).__name__}")
+    return given
 
 
 def _single(audio: Any, results: Iterable[Any]) -> Any:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from numbers import Real
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,21 +25,22 @@ from audioclas.errors import OptionError
 PadMode = Literal["loop", "zeros"]
 
 
+MAX_WINDOW_SECONDS = 60.0
+MIN_SECONDS = 0.1  # the shortest window and hop
+
+
 @dataclass(frozen=True)
 class WindowSettings:
-    """How a clip is cut into windows, in seconds."""
+    """How a clip is cut into windows, in seconds; refused on construction when out of range."""
 
     window: float = 10.0
     hop: float | None = None  # None: the window length (no overlap)
     pad: PadMode = "loop"
 
     def __post_init__(self) -> None:
-        if not 0.1 <= self.window <= 60:
-            raise OptionError(f"window must be between 0.1 and 60 seconds, not {self.window}")
-        if self.hop is not None and not 0.1 <= self.hop <= self.window:
-            raise OptionError(f"hop must be between 0.1 s and the window ({self.window} s), not {self.hop}")
-        if self.pad not in ("loop", "zeros"):
-            raise OptionError(f"pad must be 'loop' or 'zeros', not {self.pad!r}")
+        _check_window(self.window)
+        _check_hop(self.hop, self.window)
+        _check_pad(self.pad)
 
     @property
     def hop_seconds(self) -> float:
@@ -47,6 +49,51 @@ class WindowSettings:
     def in_samples(self, sample_rate: int) -> tuple[int, int]:
         """(window, hop) in samples."""
         return round(self.window * sample_rate), round(self.hop_seconds * sample_rate)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"window", "hop", "pad"}``, the hop always given (as a batch job's ``job.json`` records them)."""
+        return {"window": self.window, "hop": self.hop_seconds, "pad": self.pad}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowSettings:
+        return cls(data["window"], data["hop"], data["pad"])
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    """The windows a caller asks for: each ``None`` is left to the model (10 s looped windows for the network's own
+    tags; a custom model's own window, hop and padding). What is given is checked on construction; the hop against
+    the window once that is known (``tagger.prediction_windows`` settles a request into ``WindowSettings``)."""
+
+    window: float | None = None
+    hop: float | None = None
+    pad: PadMode | None = None
+
+    def __post_init__(self) -> None:
+        if self.window is not None:
+            _check_window(self.window)
+        _check_hop(self.hop, MAX_WINDOW_SECONDS if self.window is None else self.window)
+        if self.pad is not None:
+            _check_pad(self.pad)
+
+
+def _check_window(window: Any) -> None:
+    if not _is_number(window) or not MIN_SECONDS <= window <= MAX_WINDOW_SECONDS:
+        raise OptionError(f"window must be between {MIN_SECONDS} and {MAX_WINDOW_SECONDS:g} seconds, not {window}")
+
+
+def _check_hop(hop: Any, window: float) -> None:
+    if hop is not None and (not _is_number(hop) or not MIN_SECONDS <= hop <= window):
+        raise OptionError(f"hop must be between {MIN_SECONDS} s and the window ({window} s), not {hop}")
+
+
+def _check_pad(pad: Any) -> None:
+    if pad not in ("loop", "zeros"):
+        raise OptionError(f"pad must be 'loop' or 'zeros', not {pad!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from audioclas.batch.tasks import list_inputs
 from audioclas.batch.worker import FAULTS_ENV, _Journal
 from audioclas.errors import AudioclasError, InputError
 from audioclas.model import EMBEDDING_DIM
+from audioclas.predictions import LabelQuery
 from audioclas.tagger import Tagger
+from audioclas.windows import WindowSettings
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ def test_listing_keeps_the_real_path_of_names_shown_with_escapes(tmp_path: Path)
 
 def test_predict_rows_match_the_tagger(inputs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    spec = JobSpec("predict", timeline=True, top_k=3, shard_size=3)
+    spec = JobSpec("predict", query=LabelQuery(top_k=3), timeline=True, shard_size=3)
     summary = run_job([str(inputs), str(inputs / ARCHIVE)], out, spec)
     good, failed = expected_inputs(inputs)
     assert (summary.inputs, summary.already_done, summary.clips, summary.failed) == (8, 0, len(good), 1)
@@ -132,12 +134,23 @@ def test_rerun_skips_done_inputs_and_redoes_only_a_lost_shard(inputs: Path, embe
 
 def test_a_job_is_resumed_only_with_its_own_settings(inputs: Path, embed_job: Path, tmp_path: Path) -> None:
     with pytest.raises(AudioclasError, match="other settings.*hop"):
-        run_job([str(inputs)], embed_job, JobSpec("embed", timeline=True, hop=5.0))
+        run_job([str(inputs)], embed_job, JobSpec("embed", WindowSettings(hop=5.0), timeline=True))
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(AudioclasError, match="not empty and holds no batch job"):
         run_job([str(inputs)], tmp_path, JobSpec("embed"))
     with pytest.raises(AudioclasError, match="unknown label"):
-        JobSpec("predict", labels=("Not a label",))
+        JobSpec("predict", query=LabelQuery(labels=("Not a label",)))
+
+
+def test_job_json_keeps_its_format() -> None:
+    """A folder written before the options became objects still resumes: the manifest has the same keys and values."""
+    spec = JobSpec("predict", WindowSettings(5.0, None, "zeros"), LabelQuery(3, 0.2, ("Bird",), (), "mean"), True)
+    assert {key: value for key, value in spec.manifest().items() if key != "backbone_sha256"} == {
+        "format": 1, "task": "predict", "backbone": "EfficientAT mn04_as", "window": 5.0, "hop": 5.0, "pad": "zeros",
+        "timeline": True, "labels": {"top_k": 3, "threshold": 0.2, "aggregate": "mean", "include": ["Bird"],
+                                     "exclude": []},
+    }  # fmt: skip
+    assert "labels" not in JobSpec("embed").manifest()
 
 
 def _embed_cli(inputs: Path, out: Path, faults: Path | None = None) -> subprocess.CompletedProcess:
@@ -194,7 +207,6 @@ def test_journal_blames_what_each_dead_attempt_was_reading(tmp_path: Path) -> No
 def test_training_cache_reads_an_embed_job(embed_job: Path, tmp_path: Path) -> None:
     from audioclas.batch.training_cache import fill_training_cache
     from audioclas.training.embedding_cache import EmbeddingCache
-    from audioclas.windows import WindowSettings
 
     assert fill_training_cache(embed_job, tmp_path) == len(set(read_table(embed_job).column("sha256").to_pylist()))
     cache = EmbeddingCache(read_job(embed_job)["backbone_sha256"], WindowSettings(), tmp_path)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from audioclas.errors import AudioclasError
+from audioclas.errors import AudioclasError, OptionError
 from audioclas.labels import audioset_labels, resolve_label_names, search_labels
-from audioclas.predictions import LabelFilter, aggregate_windows
+from audioclas.predictions import LabelFilter, LabelQuery, aggregate_windows
 
 NAMES = ["Speech", "Dog", "Bark", "Music", "Silence"]
 SCORES = np.array([0.9, 0.2, 0.7, 0.5, 0.01], dtype=np.float32)
@@ -52,3 +52,32 @@ def test_label_search_and_resolution() -> None:
     assert resolve_label_names(["speech", "/M/0BT9LR"], names, ids) == {0, ids.index("/m/0bt9lr")}
     with pytest.raises(AudioclasError, match="'Unicorn'"):
         resolve_label_names(["Unicorn"], names, ids)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [({"top_k": -3}, "top_k must be"), ({"top_k": True}, "top_k must be"), ({"top_k": 2.5}, "top_k must be"),
+     ({"threshold": 2}, "threshold must be"), ({"threshold": float("nan")}, "threshold must be"),
+     ({"threshold": "0.5"}, "threshold must be"), ({"aggregate": "median"}, "aggregate must be"),
+     ({"labels": [1]}, "labels must be label names"), ({"exclude": [None]}, "exclude must be label names")],
+)  # fmt: skip
+def test_a_label_query_is_checked_on_construction(options: dict, fragment: str) -> None:
+    with pytest.raises(OptionError, match=fragment):
+        LabelQuery(**options)
+
+
+def test_a_label_query_resolves_names_against_the_model_classes() -> None:
+    query = LabelQuery(top_k=2, threshold=0.1, labels=["bark", "Dog"], exclude="Silence")  # a bare string: one name
+    assert (query.labels, query.exclude) == (("bark", "Dog"), ("Silence",))
+    assert query.resolve(NAMES, None) == LabelFilter(2, 0.1, frozenset({1, 2}), frozenset({4}))
+    assert names_of(query.resolve(NAMES, None)) == ["Bark", "Dog"]
+    assert LabelQuery(labels=[]).labels is None and LabelQuery().resolve(NAMES, None).include is None
+    with pytest.raises(AudioclasError, match="'Cat'"):
+        LabelQuery(exclude=["Cat"]).resolve(NAMES, None)
+
+
+def test_a_label_query_as_a_batch_job_records_it() -> None:
+    query = LabelQuery(3, 0.25, ("Bird",), ("Speech",), "mean")
+    assert query.to_dict() == {"top_k": 3, "threshold": 0.25, "aggregate": "mean", "include": ["Bird"],
+                               "exclude": ["Speech"]}  # fmt: skip
+    assert LabelQuery().to_dict() == {"top_k": 5, "threshold": 0.0, "aggregate": "max", "include": None, "exclude": []}

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from audioclas import InputError, Tagger
-from audioclas.errors import AudioclasError
+from audioclas.errors import AudioclasError, OptionError
+from audioclas.predictions import LabelQuery
+from audioclas.windows import WindowRequest
 
 WINDOW = 320_000  # 10 s at 32 kHz
 
@@ -103,6 +105,24 @@ def test_label_filters(tagger: Tagger, audio_dir: Path) -> None:
     assert labels and all(x.score >= 0.5 for x in labels) and labels[0].id == "/m/07gql"
     with pytest.raises(AudioclasError, match="Unicorn"):
         tagger.predict(trumpet, labels=["Unicorn"])
+
+
+def test_options_as_objects_or_as_keywords_are_one_thing(tagger: Tagger, audio_dir: Path) -> None:
+    drums = audio_dir / "admiralbob77_-_Choice_-_Drum-bass.ogg"
+    query, windows = LabelQuery(top_k=2, exclude=("Music",), aggregate="mean"), WindowRequest(hop=5.0, pad="zeros")
+    by_objects = tagger.predict(drums, query=query, windows=windows)
+    by_keywords = tagger.predict(drums, top_k=2, exclude=["Music"], aggregate="mean", hop=5.0, pad="zeros")
+    # the same windows and labels; the scores to the rounding of the network's batches (they depend on timing)
+    assert [(w.start, [x.name for x in w.labels]) for w in by_objects.windows] == [
+        (w.start, [x.name for x in w.labels]) for w in by_keywords.windows]  # fmt: skip
+    assert [x.name for x in by_objects.labels] == [x.name for x in by_keywords.labels]
+    np.testing.assert_allclose(by_objects.window_scores, by_keywords.window_scores, atol=1e-5)
+    assert len(by_objects.labels) == 2 and "Music" not in [x.name for x in by_objects.labels]
+    assert [w.start for w in by_objects.windows][:3] == [0.0, 5.0, 10.0]
+    with pytest.raises(OptionError, match="give top_k inside the LabelQuery"):
+        tagger.predict_many([drums], query=query, top_k=3)  # refused at the call, before any input is read
+    with pytest.raises(OptionError, match="top_k must be"):
+        tagger.predict_many([drums], top_k=-3)
 
 
 def test_one_bad_input_does_not_sink_the_batch(tagger: Tagger, audio_dir: Path, tmp_path: Path) -> None:

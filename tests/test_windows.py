@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from audioclas.windows import WindowSettings, iter_windows
+from audioclas.errors import OptionError
+from audioclas.windows import WindowRequest, WindowSettings, iter_windows
 
 
 def windows_of(total: int, size: int, hop: int, chunk: int, pad: str = "loop") -> list:
@@ -57,3 +58,24 @@ def test_long_stream_keeps_memory_bounded() -> None:
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         WindowSettings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"window": 0}, "window must be"), ({"window": float("nan")}, "window must be"),
+     ({"window": "10"}, "window must be"), ({"window": 10, "hop": 11}, "hop must be"), ({"hop": 0}, "hop must be"), ({"hop": 61}, "hop must be"),
+     ({"pad": "wrap"}, "pad must be")],
+)  # fmt: skip
+def test_a_window_request_checks_what_it_is_given(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(OptionError, match=fragment):
+        WindowRequest(**kwargs)
+
+
+def test_a_window_request_leaves_out_what_is_not_given() -> None:
+    assert WindowRequest(hop=20) == WindowRequest(None, 20, None)  # checked against the window once that is known
+
+
+def test_window_settings_as_a_batch_job_records_them() -> None:
+    settings = WindowSettings(2.0, None, "zeros")
+    assert settings.to_dict() == {"window": 2.0, "hop": 2.0, "pad": "zeros"}
+    assert WindowSettings.from_dict(settings.to_dict()).in_samples(32000) == settings.in_samples(32000)

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 from audioclas import __version__
 from audioclas.errors import AudioclasError
 from audioclas.fileio import atomic_open
-from audioclas.labels import audioset_labels, resolve_label_names
-from audioclas.predictions import Aggregate
+from audioclas.predictions import LabelQuery
+from audioclas.tagger import resolve_options
 from audioclas.weights import WEIGHTS_SHA256
 from audioclas.windows import WindowSettings
 
@@ -46,19 +46,16 @@ Task = Literal["predict", "embed"]
 
 @dataclass(frozen=True)
 class JobSpec:
-    """Everything that decides a job's results, and how its work is cut up and run."""
+    """Everything that decides a job's results, and how its work is cut up and run.
+
+    ``windows`` and ``query`` (predict only: which labels each clip and window reports) are the objects the worker
+    hands to ``Tagger`` as they are; ``job.json`` records them with their ``to_dict``.
+    """
 
     task: Task
-    window: float = 10.0
-    hop: float | None = None
-    pad: Literal["loop", "zeros"] = "loop"
+    windows: WindowSettings = WindowSettings()
+    query: LabelQuery = LabelQuery()  # predict only
     timeline: bool = False
-    # predict only: which labels each clip (and window) reports
-    top_k: int = 5
-    threshold: float = 0.0
-    labels: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] = ()
-    aggregate: Aggregate = "max"
     # how the work runs
     shard_size: int = 16  # inputs per shard: the unit of scheduling, retry and commit
     batch_size: int = 1  # windows per network call; 1 keeps the results bit-identical everywhere, see below
@@ -75,20 +72,7 @@ class JobSpec:
         if self.shard_size < 1 or self.batch_size < 1:
             raise AudioclasError("--shard-size and --batch-size must be at least 1")
         if self.task == "predict":
-            if self.top_k < 0 or not 0.0 <= self.threshold <= 1.0:
-                raise AudioclasError("--top-k must be 0 or more and --threshold between 0 and 1")
-            labels = audioset_labels()
-            names, ids = [x.name for x in labels], [x.id for x in labels]
-            resolve_label_names(self.labels or (), names, ids)  # raises for an unknown name, before any work
-            resolve_label_names(self.exclude, names, ids)
-        _ = self.settings  # raises for bad window settings
-
-    @property
-    def settings(self) -> WindowSettings:
-        try:
-            return WindowSettings(self.window, self.hop, self.pad)
-        except ValueError as error:
-            raise AudioclasError(str(error)) from None
+            resolve_options(None, self.query, self.windows)  # raises for an unknown label name, before any work
 
     def manifest(self) -> dict:
         """The content of ``job.json``: what a resumed run must agree on, and what readers need to know."""
@@ -97,16 +81,11 @@ class JobSpec:
             "task": self.task,
             "backbone": BACKBONE,
             "backbone_sha256": WEIGHTS_SHA256,
-            "window": self.window,
-            "hop": self.settings.hop_seconds,
-            "pad": self.pad,
+            **self.windows.to_dict(),
             "timeline": self.timeline,
         }
         if self.task == "predict":
-            result["labels"] = {
-                "top_k": self.top_k, "threshold": self.threshold, "aggregate": self.aggregate,
-                "include": list(self.labels) if self.labels else None, "exclude": list(self.exclude),
-            }  # fmt: skip
+            result["labels"] = self.query.to_dict()
         return result
 
 

@@ -25,7 +25,7 @@ def fill_training_cache(out_dir: str | Path, cache_root: Path | None = None) -> 
     job = read_job(out_dir)
     if job["task"] != "embed" or not job["timeline"]:
         raise AudioclasError(f"{out_dir}: training needs window embeddings: run 'audioclas embed ... --timeline'")
-    cache = EmbeddingCache(job["backbone_sha256"], WindowSettings(job["window"], job["hop"], job["pad"]), cache_root)
+    cache = EmbeddingCache(job["backbone_sha256"], WindowSettings.from_dict(job), cache_root)
     written = 0
     for clip in read_embeddings(out_dir):
         if clip.sha256 and clip.windows is not None and clip.sha256 not in cache:

@@ -106,11 +106,8 @@ class ShardWorker:
     def _results(self, sources: Iterable[AudioSource | InputError], progress) -> Iterator[Any]:
         spec = self.spec
         if spec.task == "embed":
-            return self.tagger.outputs(sources, spec.settings, progress)
-        return self.tagger.predict_many(
-            sources, top_k=spec.top_k, threshold=spec.threshold, labels=spec.labels, exclude=spec.exclude,
-            window=spec.window, hop=spec.hop, pad=spec.pad, aggregate=spec.aggregate, progress=progress,
-        )  # fmt: skip
+            return self.tagger.outputs(sources, spec.windows, progress)
+        return self.tagger.predict_many(sources, spec.query, spec.windows, progress=progress)
 
 
 def _committed_result(folder: OutputFolder, shard_id: str) -> ShardResult:

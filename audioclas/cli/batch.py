@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audioclas.cli.console import print_error, stderr
 from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError
+from audioclas.predictions import LabelQuery
+from audioclas.tagger import prediction_windows
+from audioclas.windows import WindowRequest, WindowSettings
+
+if TYPE_CHECKING:
+    from audioclas.batch.job import Task
 
 MAX_FAILURES_SHOWN = 20
 
@@ -31,21 +38,17 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, out_required: bool) 
                        help="inputs per shard, the unit of scheduling, retry and commit (default 16)")  # fmt: skip
 
 
-def run_predict_job(args: argparse.Namespace) -> int:
+def run_predict_job(args: argparse.Namespace, query: LabelQuery, windows: WindowRequest) -> int:
     """``audioclas predict ... --out DIR [--engine ray]``: AudioSet labels of every clip (and window) into Parquet."""
     if args.out is None:
         raise AudioclasError("--engine ray writes Parquet tables: give the folder with --out DIR")
     if args.model or args.output:
         raise AudioclasError("--model and --output are not available for batch jobs (--out)")
-    options = {
-        "task": "predict", "window": 10.0 if args.window is None else args.window, "hop": args.hop, "pad": args.pad or "loop", "timeline": args.timeline,
-        "top_k": args.top_k, "threshold": args.threshold, "labels": tuple(args.labels) if args.labels else None,
-        "exclude": tuple(args.exclude), "aggregate": args.aggregate,
-    }  # fmt: skip
-    return run_batch(args, args.inputs, options)
+    return run_batch(args, args.inputs, "predict", prediction_windows(None, windows), query)
 
 
-def run_batch(args: argparse.Namespace, inputs: list[str], spec_options: dict) -> int:
+def run_batch(args: argparse.Namespace, inputs: list[str], task: Task, windows: WindowSettings,
+              query: LabelQuery = LabelQuery()) -> int:  # fmt: skip
     """Run the job the arguments describe; print failures and a summary. Exit status 1 if any input failed."""
     from audioclas.batch import JobSpec, read_table, run_job
 
@@ -53,7 +56,8 @@ def run_batch(args: argparse.Namespace, inputs: list[str], spec_options: dict) -
         raise AudioclasError("--workers must be at least 1")
     if args.engine == "local" and (args.address or args.workers):
         raise AudioclasError("--address and --workers are for --engine ray")
-    spec = JobSpec(**spec_options, shard_size=args.shard_size, weights=str(args.weights) if args.weights else None)
+    spec = JobSpec(task, windows, query, args.timeline, shard_size=args.shard_size,
+                   weights=str(args.weights) if args.weights else None)  # fmt: skip
     show_progress = not args.no_progress
     if args.engine == "ray" and not show_progress:
         _hide_ray_progress()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from audioclas.cli.batch import add_batch_arguments, run_batch
+from audioclas.windows import WindowSettings
 
 EXAMPLES = """
 examples:
@@ -45,5 +46,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = {"task": "embed", "window": args.window, "hop": args.hop, "pad": args.pad, "timeline": args.timeline}
-    return run_batch(args, args.inputs, options)
+    return run_batch(args, args.inputs, "embed", WindowSettings(args.window, args.hop, args.pad))

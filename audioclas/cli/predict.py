@@ -12,7 +12,9 @@ from audioclas.cli.console import print_error
 from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError, InputError
 from audioclas.output import FORMATS, ResultWriter, open_output, output_format
+from audioclas.predictions import LabelQuery
 from audioclas.tagger import Tagger
+from audioclas.windows import WindowRequest
 
 EXAMPLES = """
 examples:
@@ -69,8 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    query = LabelQuery(args.top_k, args.threshold, args.labels, args.exclude, args.aggregate)
+    windows = WindowRequest(args.window, args.hop, args.pad)
     if args.out is not None or args.engine == "ray":  # a batch job: Parquet tables, resumable, local or on Ray
-        return run_predict_job(args)
+        return run_predict_job(args, query, windows)
     fmt, inputs = output_format(args.format, args.output), _with_stdin(args.inputs)
     tagger = Tagger(args.weights, batch_size=args.batch_size)
     custom = None
@@ -84,10 +88,8 @@ def run(args: argparse.Namespace) -> int:
         display = AudioProgress(not args.no_progress, total=_known_file_count(args.inputs))
         stack.enter_context(display.live)
         results = closing(tagger.predict_many(
-            inputs, top_k=args.top_k, threshold=args.threshold, labels=args.labels, exclude=args.exclude,
-            window=args.window, hop=args.hop, pad=args.pad, aggregate=args.aggregate, model=custom,
-            with_audioset=args.with_audioset, progress=display.update,
-        ))  # fmt: skip
+            inputs, query, windows, model=custom, with_audioset=args.with_audioset, progress=display.update
+        ))
         for result in stack.enter_context(results):  # closed first: the decoder thread stops before we exit
             if isinstance(result, InputError):
                 failures += 1

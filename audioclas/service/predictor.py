@@ -14,35 +14,28 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from audioclas.errors import AudioclasError, InputError, InputTooLarge
-from audioclas.labels import resolve_label_names
+from audioclas.errors import AudioclasError, InputError, InputTooLarge, OptionError
 from audioclas.pipeline import Progress
-from audioclas.predictions import Prediction
+from audioclas.predictions import LabelQuery, Prediction
 from audioclas.service.netguard import NetGuard
 from audioclas.service.settings import ServiceSettings
 from audioclas.inputs import AudioSource, HttpURL, open_sources
-from audioclas.tagger import Tagger, prediction_windows
+from audioclas.tagger import Tagger, resolve_options
+from audioclas.windows import WindowRequest
 
 AUDIOSET = "audioset"  # the name of the pretrained model in the API
 
 
-@dataclass(frozen=True)
-class PredictOptions:
-    top_k: int = 5
-    threshold: float = 0.0
-    labels: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    window: float | None = None  # None: 10 s, or what a custom model was trained with (see ``prediction_windows``)
-    hop: float | None = None
-    pad: str | None = None  # None: "loop", or what a custom model was trained with
-    aggregate: str = "max"
-    with_audioset: bool = False
+MAX_TOP_K = 100  # labels a request may ask for, per clip and per window
+MIN_WINDOW_SECONDS = 1.0  # a window or hop a request asks for: the duration bound then also bounds the windows computed
 
 
 class _Exclusive(torch.nn.Module):
@@ -114,31 +107,25 @@ class Predictor:
 
     # predicting ---------------------------------------------------------------------------------------------
 
-    def check_options(self, model: str, options: PredictOptions) -> None:
-        """Raise ``AudioclasError`` naming the labels the model does not have, or window settings it cannot use."""
-        if model == AUDIOSET:
-            names, ids = [label.name for label in self.tagger.labels], [label.id for label in self.tagger.labels]
-            prediction_windows(None, options.window, options.hop, options.pad)
-        else:
-            custom = self.custom_model(model).model
-            names, ids = custom.classes, None
-            prediction_windows(custom, options.window, options.hop, options.pad)
-        for wanted in (options.labels, options.exclude):
-            if wanted:
-                resolve_label_names(wanted, names, ids)
+    def check_options(self, model: str, query: LabelQuery, windows: WindowRequest) -> None:
+        """Raise ``AudioclasError`` for options this service refuses (``MAX_TOP_K``, ``MIN_WINDOW_SECONDS``), labels
+        the model does not have, or window settings it cannot use (``tagger.resolve_options``)."""
+        if not 1 <= query.top_k <= MAX_TOP_K:
+            raise OptionError(f"top_k must be between 1 and {MAX_TOP_K} here, not {query.top_k}")
+        for option, seconds in (("window", windows.window), ("hop", windows.hop)):
+            if seconds is not None and seconds < MIN_WINDOW_SECONDS:
+                raise OptionError(f"{option} must be at least {MIN_WINDOW_SECONDS:g} s here, not {seconds:g}")
+        resolve_options(None if model == AUDIOSET else self.custom_model(model).model, query, windows)
 
-    def predict(self, model: str, inputs: list[tuple[str, Path | HttpURL]],
-                options: PredictOptions) -> list[Prediction | InputError]:
+    def predict(self, model: str, inputs: list[tuple[str, Path | HttpURL]], query: LabelQuery, windows: WindowRequest,
+                with_audioset: bool = False) -> list[Prediction | InputError]:  # fmt: skip
         """Predictions for ``inputs``, (shown name, uploaded file or URL) pairs, in order; archives give one result
         per member. An input that fails gives its ``InputError``. A URL is an ``HttpURL``, never a string, so
         that what a client sends as a URL can never be opened as a path, folder or glob on the server."""
         custom = None if model == AUDIOSET else self.custom_model(model)
         tagger = self.tagger if custom is None else custom.tagger
-        arguments = dict(
-            top_k=options.top_k, threshold=options.threshold, labels=options.labels or None, exclude=options.exclude,
-            window=options.window, hop=options.hop, pad=options.pad, aggregate=options.aggregate,
-            model=custom.model if custom is not None else None, with_audioset=options.with_audioset,
-        )  # fmt: skip
+        run = partial(tagger.predict_many, query=query, windows=windows, model=custom.model if custom else None,
+                      with_audioset=with_audioset)  # fmt: skip
         results: list[Prediction | InputError] = []
         for shown, given in inputs:
             if not isinstance(given, (Path, HttpURL)):
@@ -149,11 +136,11 @@ class Predictor:
                     if isinstance(item, InputError):
                         results.append(item.renamed(_renamed(item.source, prefix, shown)))
                     else:
-                        results.append(self._predict_one(tagger, replace(item, name=_renamed(item.name, prefix, shown)),
-                                                         arguments))
+                        results.append(self._predict_one(run, replace(item, name=_renamed(item.name, prefix, shown))))
         return results
 
-    def _predict_one(self, tagger: Tagger, source: AudioSource, arguments: dict[str, Any]) -> Prediction | InputError:
+    def _predict_one(self, run: Callable[..., Iterator[Prediction | InputError]], source: AudioSource
+                     ) -> Prediction | InputError:  # fmt: skip
         limit = self.settings.max_audio_seconds
 
         def bound(progress: Progress) -> None:
@@ -161,7 +148,7 @@ class Predictor:
                 raise _TooLong
 
         try:
-            (result,) = tagger.predict_many([source], progress=bound, **arguments)
+            (result,) = run([source], progress=bound)
         except _TooLong:
             return InputTooLarge(source.name, f"the audio is longer than the limit of {limit:g} s")
         except AudioclasError as error:  # e.g. a custom model whose classifier refuses the embeddings

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import JSONResponse
 
-from audioclas.errors import AudioclasError, InputError
+from audioclas.errors import InputError
 from audioclas.inputs import HttpURL
+from audioclas.predictions import LabelQuery
 from audioclas.service.errors import RequestError, http_status
-from audioclas.service.predictor import PredictOptions
 from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import (DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut,
                                        PredictResponse)
 from audioclas.service.uploads import read_form
+from audioclas.windows import WindowRequest
 
 router = SlashRouter(tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
@@ -79,24 +81,34 @@ PREDICT_BODY = {
 
 
 class PredictForm(BaseModel):
-    """The options of a predict request. The hop is at least 1 s, so that the duration bound also bounds the
-    number of windows computed."""
+    """The form fields of a predict request, parsed into their types; their values are checked by the objects they
+    make (``LabelQuery``, ``WindowRequest``) and the service's own bounds by ``Predictor.check_options``."""
 
     model_config = ConfigDict(extra="forbid")
-    top_k: int = Field(5, ge=1, le=100)
-    threshold: float = Field(0.0, ge=0.0, le=1.0)
+    top_k: int = 5
+    threshold: float = 0.0
     labels: list[str] = []
     exclude: list[str] = []
-    window: float | None = Field(None, ge=1.0, le=60.0)
-    hop: float | None = Field(None, ge=1.0, le=60.0)
-    pad: Literal["loop", "zeros"] | None = None
-    aggregate: Literal["max", "mean"] = "max"
+    window: float | None = None
+    hop: float | None = None
+    pad: str | None = None
+    aggregate: str = "max"
     timeline: bool = False
     with_audioset: bool = False
 
 
-def parse_options(fields: dict[str, list[str]]) -> tuple[PredictOptions, bool]:
-    """(options, timeline) from the form fields; raises 422 naming every bad one."""
+@dataclass(frozen=True)
+class PredictRequest:
+    """A predict request's options as the core takes them."""
+
+    query: LabelQuery
+    windows: WindowRequest
+    timeline: bool
+    with_audioset: bool
+
+
+def parse_options(fields: dict[str, list[str]]) -> PredictRequest:
+    """The options of the form fields; raises 422 naming every field of the wrong type, or the first bad value."""
     values: dict[str, Any] = {}
     for key, given in fields.items():
         if key == "url":
@@ -110,10 +122,11 @@ def parse_options(fields: dict[str, list[str]]) -> tuple[PredictOptions, bool]:
     except ValidationError as error:
         problems = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()]
         raise RequestError(422, "; ".join(problems)) from None
-    options = PredictOptions(top_k=form.top_k, threshold=form.threshold, labels=tuple(form.labels),
-                             exclude=tuple(form.exclude), window=form.window, hop=form.hop, pad=form.pad,
-                             aggregate=form.aggregate, with_audioset=form.with_audioset)
-    return options, form.timeline
+    aggregate: Any = form.aggregate  # checked by LabelQuery (OptionError: 422)
+    query = LabelQuery(form.top_k, form.threshold, tuple(form.labels), tuple(form.exclude), aggregate)
+    pad: Any = form.pad  # checked by WindowRequest
+    windows = WindowRequest(form.window, form.hop, pad)
+    return PredictRequest(query, windows, form.timeline, form.with_audioset)
 
 
 @router.post("/v2/models/{name}/predict/", response_model=PredictResponse, response_model_exclude_none=True,
@@ -131,21 +144,19 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
     try:
         settings = svc.settings
         form = await read_form(request, folder, settings.max_upload_bytes, settings.max_files)
-        options, timeline = parse_options(form.fields)
+        options = parse_options(form.fields)
         urls = [_http_url(url.strip()) for url in form.fields.get("url", []) if url.strip()]
         inputs = [(upload.name, upload.path) for upload in form.files] + [(url.url, url) for url in urls]
         if not inputs:
             raise RequestError(400, "nothing to tag: send one or more files, or a 'url' field")
         if len(inputs) > settings.max_files:
             raise RequestError(413, f"more than {settings.max_files} inputs in one request")
-        try:
-            await run_in_threadpool(svc.predictor.check_options, name, options)
-        except AudioclasError as error:
-            raise RequestError(422, str(error)) from None
-        results = await run_in_threadpool(svc.predictor.predict, name, inputs, options)
+        await run_in_threadpool(svc.predictor.check_options, name, options.query, options.windows)  # OptionError: 422
+        results = await run_in_threadpool(svc.predictor.predict, name, inputs, options.query, options.windows,
+                                          options.with_audioset)  # fmt: skip
     finally:
         await run_in_threadpool(shutil.rmtree, folder, True)
-    outputs = [_output(result, timeline) for result in results]
+    outputs = [_output(result, options.timeline) for result in results]
     failed = sum(1 for result in results if isinstance(result, InputError))
     if results and failed == len(results):
         statuses = {output.status for output in outputs}
