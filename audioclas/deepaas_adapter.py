@@ -34,11 +34,15 @@ def _shared_predictor():
 
 def get_metadata() -> dict[str, Any]:
     return {
-        "id": "audioclas", "name": "audioclas", "version": __version__, "license": "MIT",
+        "id": "audioclas",
+        "name": "audioclas",
+        "version": __version__,
+        "license": "MIT",
         "description": "AudioSet tagging (527 classes) with EfficientAT mn04, and custom classifiers trained on "
-                       "its embeddings. Predict with model=audioset or the name of a trained model.",
-        "author": "audioclas", "url": "https://github.com/fschmid56/EfficientAT (backbone)",
-    }  # fmt: skip
+        "its embeddings. Predict with model=audioset or the name of a trained model.",
+        "author": "audioclas",
+        "url": "https://github.com/fschmid56/EfficientAT (backbone)",
+    }
 
 
 def warm() -> None:
@@ -54,26 +58,32 @@ def get_predict_args() -> dict[str, Any]:
     from audioclas.windows import MAX_WINDOW_SECONDS
 
     return {
-        "data": fields.Field(required=False, metadata={"type": "file", "location": "form",
-                                                        "description": "an audio file or an archive of them"}),
+        "data": fields.Field(
+            required=False,
+            metadata={"type": "file", "location": "form", "description": "an audio file or an archive of them"},
+        ),
         "url": fields.Str(required=False, metadata={"description": "or: an http(s) URL of audio (public addresses)"}),
         "model": fields.Str(load_default="audioset", metadata={"description": "audioset, or a trained model's name"}),
         "top_k": fields.Int(load_default=5, validate=validate.Range(1, MAX_TOP_K)),
         "threshold": fields.Float(load_default=0.0, validate=validate.Range(0.0, 1.0)),
-        "window": fields.Float(load_default=None, allow_none=True,
-                               validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS),
-                               metadata={"description": "seconds (default 10; a trained model uses its own)"}),
-        "hop": fields.Float(load_default=None, allow_none=True,
-                            validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS)),
+        "window": fields.Float(
+            load_default=None,
+            allow_none=True,
+            validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS),
+            metadata={"description": "seconds (default 10; a trained model uses its own)"},
+        ),
+        "hop": fields.Float(
+            load_default=None, allow_none=True, validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS)
+        ),
         "aggregate": fields.Str(load_default="max", validate=validate.OneOf(["max", "mean"])),
         "timeline": fields.Bool(load_default=False, metadata={"description": "per-window labels too"}),
-    }  # fmt: skip
+    }
 
 
 def predict(**args: Any) -> dict[str, Any]:
     from audioclas.errors import InputError
-    from audioclas.predictions import LabelQuery
     from audioclas.inputs import HttpURL
+    from audioclas.predictions import LabelQuery
     from audioclas.windows import WindowRequest
 
     inputs, refused = [], []
@@ -95,9 +105,15 @@ def predict(**args: Any) -> dict[str, Any]:
     except AudioclasError as error:
         raise ValueError(str(error)) from None
     results = (predictor.predict(args["model"], inputs, query, windows) if inputs else []) + refused
-    return {"model": args["model"], "results": [
-        {"input": result.source, "error": result.problem} if not hasattr(result, "to_dict")
-        else result.to_dict(args["timeline"]) for result in results]}  # fmt: skip
+    return {
+        "model": args["model"],
+        "results": [
+            {"input": result.source, "error": result.problem}
+            if not hasattr(result, "to_dict")
+            else result.to_dict(args["timeline"])
+            for result in results
+        ],
+    }
 
 
 def get_train_args() -> dict[str, Any]:
@@ -112,13 +128,17 @@ def get_train_args() -> dict[str, Any]:
     arguments: dict[str, Any] = {"dataset": dataset}
     for name, option in TrainOptions.model_fields.items():
         kind = kinds.get(base_type(option.annotation), fields.Str)
-        arguments[name] = kind(load_default=option.default, allow_none=option.default is None,
-                               metadata={"description": option.description or ""})
+        arguments[name] = kind(
+            load_default=option.default,
+            allow_none=option.default is None,
+            metadata={"description": option.description or ""},
+        )
     return arguments
 
 
 def train(**args: Any) -> dict[str, Any]:
-    from audioclas.training import load_dataset, make_config, train as train_model
+    from audioclas.training import load_dataset, make_config
+    from audioclas.training import train as train_model
     from audioclas.training.summary import summary
 
     path = args.pop("dataset")

@@ -10,12 +10,16 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-              stat.S_IFSOCK: "a socket"}  # fmt: skip
+FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 class NotRegularFileError(OSError):
@@ -97,4 +101,4 @@ def file_sha256(path: str | Path) -> str:
 
 def now_iso(timespec: str = "seconds") -> str:
     """The current UTC time in ISO 8601, e.g. ``2025-01-31T12:00:00+00:00`` (``timespec`` as for ``isoformat``)."""
-    return datetime.now(timezone.utc).isoformat(timespec=timespec)
+    return datetime.now(UTC).isoformat(timespec=timespec)

@@ -35,7 +35,9 @@ def search_labels(query: str, labels: tuple[Label, ...] | None = None) -> list[L
     return [label for label in labels if needle in label.name.casefold() or needle == label.id.casefold()]
 
 
-def resolve_label_names(wanted: Iterable[str], names: Sequence[str], ids: Sequence[str] | None = None) -> frozenset[int]:
+def resolve_label_names(
+    wanted: Iterable[str], names: Sequence[str], ids: Sequence[str] | None = None
+) -> frozenset[int]:
     """Indices of the classes named in ``wanted`` by display name or id (exact, case-insensitive)."""
     by_key = {name.casefold(): index for index, name in enumerate(names)}
     by_key.update({id_.casefold(): index for index, id_ in enumerate(ids or ())})

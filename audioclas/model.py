@@ -56,10 +56,13 @@ def scaled(channels: int) -> int:
 class ConvBN(nn.Sequential):
     """Conv2d without bias (``.0``), BatchNorm (``.1``) and an optional activation (``.2``)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1,
-                 activation: str | None = None) -> None:
-        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-                                   nn.BatchNorm2d(c_out, eps=BN_EPS)]
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, activation: str | None = None
+    ) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(c_out, eps=BN_EPS),
+        ]
         if activation:
             layers.append(nn.ReLU(inplace=True) if activation == "RE" else nn.Hardswish(inplace=True))
         super().__init__(*layers)
@@ -105,8 +108,9 @@ class ConcurrentSE(nn.Module):
 class InvertedResidual(nn.Module):
     """[1x1 expand] -> kxk depthwise (carries the stride) -> [SE] -> 1x1 project, residual if shapes match."""
 
-    def __init__(self, c_in: int, kernel: int, expanded: int, c_out: int, se: bool, activation: str,
-                 stride: int) -> None:
+    def __init__(
+        self, c_in: int, kernel: int, expanded: int, c_out: int, se: bool, activation: str, stride: int
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         if expanded != c_in:
@@ -127,19 +131,28 @@ class MobileNetV3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        blocks = [InvertedResidual(scaled(c_in), k, scaled(exp), scaled(c_out), se, act, s)
-                  for c_in, k, exp, c_out, se, act, s in BLOCKS]
+        blocks = [
+            InvertedResidual(scaled(c_in), k, scaled(exp), scaled(c_out), se, act, s)
+            for c_in, k, exp, c_out, se, act, s in BLOCKS
+        ]
         last_width = scaled(BLOCKS[-1][3])
-        self.features = nn.Sequential(ConvBN(1, scaled(STEM_CHANNELS), 3, 2, activation="HS"), *blocks,
-                                      ConvBN(last_width, 6 * last_width, 1, activation="HS"))
+        self.features = nn.Sequential(
+            ConvBN(1, scaled(STEM_CHANNELS), 3, 2, activation="HS"),
+            *blocks,
+            ConvBN(last_width, 6 * last_width, 1, activation="HS"),
+        )
         # Upstream's classifier starts with pooling and flatten (indices 0, 1); we pool once ourselves
         # and keep the checkpoint's names for the layers that hold weights.
-        self.classifier = nn.Sequential(OrderedDict([
-            ("2", nn.Linear(6 * last_width, make_divisible(HEAD_HIDDEN * WIDTH))),
-            ("3", nn.Hardswish(inplace=True)),
-            ("4", nn.Dropout(0.2)),
-            ("5", nn.Linear(make_divisible(HEAD_HIDDEN * WIDTH), NUM_CLASSES)),
-        ]))
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("2", nn.Linear(6 * last_width, make_divisible(HEAD_HIDDEN * WIDTH))),
+                    ("3", nn.Hardswish(inplace=True)),
+                    ("4", nn.Dropout(0.2)),
+                    ("5", nn.Linear(make_divisible(HEAD_HIDDEN * WIDTH), NUM_CLASSES)),
+                ]
+            )
+        )
 
     def forward(self, mel: Tensor) -> tuple[Tensor, Tensor]:
         embedding = self.features(mel).mean((2, 3))

@@ -128,7 +128,7 @@ class ResultWriter:
             for rank, label in enumerate(labels, 1):
                 self._csv.writerow(
                     [*start, *prefix, rank, label.index, label.id or "", label.name, f"{label.score:.6f}", ""]
-                )  # fmt: skip
+                )
 
     def _write_table(self, result: Prediction) -> None:
         table = Table(title=f"{result.source}  ({_clock(result.duration)})", title_justify="left", expand=False)

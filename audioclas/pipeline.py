@@ -137,8 +137,9 @@ def _windows(source: AudioSource, settings: list[WindowSettings]) -> Iterator[tu
     return heapq.merge(*windowings, key=lambda pair: pair[1].start + pair[1].length)
 
 
-def _decode(items: Iterable[AudioSource | InputError], settings: list[WindowSettings], out: queue.Queue,
-            stop: threading.Event) -> None:
+def _decode(
+    items: Iterable[AudioSource | InputError], settings: list[WindowSettings], out: queue.Queue, stop: threading.Event
+) -> None:
     """Producer: ("clip", name) then ("window", (track, Window))… then ("end", samples) or ("error", InputError)."""
 
     def put(message: tuple) -> None:

@@ -99,8 +99,13 @@ class LabelQuery:
     def to_dict(self) -> dict[str, Any]:
         """As a batch job's ``job.json`` records it (``labels`` under the name ``include``)."""
         include = list(self.labels) if self.labels else None
-        return {"top_k": self.top_k, "threshold": self.threshold, "aggregate": self.aggregate, "include": include,
-                "exclude": list(self.exclude)}  # fmt: skip
+        return {
+            "top_k": self.top_k,
+            "threshold": self.threshold,
+            "aggregate": self.aggregate,
+            "include": include,
+            "exclude": list(self.exclude),
+        }
 
 
 def _names(option: str, given: Iterable[str] | None) -> tuple[str, ...]:

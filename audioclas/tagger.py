@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from audioclas.errors import AudioclasError, InputError, OptionError
+from audioclas.inputs import InputLimits, open_sources
 from audioclas.labels import audioset_labels
 from audioclas.model import load_efficientat
 from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
 from audioclas.predictions import Aggregate, LabelFilter, LabelQuery, Prediction, aggregate_windows, make_prediction
-from audioclas.inputs import InputLimits, open_sources
 from audioclas.weights import WEIGHTS_SHA256, resolve_weights
 from audioclas.windows import PadMode, WindowRequest, WindowSettings
 
@@ -135,8 +135,9 @@ class Tagger:
         are that classifier's classes, and ``with_audioset`` adds the AudioSet tags alongside, computed as without a
         model: by the pretrained network on its own 10 s windows.
         """
-        query = _given_or_built(query, LabelQuery, top_k=top_k, threshold=threshold, labels=labels, exclude=exclude,
-                                aggregate=aggregate)  # fmt: skip
+        query = _given_or_built(
+            query, LabelQuery, top_k=top_k, threshold=threshold, labels=labels, exclude=exclude, aggregate=aggregate
+        )
         request = _given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
         settings, label_filter = resolve_options(model, query, request)  # option errors here, before any input
         return self._predict(inputs, query, settings, label_filter, model, with_audioset, progress)
@@ -166,17 +167,31 @@ class Tagger:
                 tagged = output.beside or output  # the pretrained network's outputs
                 window_scores = torch.sigmoid(torch.from_numpy(tagged.logits)).numpy()
                 audioset = make_prediction(
-                    tagged.source, tagged.duration, tagged.starts, tagged.ends, window_scores,
-                    aggregate_windows(window_scores, query.aggregate), self._names, self._ids, audioset_filter,
-                )  # fmt: skip
+                    tagged.source,
+                    tagged.duration,
+                    tagged.starts,
+                    tagged.ends,
+                    window_scores,
+                    aggregate_windows(window_scores, query.aggregate),
+                    self._names,
+                    self._ids,
+                    audioset_filter,
+                )
             if model is None:
                 yield audioset
                 continue
             window_scores, clip_scores = model.classify(output.embeddings)
             custom = make_prediction(
-                output.source, output.duration, output.starts, output.ends, window_scores, clip_scores,
-                model.classes, None, label_filter,
-            )  # fmt: skip
+                output.source,
+                output.duration,
+                output.starts,
+                output.ends,
+                window_scores,
+                clip_scores,
+                model.classes,
+                None,
+                label_filter,
+            )
             custom.audioset = audioset
             yield custom
 
@@ -184,8 +199,10 @@ class Tagger:
         """The network whose embeddings ``model`` reads: the pretrained one, or its own fine-tuned backbone."""
         if not model.finetuned:
             if model.backbone_sha256 != self.model_id:
-                raise AudioclasError(f"model {model.name!r} was trained on another backbone "
-                                     f"({model.backbone_sha256[:12]}…, this one is {self.model_id[:12]}…)")
+                raise AudioclasError(
+                    f"model {model.name!r} was trained on another backbone "
+                    f"({model.backbone_sha256[:12]}…, this one is {self.model_id[:12]}…)"
+                )
             return self.model
         if model.backbone_sha256 not in self.backbones:
             self.backbones = {model.backbone_sha256: model.load_backbone()}
@@ -254,11 +271,15 @@ def prediction_windows(model: Classifier | None, windows: WindowRequest | Window
     window, hop, pad = windows.window, windows.hop, windows.pad
     if model is not None:
         if window is not None and not math.isclose(window, model.window):
-            raise OptionError(f"model {model.name!r} was trained on {model.window:g} s windows: it cannot use "
-                                 f"{window:g} s windows (leave the window out)")
+            raise OptionError(
+                f"model {model.name!r} was trained on {model.window:g} s windows: it cannot use "
+                f"{window:g} s windows (leave the window out)"
+            )
         if pad is not None and pad != model.pad:
-            raise OptionError(f"model {model.name!r} was trained with short clips padded by {model.pad}: it "
-                                 f"cannot use pad {pad} (leave pad out)")
+            raise OptionError(
+                f"model {model.name!r} was trained with short clips padded by {model.pad}: it "
+                f"cannot use pad {pad} (leave pad out)"
+            )
         window, hop, pad = model.window, model.hop if hop is None else hop, model.pad
     try:
         return WindowSettings(10.0 if window is None else window, hop, pad or "loop")

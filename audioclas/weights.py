@@ -37,8 +37,10 @@ def cached_weights_path() -> Path:
 
 
 def _where_to_put_it() -> str:
-    return (f"put {WEIGHTS_FILENAME} (from {WEIGHTS_URL}) at {cached_weights_path()}, "
-            f"or set {WEIGHTS_ENV} to the file or its folder")
+    return (
+        f"put {WEIGHTS_FILENAME} (from {WEIGHTS_URL}) at {cached_weights_path()}, "
+        f"or set {WEIGHTS_ENV} to the file or its folder"
+    )
 
 
 def _verified_file(path: Path, origin: str) -> Path:
@@ -50,8 +52,10 @@ def _verified_file(path: Path, origin: str) -> Path:
         key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         if key not in _verified:
             if file_sha256(path) != WEIGHTS_SHA256:
-                raise WeightsError(f"weights file {path} ({origin}) is corrupt or not {WEIGHTS_FILENAME}: "
-                                   f"its sha256 is not {WEIGHTS_SHA256}")
+                raise WeightsError(
+                    f"weights file {path} ({origin}) is corrupt or not {WEIGHTS_FILENAME}: "
+                    f"its sha256 is not {WEIGHTS_SHA256}"
+                )
             _verified.add(key)
     except OSError as error:
         raise WeightsError(f"cannot read weights file {path} ({origin}): {error.strerror or error}") from None
@@ -64,8 +68,14 @@ def _stream_download(client: httpx.Client, file: IO[bytes]) -> str:
     with client.stream("GET", WEIGHTS_URL, follow_redirects=True) as response:
         response.raise_for_status()
         total = int(response.headers.get("content-length") or 0) or None
-        progress = Progress(TextColumn(f"downloading {WEIGHTS_FILENAME}"), BarColumn(), DownloadColumn(),
-                            TransferSpeedColumn(), console=Console(file=sys.stderr), transient=True)
+        progress = Progress(
+            TextColumn(f"downloading {WEIGHTS_FILENAME}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
         with progress:
             task = progress.add_task("download", total=total)
             for chunk in response.iter_bytes(1 << 16):
@@ -84,20 +94,26 @@ def download_weights(destination: Path, client: httpx.Client | None = None) -> P
     temp: Path | None = None
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{WEIGHTS_FILENAME}.", suffix=".part",
-                                         delete=False) as file:
+        with tempfile.NamedTemporaryFile(
+            dir=destination.parent, prefix=f".{WEIGHTS_FILENAME}.", suffix=".part", delete=False
+        ) as file:
             temp = Path(file.name)
             sha256 = _stream_download(client, file)
         if sha256 != WEIGHTS_SHA256:
-            raise WeightsError(f"downloaded {WEIGHTS_URL} but its sha256 is {sha256}, not {WEIGHTS_SHA256}; "
-                               f"nothing was saved. {_where_to_put_it()}")
+            raise WeightsError(
+                f"downloaded {WEIGHTS_URL} but its sha256 is {sha256}, not {WEIGHTS_SHA256}; "
+                f"nothing was saved. {_where_to_put_it()}"
+            )
         os.replace(temp, destination)
     except httpx.HTTPError as error:
-        raise WeightsError(f"could not download the EfficientAT weights from {WEIGHTS_URL} "
-                           f"({type(error).__name__}: {error}); {_where_to_put_it()}") from None
+        raise WeightsError(
+            f"could not download the EfficientAT weights from {WEIGHTS_URL} "
+            f"({type(error).__name__}: {error}); {_where_to_put_it()}"
+        ) from None
     except OSError as error:
-        raise WeightsError(f"could not save the EfficientAT weights to {destination} ({error}); "
-                           f"{_where_to_put_it()}") from None
+        raise WeightsError(
+            f"could not save the EfficientAT weights to {destination} ({error}); {_where_to_put_it()}"
+        ) from None
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)

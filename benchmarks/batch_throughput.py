@@ -24,10 +24,11 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("AUDIOCLAS_WEIGHTS", str(SHARED / "weights" / "efficientat"))
 
-from audioclas.batch import JobSpec, read_table, run_job  # noqa: E402  (first: sets OMP_WAIT_POLICY before torch)
-from audioclas.tagger import Tagger  # noqa: E402
 from media import encode  # noqa: E402  (tests/media.py: PyAV encoding helper)
 from predict_speed import RATE, real_audio  # noqa: E402
+
+from audioclas.batch import JobSpec, read_table, run_job  # noqa: E402  (first: sets OMP_WAIT_POLICY before torch)
+from audioclas.tagger import Tagger  # noqa: E402
 
 
 def make_inputs(folder: Path, minutes: float, clip_seconds: float) -> list[Path]:
@@ -84,11 +85,16 @@ def main() -> None:
         rows = {name: read_table(tmp / f"{name}-0", "windows") for name in ("local", "ray")}
         assert rows["local"].equals(rows["ray"]), "the engines disagree"
 
-        print(f"\n{len(files)} files, {seconds / 60:.0f} min of audio, {rows['local'].num_rows} windows; "
-              f"{os.cpu_count()} CPUs, load average at start: {load:.1f}; best of {args.repeat}")
+        print(
+            f"\n{len(files)} files, {seconds / 60:.0f} min of audio, {rows['local'].num_rows} windows; "
+            f"{os.cpu_count()} CPUs, load average at start: {load:.1f}; best of {args.repeat}"
+        )
         print(f"{'run':<44}{'wall s':>8}{'h audio / h':>13}")
-        for name, wall in (("Tagger.embed_many (no Parquet, reference)", reference), ("local engine", local),
-                           (f"Ray engine ({args.cpus} actors, cluster running)", on_ray)):  # fmt: skip
+        for name, wall in (
+            ("Tagger.embed_many (no Parquet, reference)", reference),
+            ("local engine", local),
+            (f"Ray engine ({args.cpus} actors, cluster running)", on_ray),
+        ):
             print(f"{name:<44}{wall:>8.1f}{seconds / wall:>13.0f}")
         print(f"Ray fixed cost per job (a one-file job: actors start, load the network): {fixed:.1f} s")
         print(f"Ray start-up (ray.init, not in the above): {ray_start:.1f} s")

@@ -39,7 +39,9 @@ YAMNET_RATE, YAMNET_PATCH, YAMNET_HOP = 16000, 15600, 7680
 
 def real_audio(seconds: float) -> np.ndarray:
     """The shared recordings, concatenated and looped to ``seconds`` at 44.1 kHz."""
-    clips = [load_audio(AudioSource(p.name, path=p), sample_rate=RATE) for p in sorted((SHARED / "audio").glob("*.ogg"))]
+    clips = [
+        load_audio(AudioSource(p.name, path=p), sample_rate=RATE) for p in sorted((SHARED / "audio").glob("*.ogg"))
+    ]
     return np.resize(np.concatenate(clips), round(seconds * RATE)).astype(np.float32)
 
 
@@ -47,7 +49,9 @@ class YAMNet:
     def __init__(self, threads: int) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=str(SHARED / "weights" / "yamnet" / "yamnet.tflite"), num_threads=threads)
+        self.interpreter = Interpreter(
+            model_path=str(SHARED / "weights" / "yamnet" / "yamnet.tflite"), num_threads=threads
+        )
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.scores = next(o["index"] for o in self.interpreter.get_output_details() if o["name"] == "Identity")
@@ -112,13 +116,18 @@ def main() -> None:
         tagger.predict(clips[0]), yamnet.predict(clips[0])  # warm up both
 
         rows = [
-            ("(a) one 10-minute mp3", 600.0,
-             lambda: tagger.predict(long_file), lambda: yamnet.predict(long_file)),
-            ("(b) 200 clips of 5 s", 1000.0,
-             lambda: list(tagger.predict_many(clips)), lambda: [yamnet.predict(c) for c in clips]),
-        ]  # fmt: skip
-        print(f"\nthroughput, seconds of audio per second ({os.cpu_count()} CPUs; YAMNet {args.threads} threads, "
-              f"audioclas {torch.get_num_threads()} network thread(s) + 1 decoder thread)")
+            ("(a) one 10-minute mp3", 600.0, lambda: tagger.predict(long_file), lambda: yamnet.predict(long_file)),
+            (
+                "(b) 200 clips of 5 s",
+                1000.0,
+                lambda: list(tagger.predict_many(clips)),
+                lambda: [yamnet.predict(c) for c in clips],
+            ),
+        ]
+        print(
+            f"\nthroughput, seconds of audio per second ({os.cpu_count()} CPUs; YAMNet {args.threads} threads, "
+            f"audioclas {torch.get_num_threads()} network thread(s) + 1 decoder thread)"
+        )
         print(f"{'input':<26}{'audioclas mn04':>16}{'YAMNet':>12}{'ratio':>9}")
         for name, seconds, ours, theirs in rows:
             a, y = timed(ours, seconds), timed(theirs, seconds)

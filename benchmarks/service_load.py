@@ -68,16 +68,23 @@ def main() -> None:
     parser.add_argument("--slots", type=int, nargs="+", default=[1], help="--inference-slots values to compare")
     args = parser.parse_args()
     clip = CLIP.read_bytes()
-    print(f"clip: {CLIP.name} ({CLIP_SECONDS:g} s, {len(clip) / 1e6:.1f} MB); {args.clients} clients, "
-          f"{args.requests} requests; {os.cpu_count()} CPUs")
+    print(
+        f"clip: {CLIP.name} ({CLIP_SECONDS:g} s, {len(clip) / 1e6:.1f} MB); {args.clients} clients, "
+        f"{args.requests} requests; {os.cpu_count()} CPUs"
+    )
     for slots in args.slots:
-        with tempfile.TemporaryDirectory() as folder, Server(Path(folder) / "home", "--inference-slots", str(slots)) as server:
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            Server(Path(folder) / "home", "--inference-slots", str(slots)) as server,
+        ):
             load(server, clip, args.clients, 4 * args.clients)  # warm-up
             wall, latencies = load(server, clip, args.clients, args.requests)
         p50, p95 = np.percentile(latencies, [50, 95])
         rate = len(latencies) / wall
-        print(f"inference slots {slots}: {rate:.1f} requests/s ({rate * CLIP_SECONDS:.0f} s of audio/s), "
-              f"latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        print(
+            f"inference slots {slots}: {rate:.1f} requests/s ({rate * CLIP_SECONDS:.0f} s of audio/s), "
+            f"latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -35,45 +35,66 @@ os.environ.setdefault("AUDIOCLAS_WEIGHTS", str(SHARED / "weights" / "efficientat
 from audioclas.training import Dataset, TrainConfig, load_dataset, train  # noqa: E402
 
 WINDOW_SETTINGS = [  # (window, hop, pad)
-    (10.0, None, "loop"), (10.0, None, "zeros"), (1.0, None, "loop"), (1.0, None, "zeros"),
-    (0.3, 0.1, "loop"), (0.3, 0.1, "zeros"),
-]  # fmt: skip
+    (10.0, None, "loop"),
+    (10.0, None, "zeros"),
+    (1.0, None, "loop"),
+    (1.0, None, "zeros"),
+    (0.3, 0.1, "loop"),
+    (0.3, 0.1, "zeros"),
+]
 
 
 def speaker(example) -> str:
     return example.path.name.split("_")[1]
 
 
-def leave_one_speaker_out(dataset: Dataset, config: TrainConfig, label: str, speakers: list[str] | None
-                          ) -> tuple[dict[str, float], float]:
+def leave_one_speaker_out(
+    dataset: Dataset, config: TrainConfig, label: str, speakers: list[str] | None
+) -> tuple[dict[str, float], float]:
     """Test accuracy per held-out speaker, and the seconds spent training the models."""
     examples = dataset.examples()
     accuracies, seconds = {}, 0.0
     for held_out in speakers or sorted({speaker(e) for e in examples}):
-        fold = Dataset(dataset.root, dataset.layout, dataset.classes, {
-            "train": [e for e in examples if speaker(e) != held_out],
-            "test": [e for e in examples if speaker(e) == held_out],
-        })  # fmt: skip
+        fold = Dataset(
+            dataset.root,
+            dataset.layout,
+            dataset.classes,
+            {
+                "train": [e for e in examples if speaker(e) != held_out],
+                "test": [e for e in examples if speaker(e) == held_out],
+            },
+        )
         options = {**config.to_dict(), "name": f"loso-{label}-{held_out}", "tensorboard": False}
         if config.finetune:  # a hold-out from the training speakers is speaker-dependent: it prefers the frozen
             options["val_fraction"] = 0  # network (98 %), so train on the fixed schedule and keep the last epoch
         result = train(fold, TrainConfig(**options), log=lambda message: None)
         accuracies[held_out] = result.metrics["test"]["accuracy"]
         seconds += result.timings["train"]
-        print(f"  held out {held_out}: test accuracy {accuracies[held_out]:.3f} ({result.timings['train']:.0f} s)", flush=True)
+        print(
+            f"  held out {held_out}: test accuracy {accuracies[held_out]:.3f} ({result.timings['train']:.0f} s)",
+            flush=True,
+        )
     return accuracies, seconds
 
 
-def run(config: TrainConfig, dataset: Dataset, loso: bool, label: str, speakers: list[str] | None = None,
-        official: bool = True) -> None:
+def run(
+    config: TrainConfig,
+    dataset: Dataset,
+    loso: bool,
+    label: str,
+    speakers: list[str] | None = None,
+    official: bool = True,
+) -> None:
     if official:
         official_split(config, label)
     if loso:
         accuracies, seconds = leave_one_speaker_out(dataset, config, label, speakers)
         values = np.array(list(accuracies.values()))
-        print(f"leave-one-speaker-out ({label}): mean {values.mean():.4f} ± {values.std():.4f} ("
-              + ", ".join(f"{name} {value:.3f}" for name, value in accuracies.items())
-              + f"); {len(values)} models trained in {seconds:.1f} s")
+        print(
+            f"leave-one-speaker-out ({label}): mean {values.mean():.4f} ± {values.std():.4f} ("
+            + ", ".join(f"{name} {value:.3f}" for name, value in accuracies.items())
+            + f"); {len(values)} models trained in {seconds:.1f} s"
+        )
     sys.stdout.flush()
 
 
@@ -82,18 +103,27 @@ def official_split(config: TrainConfig, label: str) -> None:
     cold = train(FSDD, TrainConfig(**{**config.to_dict(), "name": f"fsdd-{label}"}), log=lambda message: None)
     wall = time.perf_counter() - started
     model = cold.model
-    print(f"\n## {label}: head {config.head}, windows {model.window:g} s every {model.hop or model.window:g} s, "
-          f"pad {model.pad}")
-    print(f"raw audio -> saved model: {wall:.1f} s (embedding extraction {cold.timings['extract']:.1f} s for "
-          f"{cold.embeddings_computed} files, head training {cold.timings['train']:.1f} s; best epoch "
-          f"{cold.best_epoch} of {len(cold.history)}, {cold.stopped})")
+    print(
+        f"\n## {label}: head {config.head}, windows {model.window:g} s every {model.hop or model.window:g} s, "
+        f"pad {model.pad}"
+    )
+    print(
+        f"raw audio -> saved model: {wall:.1f} s (embedding extraction {cold.timings['extract']:.1f} s for "
+        f"{cold.embeddings_computed} files, head training {cold.timings['train']:.1f} s; best epoch "
+        f"{cold.best_epoch} of {len(cold.history)}, {cold.stopped})"
+    )
     if not config.finetune:  # fine-tuning reads the audio again: the cache does not make it faster
         warm = train(FSDD, TrainConfig(**{**config.to_dict(), "name": f"fsdd-{label}-again"}), log=lambda message: None)
-        print(f"again on cached embeddings: {warm.timings['total']:.1f} s (cache read {warm.timings['extract']:.1f} s, "
-              f"head training {warm.timings['train']:.1f} s)")
+        print(
+            f"again on cached embeddings: {warm.timings['total']:.1f} s (cache read {warm.timings['extract']:.1f} s, "
+            f"head training {warm.timings['train']:.1f} s)"
+        )
     test = cold.metrics["test"]
-    print(f"official split: test accuracy {test['accuracy']:.4f}, balanced {test['balanced_accuracy']:.4f}, "
-          f"macro-F1 {test['macro_f1']:.4f} (validation accuracy {cold.metrics['val']['accuracy']:.4f})", flush=True)
+    print(
+        f"official split: test accuracy {test['accuracy']:.4f}, balanced {test['balanced_accuracy']:.4f}, "
+        f"macro-F1 {test['macro_f1']:.4f} (validation accuracy {cold.metrics['val']['accuracy']:.4f})",
+        flush=True,
+    )
 
 
 def main() -> None:

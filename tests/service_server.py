@@ -27,8 +27,9 @@ class Server:
     """``python -m audioclas serve --port N ARGS`` with its own home and cache folders, run in ``cwd`` (default:
     the checkout, whose code it runs either way)."""
 
-    def __init__(self, home: Path, *args: str, cache: Path | None = None, token: str | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, home: Path, *args: str, cache: Path | None = None, token: str | None = None, cwd: Path | None = None
+    ) -> None:
         self.home, self.args, self.cwd = Path(home), args, Path(cwd) if cwd else REPO
         self.cache = Path(cache) if cache else self.home.parent / f"{self.home.name}-cache"
         self.token = token
@@ -46,8 +47,13 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "audioclas", "serve", "--port", str(self.port),
-                                             *self.args], cwd=self.cwd, env=env, stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "audioclas", "serve", "--port", str(self.port), *self.args],
+                cwd=self.cwd,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soxr
+from media import encode, tone
 
 from audioclas.audio import SAMPLE_RATE, AudioInfo, load_audio, probe, stream_audio
 from audioclas.errors import InputError
 from audioclas.inputs import AudioSource
-from media import encode, tone
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 HUMPBACK = "glacier-bay-humpback.ogg"

@@ -74,8 +74,9 @@ def test_predict_rows_match_the_tagger(inputs: Path, tmp_path: Path) -> None:
     assert read_job(out)["labels"]["top_k"] == 3 and read_job(out)["backbone_sha256"] == Tagger().model_id
 
     clips, windows, failures = tables(out).values()
-    assert clips.schema.field("labels").type == pa.list_(pa.struct([("index", pa.int32()), ("id", pa.string()),
-                                                                    ("name", pa.string()), ("score", pa.float32())]))
+    assert clips.schema.field("labels").type == pa.list_(
+        pa.struct([("index", pa.int32()), ("id", pa.string()), ("name", pa.string()), ("score", pa.float32())])
+    )
     assert failures.to_pylist()[0]["reason"].startswith("not a recognised audio or video format")
     files = [inputs / name for name in CLIPS]
     expected = {p.source: p for p in Tagger(batch_size=1).predict_many(files, top_k=3) if not isinstance(p, InputError)}
@@ -146,17 +147,34 @@ def test_job_json_keeps_its_format() -> None:
     """A folder written before the options became objects still resumes: the manifest has the same keys and values."""
     spec = JobSpec("predict", WindowSettings(5.0, None, "zeros"), LabelQuery(3, 0.2, ("Bird",), (), "mean"), True)
     assert {key: value for key, value in spec.manifest().items() if key != "backbone_sha256"} == {
-        "format": 1, "task": "predict", "backbone": "EfficientAT mn04_as", "window": 5.0, "hop": 5.0, "pad": "zeros",
-        "timeline": True, "labels": {"top_k": 3, "threshold": 0.2, "aggregate": "mean", "include": ["Bird"],
-                                     "exclude": []},
-    }  # fmt: skip
+        "format": 1,
+        "task": "predict",
+        "backbone": "EfficientAT mn04_as",
+        "window": 5.0,
+        "hop": 5.0,
+        "pad": "zeros",
+        "timeline": True,
+        "labels": {"top_k": 3, "threshold": 0.2, "aggregate": "mean", "include": ["Bird"], "exclude": []},
+    }
     assert "labels" not in JobSpec("embed").manifest()
 
 
 def _embed_cli(inputs: Path, out: Path, faults: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, FAULTS_ENV: str(faults)} if faults else dict(os.environ)
-    command = [sys.executable, "-m", "audioclas", "embed", str(inputs), str(inputs / ARCHIVE), "--out", str(out),
-               "--timeline", "--shard-size", "2", "--no-progress"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "audioclas",
+        "embed",
+        str(inputs),
+        str(inputs / ARCHIVE),
+        "--out",
+        str(out),
+        "--timeline",
+        "--shard-size",
+        "2",
+        "--no-progress",
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -190,11 +208,21 @@ def test_an_input_that_kills_the_worker_twice_is_skipped(inputs: Path, tmp_path:
 
 def test_journal_blames_what_each_dead_attempt_was_reading(tmp_path: Path) -> None:
     lines = [
-        {"attempt": 1}, {"item": "a.zip"}, {"source": "a.zip!x.wav"},  # died decoding a member
-        {"attempt": 2}, {"item": "a.zip"}, {"source": "a.zip!x.wav"}, {"idle": True},  # died extracting the next one
-        {"attempt": 3}, {"item": "a.zip"}, {"source": "a.zip!x.wav"},
-        {"attempt": 4}, {"item": "b.wav"}, {"source": "b.wav"}, {"writing": True},  # died writing: no one to blame
-    ]  # fmt: skip
+        {"attempt": 1},
+        {"item": "a.zip"},
+        {"source": "a.zip!x.wav"},  # died decoding a member
+        {"attempt": 2},
+        {"item": "a.zip"},
+        {"source": "a.zip!x.wav"},
+        {"idle": True},  # died extracting the next one
+        {"attempt": 3},
+        {"item": "a.zip"},
+        {"source": "a.zip!x.wav"},
+        {"attempt": 4},
+        {"item": "b.wav"},
+        {"source": "b.wav"},
+        {"writing": True},  # died writing: no one to blame
+    ]
     path = tmp_path / "shard.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"sour')  # a torn last line
     assert _Journal(path, "shard").begin() == {"a.zip!x.wav": 2, "a.zip": 1}
@@ -224,7 +252,11 @@ def test_parquet_output_needs_only_the_base_install(audio_dir: Path, tmp_path: P
     assert "pyarrow" in {re.match(r"[\w.-]+", requirement)[0].lower() for requirement in project["dependencies"]}
     without_ray = "import sys; sys.modules['ray'] = None; from audioclas.cli import main; sys.exit(main())"
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-c", without_ray, "embed", str(audio_dir / CLIPS[0]), "--out", str(out),
-                          "--no-progress"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", without_ray, "embed", str(audio_dir / CLIPS[0]), "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert read_table(out, "clips").num_rows == 1

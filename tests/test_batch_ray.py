@@ -41,8 +41,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     ray_dir = tmp_path_factory.mktemp("ray")
     previous = os.environ.get(FAULTS_ENV)
     os.environ[FAULTS_ENV] = str(faults)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
-             _temp_dir=str(ray_dir), logging_level="WARNING")  # fmt: skip
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 2**20,
+        _temp_dir=str(ray_dir),
+        logging_level="WARNING",
+    )
     try:
         yield faults
     finally:

@@ -17,18 +17,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from media import encode
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
 
 
-def audioclas(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
-              ) -> subprocess.CompletedProcess:  # fmt: skip
+def audioclas(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "audioclas", *map(str, args)], capture_output=True, text=True, timeout=300,
-        env={**os.environ, **(env or {})}, cwd=cwd,
+        [sys.executable, "-m", "audioclas", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -42,12 +46,19 @@ def test_table_for_people(audio_dir: Path) -> None:
 def test_json_schema_with_timeline(audio_dir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.ogg"
     empty.write_bytes(b"")
-    run = audioclas("predict", audio_dir / ROBIN, empty, audio_dir / "pibble.ogg", "-f", "json", "--timeline", "-k", "2")
+    run = audioclas(
+        "predict", audio_dir / ROBIN, empty, audio_dir / "pibble.ogg", "-f", "json", "--timeline", "-k", "2"
+    )
     assert run.returncode == 1  # one input failed
     robin, bad, pibble = json.loads(run.stdout)
     assert robin["input"].endswith(ROBIN) and robin["duration"] == pytest.approx(2.699, abs=1e-3)
     assert [x["name"] for x in robin["labels"]] == ["Bird", "Chirp, tweet"]
-    assert robin["labels"][0] == {"index": 111, "id": "/m/015p6", "name": "Bird", "score": pytest.approx(0.83, abs=0.02)}
+    assert robin["labels"][0] == {
+        "index": 111,
+        "id": "/m/015p6",
+        "name": "Bird",
+        "score": pytest.approx(0.83, abs=0.02),
+    }
     assert bad == {"input": str(empty), "error": "file is empty (0 bytes)"}
     assert [w["start"] for w in pibble["windows"]] == [0, 10, 20, 30, 36.955]
     assert all(len(w["labels"]) == 2 for w in pibble["windows"])
@@ -82,7 +93,10 @@ def test_every_input_bad_exits_1_with_one_line_each(tmp_path: Path) -> None:
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and "missing.wav" in errors[0] and "noise.mp3" in errors[1]
-    assert [json.loads(line)["input"] for line in run.stdout.splitlines()] == [str(tmp_path / "missing.wav"), str(tmp_path / "noise.mp3")]
+    assert [json.loads(line)["input"] for line in run.stdout.splitlines()] == [
+        str(tmp_path / "missing.wav"),
+        str(tmp_path / "noise.mp3"),
+    ]
 
 
 def test_labels_search_and_help() -> None:
@@ -97,8 +111,11 @@ def test_undecodable_and_escape_sequence_names_are_shown_safely(audio_dir: Path,
     visible escapes on the screen and in the output file, and every member still gets its result."""
     archive = tmp_path / "names.tar.gz"
     with tarfile.open(archive, "w:gz", format=tarfile.GNU_FORMAT) as tar:  # names stored as raw bytes
-        for name, data in [("bad\udcff\x1b[2J.ogg", (audio_dir / ROBIN).read_bytes()),
-                           ("junk\udcfe\x07.wav", b"not audio" * 100), ("good.ogg", (audio_dir / TRUMPET).read_bytes())]:
+        for name, data in [
+            ("bad\udcff\x1b[2J.ogg", (audio_dir / ROBIN).read_bytes()),
+            ("junk\udcfe\x07.wav", b"not audio" * 100),
+            ("good.ogg", (audio_dir / TRUMPET).read_bytes()),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -113,9 +130,12 @@ def test_undecodable_and_escape_sequence_names_are_shown_safely(audio_dir: Path,
     assert "bad\\xff\\x1b[2J.ogg" in shown.stdout and "junk\\xfe\\x07.wav" in shown.stderr
     for text in (run.stderr, shown.stdout, shown.stderr):
         assert "\x1b[2J" not in text and "\x07" not in text and "\ufffd" not in text
+
+
 def test_non_finite_scores_give_an_error_entry_and_valid_json(audio_dir: Path, tmp_path: Path) -> None:
-    huge = encode(tmp_path / "huge.wav", np.random.default_rng(0).standard_normal(16000) * 1e30, 16000, "pcm_f32le",
-                  format="wav")  # fmt: skip
+    huge = encode(
+        tmp_path / "huge.wav", np.random.default_rng(0).standard_normal(16000) * 1e30, 16000, "pcm_f32le", format="wav"
+    )
     run = audioclas("predict", huge, audio_dir / ROBIN, "-f", "json", "--no-progress")
     assert run.returncode == 1
     bad, robin = json.loads(run.stdout)
@@ -136,13 +156,20 @@ def test_version() -> None:
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(["--window", "0"], "window must be between"), (["--window", "100"], "window must be between"),
-     (["--window", "nan"], "window must be between"), (["--hop", "0"], "hop must be between"),
-     (["--hop", "20"], "hop must be between"), (["-f", "xml"], "invalid choice: 'xml'"),
-     (["-k", "-3"], "top_k must be"), (["-t", "2"], "threshold must be between 0 and 1"),
-     (["--batch-size", "0"], "batch size must be at least 1"), (["-o", "tags.tsv"], "cannot tell the format"),
-     (["--top-k", "many"], "invalid int value")],
-)  # fmt: skip
+    [
+        (["--window", "0"], "window must be between"),
+        (["--window", "100"], "window must be between"),
+        (["--window", "nan"], "window must be between"),
+        (["--hop", "0"], "hop must be between"),
+        (["--hop", "20"], "hop must be between"),
+        (["-f", "xml"], "invalid choice: 'xml'"),
+        (["-k", "-3"], "top_k must be"),
+        (["-t", "2"], "threshold must be between 0 and 1"),
+        (["--batch-size", "0"], "batch size must be at least 1"),
+        (["-o", "tags.tsv"], "cannot tell the format"),
+        (["--top-k", "many"], "invalid int value"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(audio_dir: Path, tmp_path: Path, args: list[str], fragment: str) -> None:
     run = audioclas("predict", audio_dir / ROBIN, "--no-progress", *args, cwd=tmp_path)
     assert run.returncode == 2 and run.stdout == ""
@@ -161,8 +188,11 @@ def test_embed_and_bare_command_usage_errors(audio_dir: Path, tmp_path: Path) ->
 def test_a_reader_that_stops_early_gets_no_traceback(audio_dir: Path, fmt: str) -> None:
     """``audioclas predict … | head -1``: the pipe closes after one line; we stop quietly with 141, like SIGPIPE."""
     clips = sorted(audio_dir.glob("*.ogg"))
-    process = subprocess.Popen([sys.executable, "-m", "audioclas", "predict", *map(str, clips), "-f", fmt,
-                                "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audioclas", "predict", *map(str, clips), "-f", fmt, "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdout.readline()
     process.stdout.close()
     stderr = process.stderr.read().decode()
@@ -219,8 +249,18 @@ def test_a_full_disk_is_one_line(audio_dir: Path, tmp_path: Path, full_disk: Pat
         for index in range(10, 13):
             shutil.copy(shared_dir / "datasets" / "fsdd" / "recordings" / f"{digit}_george_{index}.wav", data / name)
     home = full_disk / "home"
-    run = audioclas("train", data, "--name", "tiny", "--epochs", "2", "--val-fraction", "0", "--no-progress",
-                    env={"AUDIOCLAS_HOME": str(home)})  # fmt: skip
+    run = audioclas(
+        "train",
+        data,
+        "--name",
+        "tiny",
+        "--epochs",
+        "2",
+        "--val-fraction",
+        "0",
+        "--no-progress",
+        env={"AUDIOCLAS_HOME": str(home)},
+    )
     assert run.returncode == 2, run.stderr
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].endswith(": No space left on device") and str(home) in errors[0]
@@ -232,9 +272,11 @@ def test_a_full_disk_is_one_line(audio_dir: Path, tmp_path: Path, full_disk: Pat
 
 
 def test_format_follows_the_output_file_extension(audio_dir: Path, tmp_path: Path) -> None:
-    for name, parse in (("tags.csv", lambda text: list(csv.DictReader(io.StringIO(text)))[0]["label"]),
-                        ("tags.ndjson", lambda text: json.loads(text.splitlines()[0])["labels"][0]["name"]),
-                        ("tags.JSON", lambda text: json.loads(text)[0]["labels"][0]["name"])):  # fmt: skip
+    for name, parse in (
+        ("tags.csv", lambda text: list(csv.DictReader(io.StringIO(text)))[0]["label"]),
+        ("tags.ndjson", lambda text: json.loads(text.splitlines()[0])["labels"][0]["name"]),
+        ("tags.JSON", lambda text: json.loads(text)[0]["labels"][0]["name"]),
+    ):
         run = audioclas("predict", audio_dir / ROBIN, "-o", tmp_path / name, "--no-progress")
         assert run.returncode == 0, run.stderr
         assert parse((tmp_path / name).read_text()) == "Bird", name
@@ -243,20 +285,34 @@ def test_format_follows_the_output_file_extension(audio_dir: Path, tmp_path: Pat
 
 
 def test_audio_from_standard_input(audio_dir: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "audioclas", "predict", "-", "-f", "json", "-k", "1"],
-                         input=(audio_dir / ROBIN).read_bytes(), capture_output=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "audioclas", "predict", "-", "-f", "json", "-k", "1"],
+        input=(audio_dir / ROBIN).read_bytes(),
+        capture_output=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [
-        {"input": "<stdin>", "duration": 2.699, "labels": [{"index": 111, "id": "/m/015p6", "name": "Bird",
-                                                            "score": pytest.approx(0.83, abs=0.02)}]}]  # fmt: skip
-    run = subprocess.run([sys.executable, "-m", "audioclas", "predict", "-", "-f", "jsonl"], input=b"",
-                         capture_output=True, text=False, timeout=300)  # fmt: skip
+        {
+            "input": "<stdin>",
+            "duration": 2.699,
+            "labels": [{"index": 111, "id": "/m/015p6", "name": "Bird", "score": pytest.approx(0.83, abs=0.02)}],
+        }
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "audioclas", "predict", "-", "-f", "jsonl"],
+        input=b"",
+        capture_output=True,
+        text=False,
+        timeout=300,
+    )
     assert run.returncode == 1 and json.loads(run.stdout) == {"input": "<stdin>", "error": "file is empty (0 bytes)"}
 
 
 def test_csv_lists_inputs_without_labels_and_keeps_clip_rows_beside_windows(audio_dir: Path, tmp_path: Path) -> None:
-    run = audioclas("predict", audio_dir / ROBIN, audio_dir / "pibble.ogg", "-f", "csv", "-t", "0.5", "--timeline",
-                    "--no-progress")  # fmt: skip
+    run = audioclas(
+        "predict", audio_dir / ROBIN, audio_dir / "pibble.ogg", "-f", "csv", "-t", "0.5", "--timeline", "--no-progress"
+    )
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
     robin = [r for r in rows if r["input"].endswith(ROBIN)]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from service_server import Server
 
 from audioclas import deepaas_adapter
 from audioclas.cli import main
@@ -23,13 +24,22 @@ from audioclas.tagger import Tagger
 from audioclas.training import ModelError, TrainConfig, evaluate, load_model, train
 from audioclas.training.finetune import NO_VALIDATION
 from audioclas.weights import WEIGHTS_SHA256
-from service_server import Server
 
 DIGITS = ["zero", "one"]
 TRAIN, VAL, TEST = range(10, 15), range(15, 18), range(0, 3)
 NAME = "tuned-digits"
-DOG_CLASSES = {"Dog", "Animal", "Domestic animals, pets", "Canidae, dogs, wolves", "Howl", "Bow-wow", "Whimper (dog)",
-               "Growling", "Yip", "Bark"}
+DOG_CLASSES = {
+    "Dog",
+    "Animal",
+    "Domestic animals, pets",
+    "Canidae, dogs, wolves",
+    "Howl",
+    "Bow-wow",
+    "Whimper (dog)",
+    "Growling",
+    "Yip",
+    "Bark",
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +68,16 @@ def _write_split(root: Path, split: str, indices, shared_dir: Path) -> None:
 def tuned(digits: Path):
     """The fine-tuned model, trained without validation: the fine-tuned network is kept unchecked."""
     messages: list[str] = []
-    config = TrainConfig(name=NAME, finetune=True, finetune_epochs=1, finetune_batch_size=10, epochs=10,
-                         early_stopping=0, val_fraction=0, tensorboard=False)
+    config = TrainConfig(
+        name=NAME,
+        finetune=True,
+        finetune_epochs=1,
+        finetune_batch_size=10,
+        epochs=10,
+        early_stopping=0,
+        val_fraction=0,
+        tensorboard=False,
+    )
     result = train(digits, config, log=messages.append)
     result.messages = messages
     return result
@@ -116,8 +134,10 @@ def test_both_networks_test_metrics_are_kept_side_by_side(tuned) -> None:
     assert frozen["test"]["examples"] == finetuned["test"]["examples"] == 6
     assert finetuned["test"]["accuracy"] == info["metrics"]["test"]["accuracy"] == tuned.metrics["test"]["accuracy"]
     assert tuned.finetune["frozen"] == frozen and tuned.finetune["finetuned"] == finetuned
-    assert any(message.startswith("test: frozen head accuracy") and "fine-tuned network accuracy" in message
-               for message in tuned.messages)
+    assert any(
+        message.startswith("test: frozen head accuracy") and "fine-tuned network accuracy" in message
+        for message in tuned.messages
+    )
     assert f"warning: {NO_VALIDATION}" in tuned.messages
 
 
@@ -128,8 +148,19 @@ def test_a_validation_split_decides_between_them(tuned, digits: Path, shared_dir
     shutil.copytree(digits, root)
     _write_split(root, "val", VAL, shared_dir)
     messages: list[str] = []
-    result = train(root, TrainConfig(name="tuned-val", finetune=True, finetune_epochs=1, finetune_batch_size=10,
-                                     epochs=10, early_stopping=0, tensorboard=False), log=messages.append)
+    result = train(
+        root,
+        TrainConfig(
+            name="tuned-val",
+            finetune=True,
+            finetune_epochs=1,
+            finetune_batch_size=10,
+            epochs=10,
+            early_stopping=0,
+            tensorboard=False,
+        ),
+        log=messages.append,
+    )
     info = result.model.info
     assert info["finetune"]["kept"] == "frozen" and not result.model.finetuned
     assert info["metrics"]["frozen"]["val"]["accuracy"] == 1.0
@@ -140,9 +171,25 @@ def test_a_validation_split_decides_between_them(tuned, digits: Path, shared_dir
 
 
 def test_the_train_cli_prints_both_and_the_warning(tuned, digits: Path, capsys: pytest.CaptureFixture) -> None:
-    status = main(["train", str(digits), "--name", "tuned-cli", "--finetune", "--finetune-epochs", "1",
-                   "--finetune-batch-size", "10", "--epochs", "10", "--val-fraction", "0", "--no-progress",
-                   "--no-tensorboard"])
+    status = main(
+        [
+            "train",
+            str(digits),
+            "--name",
+            "tuned-cli",
+            "--finetune",
+            "--finetune-epochs",
+            "1",
+            "--finetune-batch-size",
+            "10",
+            "--epochs",
+            "10",
+            "--val-fraction",
+            "0",
+            "--no-progress",
+            "--no-tensorboard",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0
     assert "frozen head and fine-tuned network" in out and "test (frozen head)" in out and "test (fine-tuned)" in out
@@ -162,7 +209,9 @@ def test_python_predict_uses_the_fine_tuned_network(tuned, evaluated, test_files
     expected = evaluated.scores[[order.index(str(path)) for path in test_files]]
     np.testing.assert_allclose([p.scores for p in predictions], expected, atol=1e-4)
     # ... and not those of the head on the pretrained network's embeddings.
-    pretrained = [model.classify(tagger.embed(path, window=model.window, pad=model.pad).windows)[1] for path in test_files]
+    pretrained = [
+        model.classify(tagger.embed(path, window=model.window, pad=model.pad).windows)[1] for path in test_files
+    ]
     assert np.abs(np.asarray(pretrained) - expected).max() > 1e-3
     assert tagger.backbones.keys() == {model.backbone_sha256}  # loaded once, kept for the next call
 
@@ -178,8 +227,9 @@ def test_cli_predict_and_evaluate(tuned, evaluated, digits: Path, test_files: li
     order = [str(example.path) for example in evaluated.examples]
     for result in printed:
         scores = {label["name"]: label["score"] for label in result["labels"]}
-        np.testing.assert_allclose([scores[name] for name in DIGITS], evaluated.scores[order.index(result["input"])],
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            [scores[name] for name in DIGITS], evaluated.scores[order.index(result["input"])], atol=1e-4
+        )
     assert main(["evaluate", NAME, str(digits), "--json", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == tuned.metrics["test"]["accuracy"]
 
@@ -201,15 +251,33 @@ def test_rest_and_deepaas_predict(tuned, evaluated, test_files: list[Path], tmp_
         refused = client.post(url, files={"files": (path.name, path.read_bytes())}, data={"window": "10"})
         assert refused.status_code == 422 and "trained on 1 s windows" in refused.json()["error"]
     upload = namedtuple("UploadedFile", ("name", "filename", "content_type", "original_filename"))
-    answer = deepaas_adapter.predict(data=upload("data", str(path), "audio/wav", path.name), url=None, model=NAME,
-                                     top_k=2, threshold=0.0, window=None, hop=None, aggregate="max", timeline=False)
+    answer = deepaas_adapter.predict(
+        data=upload("data", str(path), "audio/wav", path.name),
+        url=None,
+        model=NAME,
+        top_k=2,
+        threshold=0.0,
+        window=None,
+        hop=None,
+        aggregate="max",
+        timeline=False,
+    )
     (result,) = answer["results"]
     assert result["input"] == path.name, result
     scores = {label["name"]: label["score"] for label in result["labels"]}
     np.testing.assert_allclose([scores[name] for name in DIGITS], expected, atol=1e-4)
     with pytest.raises(ValueError, match="trained on 1 s windows"):
-        deepaas_adapter.predict(data=upload("data", str(path), "audio/wav", path.name), url=None, model=NAME,
-                                top_k=2, threshold=0.0, window=10.0, hop=None, aggregate="max", timeline=False)
+        deepaas_adapter.predict(
+            data=upload("data", str(path), "audio/wav", path.name),
+            url=None,
+            model=NAME,
+            top_k=2,
+            threshold=0.0,
+            window=10.0,
+            hop=None,
+            aggregate="max",
+            timeline=False,
+        )
 
 
 # ---------------------------------------------------------------- window options with a custom model
@@ -259,15 +327,22 @@ def test_audioset_tags_beside_a_custom_model_use_10_s_windows(tuned, audio_dir: 
     assert custom.labels[0].name in DIGITS and len(custom.windows) == 47
     audioset = custom.audioset
     assert_a_dog(audioset)
-    assert [w.start for w in audioset.windows] == [w.start for w in plain.windows] == [0, 10, 20, 30, pytest.approx(36.95, abs=0.01)]
+    assert (
+        [w.start for w in audioset.windows]
+        == [w.start for w in plain.windows]
+        == [0, 10, 20, 30, pytest.approx(36.95, abs=0.01)]
+    )
     assert [label.name for label in audioset.labels] == [label.name for label in plain.labels]
-    np.testing.assert_allclose([label.score for label in audioset.labels], [label.score for label in plain.labels], atol=1e-5)
+    np.testing.assert_allclose(
+        [label.score for label in audioset.labels], [label.score for label in plain.labels], atol=1e-5
+    )
 
 
 def test_audioset_tags_beside_a_frozen_short_window_model(tuned, digits: Path, audio_dir: Path) -> None:
     # The case of the report: a frozen head on 0.3 s windows gave a dog "Music, Baby cry, Silence".
-    model = train(digits, TrainConfig(name="short-frozen", epochs=5, early_stopping=0, val_fraction=0,
-                                      tensorboard=False)).model
+    model = train(
+        digits, TrainConfig(name="short-frozen", epochs=5, early_stopping=0, val_fraction=0, tensorboard=False)
+    ).model
     assert (model.window, model.finetuned) == (0.3, False)
     prediction = Tagger().predict(audio_dir / "pibble.ogg", model=model, with_audioset=True, top_k=5)
     assert_a_dog(prediction.audioset)

@@ -48,8 +48,13 @@ def test_every_bound_gives_input_too_large(tmp_path: Path, audio_dir: Path) -> N
     for index in range(3):
         (tmp_path / "folder" / f"{index}.ogg").write_bytes(robin)
     client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=robin)))
-    limits = InputLimits(max_archive_members=2, max_folder_files=2, max_download_bytes=100, max_compression_ratio=2,
-                         ratio_check_bytes=2**20)  # fmt: skip
+    limits = InputLimits(
+        max_archive_members=2,
+        max_folder_files=2,
+        max_download_bytes=100,
+        max_compression_ratio=2,
+        ratio_check_bytes=2**20,
+    )
     inputs = [tmp_path / name for name in ["many.zip", "many.tar", "pax.tar", "bomb.wav.gz", "folder"]]
     found = problems([*inputs, io.BytesIO(robin), "https://example.org/a.ogg"], limits, http_client=client)
     found += problems(tmp_path / "big.ogg.gz", InputLimits(max_member_bytes=len(robin) - 1))

@@ -347,10 +347,16 @@ def test_huge_tar_headers_are_refused_before_they_are_read(tmp_path: Path, robin
     pax_bytes = tarfile.BLOCKSIZE + len(padded(record))
     del record
     long_name = "a" * 2_000_000 + ".ogg"
-    (tmp_path / "gnu.tar").write_bytes(tar_header("././@LongLink", tarfile.GNUTYPE_LONGNAME, len(long_name) + 1)
-                                       + padded(long_name.encode() + b"\0") + robin + bytes(1024))
-    chain = b"".join(tar_header("h", tarfile.XHDTYPE, len(pax_record("comment", str(i)))) +
-                     padded(pax_record("comment", str(i))) for i in range(20))
+    (tmp_path / "gnu.tar").write_bytes(
+        tar_header("././@LongLink", tarfile.GNUTYPE_LONGNAME, len(long_name) + 1)
+        + padded(long_name.encode() + b"\0")
+        + robin
+        + bytes(1024)
+    )
+    chain = b"".join(
+        tar_header("h", tarfile.XHDTYPE, len(pax_record("comment", str(i)))) + padded(pax_record("comment", str(i)))
+        for i in range(20)
+    )
     (tmp_path / "chain.tar").write_bytes(chain + robin + bytes(1024))
     sparse = tarfile.TarInfo("sparse.ogg")
     sparse.type = tarfile.GNUTYPE_SPARSE
@@ -363,15 +369,22 @@ def test_huge_tar_headers_are_refused_before_they_are_read(tmp_path: Path, robin
     tracemalloc.start()
     started = time.monotonic()
     assert expand([tmp_path / "pax.tar.gz"]) == [
-        (str(tmp_path / "pax.tar.gz"), f"a member's extended tar headers (PAX or GNU long name) of {pax_bytes} bytes are "
-                                       "larger than the limit of 1048576 bytes")]
+        (
+            str(tmp_path / "pax.tar.gz"),
+            f"a member's extended tar headers (PAX or GNU long name) of {pax_bytes} bytes are "
+            "larger than the limit of 1048576 bytes",
+        )
+    ]
     seconds, (_, peak) = time.monotonic() - started, tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert seconds < 5 and peak < 8 * 2**20, (seconds, peak)
     results = expand([tmp_path / name for name in ["gnu.tar", "chain.tar", "sparse.tar", "long.tar", "long-gnu.tar"]])
     assert results == [
-        (str(tmp_path / "gnu.tar"), "a member's extended tar headers (PAX or GNU long name) of 2000896 bytes are "
-                                    "larger than the limit of 1048576 bytes"),
+        (
+            str(tmp_path / "gnu.tar"),
+            "a member's extended tar headers (PAX or GNU long name) of 2000896 bytes are "
+            "larger than the limit of 1048576 bytes",
+        ),
         (str(tmp_path / "chain.tar"), "a member has more than 8 extended tar headers"),
         (str(tmp_path / "sparse.tar"), "has a GNU sparse member, which is not supported"),
         (f"{tmp_path}/long.tar!{'é' * 300}.ogg", "ok"),
@@ -379,8 +392,9 @@ def test_huge_tar_headers_are_refused_before_they_are_read(tmp_path: Path, robin
     ]
 
 
-def test_tar_headers_are_bounded_for_the_whole_archive(tmp_path: Path, robin_bytes: bytes,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tar_headers_are_bounded_for_the_whole_archive(
+    tmp_path: Path, robin_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """tarfile keeps every member's PAX headers: their total is bounded too (lowered here to 4 kB)."""
     monkeypatch.setattr(tarheaders, "MAX_TAR_HEADER_BYTES", 4096)
     with tarfile.open(tmp_path / "many-pax.tar", "w", format=tarfile.PAX_FORMAT) as archive:
@@ -388,8 +402,10 @@ def test_tar_headers_are_bounded_for_the_whole_archive(tmp_path: Path, robin_byt
             add_tar_member(archive, f"{index}{'é' * 300}.ogg", robin_bytes)  # a 1 kB PAX header each
     assert expand([tmp_path / "many-pax.tar"]) == [
         *[(f"{tmp_path}/many-pax.tar!{index}{'é' * 300}.ogg", "ok") for index in range(2)],
-        (str(tmp_path / "many-pax.tar"), "extended tar headers (PAX or GNU long names) are larger than the limit of "
-                                         "4096 bytes in all"),
+        (
+            str(tmp_path / "many-pax.tar"),
+            "extended tar headers (PAX or GNU long names) are larger than the limit of 4096 bytes in all",
+        ),
     ]
 
 
@@ -481,7 +497,9 @@ def test_http_url_inputs_are_never_paths(tmp_path: Path, robin_bytes: bytes) -> 
     with pytest.raises(InputError, match="the URL has no host"):
         HttpURL(f"http:{tmp_path}/robin.ogg")
     client = serve({"https://example.org/robin.ogg": httpx.Response(200, content=robin_bytes)})
-    assert expand(HttpURL("https://example.org/robin.ogg"), http_client=client) == [("https://example.org/robin.ogg", "ok")]
+    assert expand(HttpURL("https://example.org/robin.ogg"), http_client=client) == [
+        ("https://example.org/robin.ogg", "ok")
+    ]
 
 
 def test_redirects_are_followed_by_hand_and_guarded(robin_bytes: bytes) -> None:

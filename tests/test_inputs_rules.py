@@ -21,7 +21,7 @@ TRAINING = (
 
 
 def test_audio_extensions_are_the_union_of_both_former_lists() -> None:
-    assert AUDIO_EXTENSIONS == set(TAGGING.split()) | set(TRAINING.split())
+    assert set(TAGGING.split()) | set(TRAINING.split()) == AUDIO_EXTENSIONS
     assert all(is_audio_name(f"dir.x/clip{ext.upper()}") for ext in AUDIO_EXTENSIONS)
     assert not any(is_audio_name(name) for name in ["notes.txt", "clips.zip", "wav", "a.wav.gz", "clip.wav/x"])
 
@@ -40,11 +40,19 @@ def test_a_folder_walk_takes_the_extensions_training_took(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     "name, hidden",
     [
-        ("clip.wav", False), ("./clip.wav", False), ("../clip.wav", False), ("a/b/clip.wav", False),
-        (".clip.wav", True), ("a/.git/clip.wav", True), ("a\\.cache\\clip.wav", True), ("._clip.wav", True),
-        ("__MACOSX/a/clip.wav", True), ("a\\__MACOSX\\clip.wav", True), ("__macosx/clip.wav", False),
+        ("clip.wav", False),
+        ("./clip.wav", False),
+        ("../clip.wav", False),
+        ("a/b/clip.wav", False),
+        (".clip.wav", True),
+        ("a/.git/clip.wav", True),
+        ("a\\.cache\\clip.wav", True),
+        ("._clip.wav", True),
+        ("__MACOSX/a/clip.wav", True),
+        ("a\\__MACOSX\\clip.wav", True),
+        ("__macosx/clip.wav", False),
     ],
-)  # fmt: skip
+)
 def test_hidden_names(name: str, hidden: bool) -> None:
     assert is_hidden(name) is hidden
 
@@ -52,11 +60,20 @@ def test_hidden_names(name: str, hidden: bool) -> None:
 @pytest.mark.parametrize(
     "text, problem",
     [
-        ("a/b.wav", None), ("./a.wav", None), ("a..b.wav", None), ("1:a.wav", None), ("a/...wav", None),
-        ("/etc/passwd", "absolute"), ("\\\\server\\share\\a.wav", "absolute"), ("C:a.wav", "absolute"),
-        ("c:\\a.wav", "absolute"), ("../a.wav", "contains '..'"), ("a/../b.wav", "contains '..'"),
-        ("a\\..\\..\\b.wav", "contains '..'"), ("a\0.wav", "contains a NUL byte"),
+        ("a/b.wav", None),
+        ("./a.wav", None),
+        ("a..b.wav", None),
+        ("1:a.wav", None),
+        ("a/...wav", None),
+        ("/etc/passwd", "absolute"),
+        ("\\\\server\\share\\a.wav", "absolute"),
+        ("C:a.wav", "absolute"),
+        ("c:\\a.wav", "absolute"),
+        ("../a.wav", "contains '..'"),
+        ("a/../b.wav", "contains '..'"),
+        ("a\\..\\..\\b.wav", "contains '..'"),
+        ("a\0.wav", "contains a NUL byte"),
     ],
-)  # fmt: skip
+)
 def test_unsafe_relative_paths(text: str, problem: str | None) -> None:
     assert unsafe_relative_path(text) == problem

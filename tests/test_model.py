@@ -19,26 +19,70 @@ WINDOW = 320000
 
 # docs/efficientat-mn04.md section 8: whole-clip top-5 (label, probability rounded to 3 decimals).
 TOP5 = {
-    "robin": [("Bird", 0.821), ("Chirp, tweet", 0.717), ("Bird vocalization, bird call, bird song", 0.670),
-              ("Domestic animals, pets", 0.098), ("Outside, rural or natural", 0.025)],
-    "trumpet": [("Trumpet", 0.939), ("Music", 0.734), ("Brass instrument", 0.582), ("Musical instrument", 0.518),
-                ("Trombone", 0.133)],
-    "metro": [("Train", 0.727), ("Rail transport", 0.578), ("Railroad car, train wagon", 0.560),
-              ("Subway, metro, underground", 0.493), ("Vehicle", 0.241)],
-    "speech_198": [("Speech", 0.847), ("Female speech, woman speaking", 0.468), ("Narration, monologue", 0.394),
-                   ("Conversation", 0.152), ("Speech synthesizer", 0.122)],
-    "speech_3436": [("Speech", 0.844), ("Speech synthesizer", 0.725), ("Narration, monologue", 0.332),
-                    ("Male speech, man speaking", 0.143), ("Conversation", 0.032)],
-    "speech_5703": [("Speech synthesizer", 0.838), ("Speech", 0.788), ("Narration, monologue", 0.153),
-                    ("Male speech, man speaking", 0.064), ("Conversation", 0.022)],
-    "drumbass": [("Music", 0.864), ("Musical instrument", 0.363), ("Guitar", 0.224), ("Bass guitar", 0.213),
-                 ("Plucked string instrument", 0.195)],
-    "pibble": [("Plop", 0.723), ("Animal", 0.333), ("Domestic animals, pets", 0.303), ("Dog", 0.287),
-               ("Bark", 0.122)],
-    "humpback": [("Whale vocalization", 0.709), ("Animal", 0.671), ("Domestic animals, pets", 0.223),
-                 ("Wild animals", 0.176), ("Cat", 0.146)],
-    "hungarian": [("Music", 0.769), ("Violin, fiddle", 0.379), ("Orchestra", 0.310), ("Musical instrument", 0.280),
-                  ("Bowed string instrument", 0.262)],
+    "robin": [
+        ("Bird", 0.821),
+        ("Chirp, tweet", 0.717),
+        ("Bird vocalization, bird call, bird song", 0.670),
+        ("Domestic animals, pets", 0.098),
+        ("Outside, rural or natural", 0.025),
+    ],
+    "trumpet": [
+        ("Trumpet", 0.939),
+        ("Music", 0.734),
+        ("Brass instrument", 0.582),
+        ("Musical instrument", 0.518),
+        ("Trombone", 0.133),
+    ],
+    "metro": [
+        ("Train", 0.727),
+        ("Rail transport", 0.578),
+        ("Railroad car, train wagon", 0.560),
+        ("Subway, metro, underground", 0.493),
+        ("Vehicle", 0.241),
+    ],
+    "speech_198": [
+        ("Speech", 0.847),
+        ("Female speech, woman speaking", 0.468),
+        ("Narration, monologue", 0.394),
+        ("Conversation", 0.152),
+        ("Speech synthesizer", 0.122),
+    ],
+    "speech_3436": [
+        ("Speech", 0.844),
+        ("Speech synthesizer", 0.725),
+        ("Narration, monologue", 0.332),
+        ("Male speech, man speaking", 0.143),
+        ("Conversation", 0.032),
+    ],
+    "speech_5703": [
+        ("Speech synthesizer", 0.838),
+        ("Speech", 0.788),
+        ("Narration, monologue", 0.153),
+        ("Male speech, man speaking", 0.064),
+        ("Conversation", 0.022),
+    ],
+    "drumbass": [
+        ("Music", 0.864),
+        ("Musical instrument", 0.363),
+        ("Guitar", 0.224),
+        ("Bass guitar", 0.213),
+        ("Plucked string instrument", 0.195),
+    ],
+    "pibble": [("Plop", 0.723), ("Animal", 0.333), ("Domestic animals, pets", 0.303), ("Dog", 0.287), ("Bark", 0.122)],
+    "humpback": [
+        ("Whale vocalization", 0.709),
+        ("Animal", 0.671),
+        ("Domestic animals, pets", 0.223),
+        ("Wild animals", 0.176),
+        ("Cat", 0.146),
+    ],
+    "hungarian": [
+        ("Music", 0.769),
+        ("Violin, fiddle", 0.379),
+        ("Orchestra", 0.310),
+        ("Musical instrument", 0.280),
+        ("Bowed string instrument", 0.262),
+    ],
 }
 
 
@@ -104,12 +148,15 @@ def test_window_outputs(model, reference):
         logits, embeddings = model(torch.stack(windows))
     for clip in reference["clip_ids"]:
         rows = [i for i, owner in enumerate(owners) if owner == clip]
-        np.testing.assert_allclose(logits[rows].numpy(), reference[f"{clip}__win_logits"], rtol=0, atol=1e-4,
-                                   err_msg=clip)
-        np.testing.assert_allclose(embeddings[rows].numpy(), reference[f"{clip}__win_embedding"], rtol=0,
-                                   atol=1e-5, err_msg=clip)
-        np.testing.assert_allclose(torch.sigmoid(logits[rows]).numpy(), reference[f"{clip}__win_probs"], rtol=0,
-                                   atol=1e-5, err_msg=clip)
+        np.testing.assert_allclose(
+            logits[rows].numpy(), reference[f"{clip}__win_logits"], rtol=0, atol=1e-4, err_msg=clip
+        )
+        np.testing.assert_allclose(
+            embeddings[rows].numpy(), reference[f"{clip}__win_embedding"], rtol=0, atol=1e-5, err_msg=clip
+        )
+        np.testing.assert_allclose(
+            torch.sigmoid(logits[rows]).numpy(), reference[f"{clip}__win_probs"], rtol=0, atol=1e-5, err_msg=clip
+        )
 
 
 def test_top5_labels(whole_clips):
@@ -141,6 +188,14 @@ def test_fused_model_has_no_batchnorm(weights_path):
 
 def test_make_divisible():
     # Examples from docs/efficientat-mn04.md section 3.2.
-    assert [make_divisible(v * 0.4) for v in (16, 24, 64, 72, 184, 672, 960, 1280)] == [8, 16, 24, 32, 72, 272,
-                                                                                       384, 512]
+    assert [make_divisible(v * 0.4) for v in (16, 24, 64, 72, 184, 672, 960, 1280)] == [
+        8,
+        16,
+        24,
+        32,
+        72,
+        272,
+        384,
+        512,
+    ]
     assert [make_divisible(c // 4) for c in (32, 48, 192, 272, 384)] == [8, 16, 48, 72, 96]

@@ -9,12 +9,22 @@ import threading
 from pathlib import Path
 
 import pytest
+from service_server import tiny_dataset
 
 from audioclas.cli import main
 from audioclas.training import TrainConfig, train
-from audioclas.training.store import (NAME_PATTERN, ModelError, ModelExists, ModelNotFound, default_name, load_model,
-                                      model_ref, models_dir, resolve_model, save_model)
-from service_server import tiny_dataset
+from audioclas.training.store import (
+    NAME_PATTERN,
+    ModelError,
+    ModelExists,
+    ModelNotFound,
+    default_name,
+    load_model,
+    model_ref,
+    models_dir,
+    resolve_model,
+    save_model,
+)
 
 
 @pytest.fixture
@@ -96,11 +106,14 @@ def test_the_command_line_reads_a_path_as_a_folder_and_a_name_as_a_name() -> Non
         load_model(Path("definitely-not-here"))
 
 
-def test_the_command_line_uses_a_model_folder_given_as_a_path(tmp_path: Path, shared_dir: Path,
-                                                              monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_the_command_line_uses_a_model_folder_given_as_a_path(
+    tmp_path: Path, shared_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     data = tiny_dataset(shared_dir, tmp_path / "data")
-    train(data, TrainConfig(name="moved-away", head="linear", epochs=3, early_stopping=0, val_fraction=0.0,
-                            tensorboard=False))
+    train(
+        data,
+        TrainConfig(name="moved-away", head="linear", epochs=3, early_stopping=0, val_fraction=0.0, tensorboard=False),
+    )
     shutil.move(models_dir() / "moved-away", tmp_path / "mine")  # a model folder of the user's own
     monkeypatch.chdir(tmp_path)
     assert main(["evaluate", "./mine", str(data), "--json", "--no-progress"]) == 0

@@ -56,11 +56,18 @@ def test_label_search_and_resolution() -> None:
 
 @pytest.mark.parametrize(
     ("options", "fragment"),
-    [({"top_k": -3}, "top_k must be"), ({"top_k": True}, "top_k must be"), ({"top_k": 2.5}, "top_k must be"),
-     ({"threshold": 2}, "threshold must be"), ({"threshold": float("nan")}, "threshold must be"),
-     ({"threshold": "0.5"}, "threshold must be"), ({"aggregate": "median"}, "aggregate must be"),
-     ({"labels": [1]}, "labels must be label names"), ({"exclude": [None]}, "exclude must be label names")],
-)  # fmt: skip
+    [
+        ({"top_k": -3}, "top_k must be"),
+        ({"top_k": True}, "top_k must be"),
+        ({"top_k": 2.5}, "top_k must be"),
+        ({"threshold": 2}, "threshold must be"),
+        ({"threshold": float("nan")}, "threshold must be"),
+        ({"threshold": "0.5"}, "threshold must be"),
+        ({"aggregate": "median"}, "aggregate must be"),
+        ({"labels": [1]}, "labels must be label names"),
+        ({"exclude": [None]}, "exclude must be label names"),
+    ],
+)
 def test_a_label_query_is_checked_on_construction(options: dict, fragment: str) -> None:
     with pytest.raises(OptionError, match=fragment):
         LabelQuery(**options)
@@ -78,6 +85,11 @@ def test_a_label_query_resolves_names_against_the_model_classes() -> None:
 
 def test_a_label_query_as_a_batch_job_records_it() -> None:
     query = LabelQuery(3, 0.25, ("Bird",), ("Speech",), "mean")
-    assert query.to_dict() == {"top_k": 3, "threshold": 0.25, "aggregate": "mean", "include": ["Bird"],
-                               "exclude": ["Speech"]}  # fmt: skip
+    assert query.to_dict() == {
+        "top_k": 3,
+        "threshold": 0.25,
+        "aggregate": "mean",
+        "include": ["Bird"],
+        "exclude": ["Speech"],
+    }
     assert LabelQuery().to_dict() == {"top_k": 5, "threshold": 0.0, "aggregate": "max", "include": None, "exclude": []}

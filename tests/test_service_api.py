@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from media import encode
 from service_server import Server
 
@@ -32,8 +31,20 @@ PREDICT = "/v2/models/audioset/predict/"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     """Small bounds, a token from $AUDIOCLAS_TOKEN, CORS for one origin."""
     home = tmp_path_factory.mktemp("api") / "home"
-    with Server(home, "--max-upload-mb", "1", "--max-audio-seconds", "30", "--max-archive-members", "5",
-                "--max-archive-mb", "2", "--cors", "http://lab.example", token=TOKEN) as running:
+    with Server(
+        home,
+        "--max-upload-mb",
+        "1",
+        "--max-audio-seconds",
+        "30",
+        "--max-archive-members",
+        "5",
+        "--max-archive-mb",
+        "2",
+        "--cors",
+        "http://lab.example",
+        token=TOKEN,
+    ) as running:
         yield running
 
 
@@ -74,10 +85,18 @@ def test_health_docs_and_page(api: httpx.Client) -> None:
     assert health["status"] == "ok" and health["jobs"] == {"queued": 0, "running": 0} and health["models"] >= 1
     assert "swagger" in api.get("/docs").text.lower()
     schema = api.get("/openapi.json").json()
-    for path in ("/v2/models/", "/v2/models/{name}/", "/v2/models/{name}/predict/", "/v2/models/{name}/train/",
-                 "/v2/models/{name}/train/{job_id}", "/health"):
+    for path in (
+        "/v2/models/",
+        "/v2/models/{name}/",
+        "/v2/models/{name}/predict/",
+        "/v2/models/{name}/train/",
+        "/v2/models/{name}/train/{job_id}",
+        "/health",
+    ):
         assert path in schema["paths"], path
-    assert {"PredictResponse", "ModelInfo", "JobInfo", "TrainRequest", "ErrorResponse"} <= set(schema["components"]["schemas"])
+    assert {"PredictResponse", "ModelInfo", "JobInfo", "TrainRequest", "ErrorResponse"} <= set(
+        schema["components"]["schemas"]
+    )
     page = api.get("/")
     assert page.status_code == 200 and "<title>audioclas</title>" in page.text
 
@@ -136,8 +155,9 @@ def test_predict_options(api: httpx.Client, clips: dict[str, bytes]) -> None:
     assert [label["name"] for label in without["labels"]] == ["Chirp, tweet", "Bird vocalization, bird call, bird song"]
     confident = api.post(PREDICT, files=robin, data={"threshold": "0.7"}).json()["results"][0]
     assert [label["name"] for label in confident["labels"]] == ["Bird", "Chirp, tweet"]
-    hops = api.post(PREDICT, files={"files": (DRUMBASS, clips[DRUMBASS])},
-                    data={"hop": "5", "timeline": "1", "aggregate": "mean"}).json()["results"][0]
+    hops = api.post(
+        PREDICT, files={"files": (DRUMBASS, clips[DRUMBASS])}, data={"hop": "5", "timeline": "1", "aggregate": "mean"}
+    ).json()["results"][0]
     assert [w["start"] for w in hops["windows"]] == [0.0, 5.0, 10.0, 15.0, pytest.approx(15.026, abs=0.01)]
 
 
@@ -145,7 +165,9 @@ def test_archive_members_are_tagged(api: httpx.Client, clips: dict[str, bytes]) 
     archive = zip_bytes({"birds/robin.ogg": clips[ROBIN], "brass/trumpet.ogg": clips[TRUMPET], "notes.txt": b"skip"})
     results = api.post(PREDICT, files={"files": ("clips.zip", archive)}).json()["results"]
     assert [(r["input"], r["labels"][0]["name"]) for r in results] == [
-        ("clips.zip!birds/robin.ogg", "Bird"), ("clips.zip!brass/trumpet.ogg", "Trumpet")]
+        ("clips.zip!birds/robin.ogg", "Bird"),
+        ("clips.zip!brass/trumpet.ogg", "Trumpet"),
+    ]
 
 
 def test_upload_names_are_shown_never_used_as_paths(api: httpx.Client, clips: dict[str, bytes], server: Server) -> None:
@@ -160,8 +182,11 @@ def test_undecodable_and_escape_sequence_member_names(api: httpx.Client, clips: 
     and the other members still get their results."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT) as archive:  # names as raw bytes
-        for name, data in [("bad\udcff\x1b[2J.ogg", clips[ROBIN]), ("junk\udcfe.wav", b"not audio" * 100),
-                           ("good.ogg", clips[TRUMPET])]:
+        for name, data in [
+            ("bad\udcff\x1b[2J.ogg", clips[ROBIN]),
+            ("junk\udcfe.wav", b"not audio" * 100),
+            ("good.ogg", clips[TRUMPET]),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
@@ -201,7 +226,7 @@ def test_oversize_upload_is_refused_with_413(api: httpx.Client) -> None:
     assert_error(api.post(PREDICT, files={"files": ("big.wav", big)}), 413, "limit of 1048576 bytes")
 
     def chunks():  # no Content-Length: the bound is enforced while reading the stream
-        yield b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.wav\"\r\n\r\n"
+        yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="big.wav"\r\n\r\n'
         for _ in range(30):
             yield bytes(65536)
         yield b"\r\n--b--\r\n"
@@ -227,8 +252,9 @@ def test_corrupt_empty_and_non_audio_files(api: httpx.Client, clips: dict[str, b
     assert body["results"][0]["status"] == 415 and body["results"][1]["labels"][0]["name"] == "Bird"
 
 
-def test_non_finite_scores_are_a_per_input_error_never_null(api: httpx.Client, clips: dict[str, bytes],
-                                                           tmp_path: Path) -> None:
+def test_non_finite_scores_are_a_per_input_error_never_null(
+    api: httpx.Client, clips: dict[str, bytes], tmp_path: Path
+) -> None:
     """Float WAV samples of 1e30 give NaN scores in the network: that input fails, the others are tagged."""
     huge = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 1e30
     wav = encode(tmp_path / "huge.wav", huge, 16000, "pcm_f32le", format="wav").read_bytes()
@@ -242,10 +268,18 @@ def test_non_finite_scores_are_a_per_input_error_never_null(api: httpx.Client, c
 
 @pytest.mark.parametrize(
     ("data", "fragment"),
-    [({"top_k": "0"}, "top_k"), ({"top_k": "many"}, "top_k"), ({"threshold": "2"}, "threshold"),
-     ({"pad": "mirror"}, "pad"), ({"aggregate": "median"}, "aggregate"), ({"colour": "red"}, "colour"),
-     ({"labels": "Not a label"}, "unknown label"), ({"hop": "20"}, "hop"), ({"window": "0.01"}, "window")],
-)  # fmt: skip
+    [
+        ({"top_k": "0"}, "top_k"),
+        ({"top_k": "many"}, "top_k"),
+        ({"threshold": "2"}, "threshold"),
+        ({"pad": "mirror"}, "pad"),
+        ({"aggregate": "median"}, "aggregate"),
+        ({"colour": "red"}, "colour"),
+        ({"labels": "Not a label"}, "unknown label"),
+        ({"hop": "20"}, "hop"),
+        ({"window": "0.01"}, "window"),
+    ],
+)
 def test_invalid_options_get_422(api: httpx.Client, clips: dict[str, bytes], data: dict, fragment: str) -> None:
     assert_error(api.post(PREDICT, files={"files": (ROBIN, clips[ROBIN])}, data=data), 422, fragment)
 
@@ -253,14 +287,23 @@ def test_invalid_options_get_422(api: httpx.Client, clips: dict[str, bytes], dat
 def test_malformed_requests(api: httpx.Client) -> None:
     assert_error(api.post(PREDICT, json={"url": "https://example.org/a.ogg"}), 415, "multipart/form-data")
     assert_error(api.post(PREDICT, data={"top_k": "3"}), 400, "nothing to tag")
-    garbage = api.post(PREDICT, content=b"not multipart at all", headers={"content-type": "multipart/form-data; boundary=zz"})
+    garbage = api.post(
+        PREDICT, content=b"not multipart at all", headers={"content-type": "multipart/form-data; boundary=zz"}
+    )
     assert_error(garbage, 400, "malformed multipart")
     no_boundary = api.post(PREDICT, content=b"x", headers={"content-type": "multipart/form-data"})
     assert_error(no_boundary, 400, "boundary")
-    assert_error(api.get("/v2/models/audioset/train/nope", headers={"authorization": f"Bearer {TOKEN}"}), 404,
-                 "no training job")
-    assert_error(api.post("/v2/models/audioset/train/", content=b"{", headers={"authorization": f"Bearer {TOKEN}",
-                                                                              "content-type": "application/json"}), 422)
+    assert_error(
+        api.get("/v2/models/audioset/train/nope", headers={"authorization": f"Bearer {TOKEN}"}), 404, "no training job"
+    )
+    assert_error(
+        api.post(
+            "/v2/models/audioset/train/",
+            content=b"{",
+            headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+        ),
+        422,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- URLs
@@ -268,18 +311,35 @@ def test_malformed_requests(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     ("url", "fragment"),
-    [("http://127.0.0.1:{port}/health", "127.0.0.1 is a loopback address"),
-     ("http://localhost:{port}/health", "localhost resolves to 127.0.0.1, a loopback address"),
-     ("http://[::1]:{port}/health", "loopback"), ("http://10.1.2.3/a.ogg", "private address"),
-     ("http://169.254.169.254/latest/meta-data/", "link-local"), ("http://[::ffff:127.0.0.1]/a.ogg", "loopback"),
-     ("ftp://example.org/a.ogg", "only http and https"), ("file:///etc/passwd", "only http and https")],
-)  # fmt: skip
+    [
+        ("http://127.0.0.1:{port}/health", "127.0.0.1 is a loopback address"),
+        ("http://localhost:{port}/health", "localhost resolves to 127.0.0.1, a loopback address"),
+        ("http://[::1]:{port}/health", "loopback"),
+        ("http://10.1.2.3/a.ogg", "private address"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[::ffff:127.0.0.1]/a.ogg", "loopback"),
+        ("ftp://example.org/a.ogg", "only http and https"),
+        ("file:///etc/passwd", "only http and https"),
+    ],
+)
 def test_private_and_odd_urls_are_refused(api: httpx.Client, server: Server, url: str, fragment: str) -> None:
     assert_error(api.post(PREDICT, data={"url": url.format(port=server.port)}), 400, fragment)
 
 
-@pytest.mark.parametrize("url", ["/etc/passwd", "{audio}/*.ogg", "{audio}", "file:///etc/passwd", "pyproject.toml",
-                                 "tests/", "{audio}/" + ROBIN, "http:{audio}/" + ROBIN, "//{audio}/" + ROBIN])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/etc/passwd",
+        "{audio}/*.ogg",
+        "{audio}",
+        "file:///etc/passwd",
+        "pyproject.toml",
+        "tests/",
+        "{audio}/" + ROBIN,
+        "http:{audio}/" + ROBIN,
+        "//{audio}/" + ROBIN,
+    ],
+)
 def test_url_field_is_never_a_server_path(api: httpx.Client, audio_dir: Path, url: str) -> None:
     """Only http(s) URLs: a path, glob, folder or file:// URL is a 400 naming the field, whether or not the path
     exists (so it cannot be probed), and nothing is listed or tagged."""
@@ -318,7 +378,9 @@ def test_private_urls_work_when_the_operator_allows_them(tmp_path_factory, audio
     with Server(home, "--allow-private-urls", "--token", "flag-token") as open_server, open_server.client() as api:
         body = api.post(PREDICT, data={"url": [f"{audio_site}/{TRUMPET}", f"{audio_site}/moved"]}).json()
         assert [(r["input"], r["labels"][0]["name"]) for r in body["results"]] == [
-            (f"{audio_site}/{TRUMPET}", "Trumpet"), (f"{audio_site}/moved", "Bird")]
+            (f"{audio_site}/{TRUMPET}", "Trumpet"),
+            (f"{audio_site}/moved", "Bird"),
+        ]
         assert_error(api.post(PREDICT, data={"url": f"{audio_site}/missing.ogg"}), 400, "HTTP 404")
         # the token given by flag guards the delete route
         assert_error(api.delete("/v2/models/nothing/"), 401)
@@ -341,9 +403,14 @@ def test_token_guards_train_and_delete(api: httpx.Client) -> None:
     assert_error(api.post("/v2/models/audioset/train/", json=body), 401, "Bearer")
     assert api.post("/v2/models/audioset/train/", json=body).headers["www-authenticate"] == "Bearer"
     assert_error(api.post("/v2/models/audioset/train/", json=body, headers={"authorization": "Bearer wrong"}), 401)
-    assert_error(api.post("/v2/models/audioset/train/", json=body, headers={"authorization": f"Bearer {TOKEN}"}),
-                 400, "does not exist")
-    assert_error(api.delete("/v2/models/audioset/", headers={"authorization": f"Bearer {TOKEN}"}), 400, "cannot be deleted")
+    assert_error(
+        api.post("/v2/models/audioset/train/", json=body, headers={"authorization": f"Bearer {TOKEN}"}),
+        400,
+        "does not exist",
+    )
+    assert_error(
+        api.delete("/v2/models/audioset/", headers={"authorization": f"Bearer {TOKEN}"}), 400, "cannot be deleted"
+    )
     assert_error(api.delete("/v2/models/ghost/", headers={"authorization": f"Bearer {TOKEN}"}), 404)
 
 

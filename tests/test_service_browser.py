@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from service_server import Server
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 CLIPS = {"456440__inspectorj__bird-whistling-robin-single-13.ogg": "Bird", "metro_station-paris.wav": "Train"}
 
 
@@ -38,7 +44,9 @@ def test_upload_shows_the_top_label_spectrogram_and_timeline(page, audio_dir: Pa
     assert page.inner_text("#bars li:first-child .name") == label
     assert page.get_attribute("#bars li:first-child", "aria-label").startswith(f"{label}: ")
     assert page.locator("#timeline .cell").count() >= 5  # the clip's top labels × its windows
-    page.wait_for_function("document.querySelector('#spectro-note').textContent.startsWith('Mel-scaled')", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#spectro-note').textContent.startsWith('Mel-scaled')", timeout=60_000
+    )
     drawn = page.evaluate("""() => {
         const canvas = document.querySelector('#spectrogram');
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_server import Server
 
 from audioclas.training import TrainConfig, train
-from service_server import Server
 
 GARBAGE = b"\xff" * 4096  # not a safetensors file: opening it would fail
 

@@ -35,4 +35,3 @@ def test_training_errors_quote_no_file_contents(tmp_path: Path) -> None:
         deepaas_adapter.train(dataset=str(tmp_path / "secret.csv"), epochs=1)
     assert "secret.csv:1" in str(caught.value) and "secret.csv:2" in str(caught.value)
     assert "hunter2" not in str(caught.value) and "root:x" not in str(caught.value), str(caught.value)
-

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from service_server import Server, wait_for
 
 TRAIN = "/v2/models/audioset/train/"
@@ -59,8 +58,17 @@ def process_gone(pid: int) -> bool:
 
 
 def test_train_predict_retrain_delete(api: httpx.Client, data_root: Path, shared_dir: Path) -> None:
-    response = api.post(TRAIN, json={"dataset": str(data_root / "digits"), "name": "digits", "epochs": 30, "lr": 0.01,
-                                     "val_fraction": 0.0, "head": "linear"})
+    response = api.post(
+        TRAIN,
+        json={
+            "dataset": str(data_root / "digits"),
+            "name": "digits",
+            "epochs": 30,
+            "lr": 0.01,
+            "val_fraction": 0.0,
+            "head": "linear",
+        },
+    )
     assert response.status_code == 202, response.text
     job = response.json()
     assert (job["status"], job["model"], job["target"], job["config"]["epochs"]) == ("queued", "audioset", "digits", 30)
@@ -103,19 +111,25 @@ def test_train_predict_retrain_delete(api: httpx.Client, data_root: Path, shared
 
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
-    [({"dataset": "/definitely/not/here"}, 400, "outside the folders"),
-     ({"dataset": "relative/path"}, 422, "absolute path"),
-     ({}, 422, "dataset"),
-     ({"dataset": "{root}/missing"}, 400, "does not exist"),
-     ({"dataset": "{root}/digits", "epochz": 3}, 422, "epochz"),
-     ({"dataset": "{root}/digits", "epochz": 3}, 422, "unknown option 'epochz' (did you mean 'epochs'?)"),
-     ({"dataset": "{root}/digits", "finetune": True, "from_embeddings": "{root}/digits"}, 422, "finetune needs the audio"),
-     ({"dataset": "{root}/digits", "epochs": 0}, 422, "epochs must be 1..100000"),
-     ({"dataset": "{root}/digits", "head": "transformer"}, 422, "head must be"),
-     ({"dataset": "{root}/digits", "epochs": "many"}, 422, "epochs"),
-     ({"dataset": "{root}/digits", "name": "audioset"}, 422, "pretrained model"),
-     ({"dataset": "{root}/digits", "name": "../escape"}, 422, "not allowed")],
-)  # fmt: skip
+    [
+        ({"dataset": "/definitely/not/here"}, 400, "outside the folders"),
+        ({"dataset": "relative/path"}, 422, "absolute path"),
+        ({}, 422, "dataset"),
+        ({"dataset": "{root}/missing"}, 400, "does not exist"),
+        ({"dataset": "{root}/digits", "epochz": 3}, 422, "epochz"),
+        ({"dataset": "{root}/digits", "epochz": 3}, 422, "unknown option 'epochz' (did you mean 'epochs'?)"),
+        (
+            {"dataset": "{root}/digits", "finetune": True, "from_embeddings": "{root}/digits"},
+            422,
+            "finetune needs the audio",
+        ),
+        ({"dataset": "{root}/digits", "epochs": 0}, 422, "epochs must be 1..100000"),
+        ({"dataset": "{root}/digits", "head": "transformer"}, 422, "head must be"),
+        ({"dataset": "{root}/digits", "epochs": "many"}, 422, "epochs"),
+        ({"dataset": "{root}/digits", "name": "audioset"}, 422, "pretrained model"),
+        ({"dataset": "{root}/digits", "name": "../escape"}, 422, "not allowed"),
+    ],
+)
 def test_bad_train_requests(api: httpx.Client, data_root: Path, body: dict, status: int, fragment: str) -> None:
     body = {key: value.format(root=data_root) if isinstance(value, str) else value for key, value in body.items()}
     response = api.post(TRAIN, json=body)
@@ -124,14 +138,17 @@ def test_bad_train_requests(api: httpx.Client, data_root: Path, body: dict, stat
     assert api.post("/v2/models/ghost/train/", json={"dataset": str(data_root / "digits")}).status_code == 404
 
 
-def test_an_invalid_dataset_fails_its_job_with_every_problem(api: httpx.Client, data_root: Path, shared_dir: Path) -> None:
+def test_an_invalid_dataset_fails_its_job_with_every_problem(
+    api: httpx.Client, data_root: Path, shared_dir: Path
+) -> None:
     broken = data_root / "broken"
     (broken / "recordings").mkdir(parents=True)
     for name in ("0_george_0.wav", "1_george_0.wav"):
         (broken / "recordings" / name).write_bytes((shared_dir / "datasets/fsdd/recordings" / name).read_bytes())
     (broken / "classes.txt").write_text("zero\none\n")
-    (broken / "train.txt").write_text("recordings/0_george_0.wav 0\nrecordings/1_george_0.wav 1\n"
-                                      "recordings/gone.wav 0\nrecordings/0_george_0.wav 7\n")
+    (broken / "train.txt").write_text(
+        "recordings/0_george_0.wav 0\nrecordings/1_george_0.wav 1\nrecordings/gone.wav 0\nrecordings/0_george_0.wav 7\n"
+    )
     job = api.post(TRAIN, json={"dataset": str(broken), "name": "broken"}).json()
     failed = wait_until(api, job, "succeeded", "failed")
     assert failed["status"] == "failed"
@@ -166,8 +183,9 @@ def test_restarts_mark_running_jobs_interrupted(tmp_path: Path, data_root: Path)
     dataset = str(data_root / "digits")
     crashed = Server(home).start()
     with crashed.client() as api:
-        first = wait_until(api, api.post(TRAIN, json={"dataset": dataset, "name": "a", **LONG}).json(),
-                           "running", stage="train")
+        first = wait_until(
+            api, api.post(TRAIN, json={"dataset": dataset, "name": "a", **LONG}).json(), "running", stage="train"
+        )
     crashed.kill()  # SIGKILL: no clean-up at all; the orphaned worker notices and exits
     assert wait_for(lambda: process_gone(worker_pid(first)), 10)
 
@@ -175,8 +193,9 @@ def test_restarts_mark_running_jobs_interrupted(tmp_path: Path, data_root: Path)
         after_crash = job_status(api, "a", first["id"])
         assert after_crash["status"] == "interrupted"
         assert "the server stopped while this job was running" in after_crash["error"]
-        second = wait_until(api, api.post(TRAIN, json={"dataset": dataset, "name": "b", **LONG}).json(),
-                            "running", stage="train")
+        second = wait_until(
+            api, api.post(TRAIN, json={"dataset": dataset, "name": "b", **LONG}).json(), "running", stage="train"
+        )
     # leaving the block stopped the server gracefully (SIGTERM)
     assert wait_for(lambda: process_gone(worker_pid(second)), 10)
 

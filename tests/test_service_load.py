@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from service_server import Server
 
 CLIP = "456440__inspectorj__bird-whistling-robin-single-13.ogg"  # 2.7 s, one window
@@ -27,7 +26,9 @@ def run_clients(server: Server, clip: bytes, requests: int) -> list[tuple[int, s
         with server.client() as api:
             for _ in range(requests):
                 response = api.post("/v2/models/audioset/predict/", files={"files": (CLIP, clip)}, data={"top_k": "1"})
-                top = response.json()["results"][0]["labels"][0]["name"] if response.status_code == 200 else response.text
+                top = (
+                    response.json()["results"][0]["labels"][0]["name"] if response.status_code == 200 else response.text
+                )
                 answers.append((response.status_code, top))
         return answers
 
@@ -51,6 +52,8 @@ def test_concurrent_predicts_have_no_errors_and_stable_memory(server: Server, au
     after = server.rss_bytes()
     assert len(answers) == CLIENTS * REQUESTS and set(answers) == {(200, "Bird")}
     assert elapsed < TIME_LIMIT
-    print(f"{len(answers)} predicts in {elapsed:.1f} s ({len(answers) / elapsed:.1f}/s); "
-          f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MB")
+    print(
+        f"{len(answers)} predicts in {elapsed:.1f} s ({len(answers) / elapsed:.1f}/s); "
+        f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MB"
+    )
     assert after - before < RSS_GROWTH_LIMIT, f"RSS grew from {before / 2**20:.0f} MB to {after / 2**20:.0f} MB"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_server import Server, wait_for
 
 from audioclas.training import TrainConfig, train
 from audioclas.training.store import NAME_PATTERN
-from service_server import Server, wait_for
 
 TRAIN = "/v2/models/audioset/train/"
 JOB_SECONDS = 180
@@ -20,8 +20,9 @@ JOB_SECONDS = 180
 @pytest.fixture(scope="module")
 def saved_model(data_root: Path) -> Path:
     """A real model, trained in this process on the tiny dataset (in the session's own home, removed after)."""
-    config = TrainConfig(name="names-real", head="linear", epochs=3, early_stopping=0, val_fraction=0.0,
-                         tensorboard=False)
+    config = TrainConfig(
+        name="names-real", head="linear", epochs=3, early_stopping=0, val_fraction=0.0, tensorboard=False
+    )
     path = train(data_root / "digits", config).model.path
     yield path
     shutil.rmtree(path)
@@ -53,11 +54,26 @@ def test_a_model_folder_in_the_working_directory_is_not_a_model(api: httpx.Clien
     assert api.post("/v2/models/served/predict/", files={"files": ("a.wav", audio)}).status_code == 200
 
 
-@pytest.mark.parametrize("name", ["..", "%2E%2E", "..%2Fcwd%2Fstray", "%2E%2E%2F%2E%2E%2Fhome%2Fmodels%2Fserved",
-                                  "stray%00", "a%00b", "%2Fetc", "-stray", ".stray"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "..",
+        "%2E%2E",
+        "..%2Fcwd%2Fstray",
+        "%2E%2E%2F%2E%2E%2Fhome%2Fmodels%2Fserved",
+        "stray%00",
+        "a%00b",
+        "%2Fetc",
+        "-stray",
+        ".stray",
+    ],
+)
 def test_names_that_are_not_names_are_refused(api: httpx.Client, name: str) -> None:
-    for response in (api.get(f"/v2/models/{name}/"), api.post(f"/v2/models/{name}/predict/", data={"url": "x"}),
-                     api.delete(f"/v2/models/{name}/")):
+    for response in (
+        api.get(f"/v2/models/{name}/"),
+        api.post(f"/v2/models/{name}/predict/", data={"url": "x"}),
+        api.delete(f"/v2/models/{name}/"),
+    ):
         assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
 
 
@@ -72,8 +88,10 @@ def test_unnamed_jobs_started_together_get_distinct_names(api: httpx.Client, dat
         assert api.delete(f"/v2/models/audioset/train/{job['id']}").status_code in (200, 202)
 
     def all_ended() -> bool:
-        return all(api.get(f"/v2/models/audioset/train/{job['id']}").json()["status"] in
-                   ("cancelled", "failed", "succeeded") for job in jobs)
+        return all(
+            api.get(f"/v2/models/audioset/train/{job['id']}").json()["status"] in ("cancelled", "failed", "succeeded")
+            for job in jobs
+        )
 
     assert wait_for(all_ended, JOB_SECONDS)
 

@@ -17,13 +17,29 @@ from audioclas.service.netguard import NetGuard, UnsafeURL, address_problem
 
 @pytest.mark.parametrize(
     ("address", "problem"),
-    [("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"), ("10.0.0.1", "private"),
-     ("172.16.5.4", "private"), ("192.168.1.1", "private"), ("fd00::1", "private"), ("169.254.169.254", "link-local"),
-     ("fe80::1%eth0", "link-local"), ("100.64.0.1", "not a public address"), ("0.0.0.0", "unspecified"),
-     ("224.0.0.1", "multicast"), ("240.0.0.1", "private"), ("::ffff:127.0.0.1", "loopback"),
-     ("::ffff:10.0.0.1", "private"), ("2002:7f00:1::", "loopback"), ("192.0.2.7", "private"),
-     ("8.8.8.8", None), ("1.1.1.1", None), ("2606:4700:4700::1111", None)],
-)  # fmt: skip
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("10.0.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("fd00::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("100.64.0.1", "not a public address"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("240.0.0.1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:10.0.0.1", "private"),
+        ("2002:7f00:1::", "loopback"),
+        ("192.0.2.7", "private"),
+        ("8.8.8.8", None),
+        ("1.1.1.1", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
 def test_address_policy(address: str, problem: str | None) -> None:
     found = address_problem(address)
     assert (found is None) if problem is None else (problem in found)

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from service_server import Server, tiny_dataset, wait_for
 
 TOKEN = "t0ken"
@@ -81,11 +80,18 @@ def test_a_linked_file_inside_the_data_root_cannot_reach_outside(api: httpx.Clie
     assert api.get("/v2/models/linked/").status_code == 404
 
 
-def test_embeddings_and_a_retrained_models_saved_folder_are_checked(api: httpx.Client, places: dict[str, Path],
-                                                                    server: Server) -> None:
+def test_embeddings_and_a_retrained_models_saved_folder_are_checked(
+    api: httpx.Client, places: dict[str, Path], server: Server
+) -> None:
     npy = places["root"] / "npy"
-    body = {"dataset": str(npy / "data.csv"), "from_embeddings": str(npy / "emb"), "name": "npy", "epochs": 3,
-            "val_fraction": 0.0, "tensorboard": False}
+    body = {
+        "dataset": str(npy / "data.csv"),
+        "from_embeddings": str(npy / "emb"),
+        "name": "npy",
+        "epochs": 3,
+        "val_fraction": 0.0,
+        "tensorboard": False,
+    }
     job = finished(api, api.post(TRAIN, json=body, headers=AUTH).json())
     assert job["status"] == "succeeded", job["error"]
 
@@ -98,8 +104,12 @@ def test_embeddings_and_a_retrained_models_saved_folder_are_checked(api: httpx.C
     refused = api.post("/v2/models/npy/train/", json={"epochs": 2}, headers=AUTH)
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"].startswith(f"from_embeddings {outside_embeddings} is outside the folders")
-    assert api.post("/v2/models/npy/train/", json={"epochs": 2, "from_embeddings": str(npy / "emb")},
-                    headers=AUTH).status_code == 202  # a folder inside the root, given explicitly, is fine
+    assert (
+        api.post(
+            "/v2/models/npy/train/", json={"epochs": 2, "from_embeddings": str(npy / "emb")}, headers=AUTH
+        ).status_code
+        == 202
+    )  # a folder inside the root, given explicitly, is fine
 
     (npy / "emb" / "high0.wav.npy").unlink()  # an embedding linked to a file outside the root
     (npy / "emb" / "high0.wav.npy").symlink_to(outside_embeddings / "high0.wav.npy")
@@ -109,8 +119,10 @@ def test_embeddings_and_a_retrained_models_saved_folder_are_checked(api: httpx.C
 
 
 def test_a_nul_byte_in_a_path_is_a_400(api: httpx.Client, places: dict[str, Path]) -> None:
-    for body in ({"dataset": str(places["root"]) + "/a\0b"},
-                 {"dataset": str(places["root"] / "npy" / "data.csv"), "from_embeddings": "/x\0"}):
+    for body in (
+        {"dataset": str(places["root"]) + "/a\0b"},
+        {"dataset": str(places["root"] / "npy" / "data.csv"), "from_embeddings": "/x\0"},
+    ):
         response = api.post(TRAIN, json=body, headers=AUTH)
         assert response.status_code == 400, response.text
         assert "cannot contain a NUL byte" in response.json()["error"] and "\n" not in response.json()["error"]
@@ -155,11 +167,23 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Server:
         yield s
 
 
-@pytest.mark.parametrize(("host", "status"), [
-    ("127.0.0.1:{port}", 200), ("localhost:{port}", 200), ("[::1]:{port}", 200), ("LOCALHOST", 200),
-    ("audio.lab.example:{port}", 200), ("192.0.2.7:{port}", 200), ("[2001:db8::1]", 200),
-    ("rebind.attacker.example:{port}", 400), ("localhost.attacker.example", 400), ("", 400), ("[::1", 400),
-    ("localhost:port", 400)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:{port}", 200),
+        ("localhost:{port}", 200),
+        ("[::1]:{port}", 200),
+        ("LOCALHOST", 200),
+        ("audio.lab.example:{port}", 200),
+        ("192.0.2.7:{port}", 200),
+        ("[2001:db8::1]", 200),
+        ("rebind.attacker.example:{port}", 400),
+        ("localhost.attacker.example", 400),
+        ("", 400),
+        ("[::1", 400),
+        ("localhost:port", 400),
+    ],
+)
 def test_only_configured_host_names_are_answered(guarded: Server, host: str, status: int) -> None:
     response = httpx.get(f"{guarded.url}/v2/models/", headers={"host": host.format(port=guarded.port)})
     assert response.status_code == status, response.text
@@ -196,12 +220,17 @@ def raw_request(port: int, head: str, pieces: list[bytes], interval: float) -> t
 @pytest.mark.parametrize("path", ["/v2/models/audioset/predict/", TRAIN])
 def test_a_body_that_does_not_come_times_out(guarded: Server, path: str) -> None:
     kind = "multipart/form-data; boundary=xx" if "predict" in path else "application/json"
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{guarded.port}\r\nContent-Type: {kind}\r\n"
-            "Content-Length: 100000\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{guarded.port}\r\nContent-Type: {kind}\r\n"
+        "Content-Length: 100000\r\n\r\n"
+    )
     answer, seconds = raw_request(guarded.port, head, [], 10)  # the headers, and then nothing
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
     assert b"nothing came for 2 s" in answer and 1.5 < seconds < 6
     part = b'--xx\r\nContent-Disposition: form-data; name="files"; filename="a.wav"\r\n\r\n'
     answer, seconds = raw_request(guarded.port, head, [part] + [b"R"] * 20, 1.0)  # a byte a second: under 2 s apart
-    assert answer.startswith(b"HTTP/1.1 408 ") and b"within 5 s" in answer and 4.5 < seconds < 9, (answer[:300], seconds)
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"within 5 s" in answer and 4.5 < seconds < 9, (
+        answer[:300],
+        seconds,
+    )
     assert httpx.get(f"{guarded.url}/health").status_code == 200

@@ -27,10 +27,17 @@ WINDOW_TOP1 = {
 }
 # Top-1 of the whole clip (same section): with max aggregation over windows it must stay in the top 3.
 CLIP_TOP1 = {
-    "robin": "Bird", "trumpet": "Trumpet", "metro": "Train", "speech_198": "Speech", "speech_3436": "Speech",
-    "speech_5703": "Speech synthesizer", "drumbass": "Music", "pibble": "Plop", "humpback": "Whale vocalization",
+    "robin": "Bird",
+    "trumpet": "Trumpet",
+    "metro": "Train",
+    "speech_198": "Speech",
+    "speech_3436": "Speech",
+    "speech_5703": "Speech synthesizer",
+    "drumbass": "Music",
+    "pibble": "Plop",
+    "humpback": "Whale vocalization",
     "hungarian": "Music",
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +121,8 @@ def test_options_as_objects_or_as_keywords_are_one_thing(tagger: Tagger, audio_d
     by_keywords = tagger.predict(drums, top_k=2, exclude=["Music"], aggregate="mean", hop=5.0, pad="zeros")
     # the same windows and labels; the scores to the rounding of the network's batches (they depend on timing)
     assert [(w.start, [x.name for x in w.labels]) for w in by_objects.windows] == [
-        (w.start, [x.name for x in w.labels]) for w in by_keywords.windows]  # fmt: skip
+        (w.start, [x.name for x in w.labels]) for w in by_keywords.windows
+    ]
     assert [x.name for x in by_objects.labels] == [x.name for x in by_keywords.labels]
     np.testing.assert_allclose(by_objects.window_scores, by_keywords.window_scores, atol=1e-5)
     assert len(by_objects.labels) == 2 and "Music" not in [x.name for x in by_objects.labels]
@@ -134,7 +142,9 @@ def test_one_bad_input_does_not_sink_the_batch(tagger: Tagger, audio_dir: Path, 
     results = list(tagger.predict_many([good, empty, tmp_path / "missing.ogg", corrupt, good]))
     kinds = ["Prediction", "InputError", "InputError", "UnsupportedInput", "Prediction"]
     assert [type(r).__name__ for r in results] == kinds
-    assert all(str(bad.source).endswith(name) for bad, name in zip(results[1:4], ["empty.wav", "missing.ogg", "corrupt.mp3"]))
+    assert all(
+        str(bad.source).endswith(name) for bad, name in zip(results[1:4], ["empty.wav", "missing.ogg", "corrupt.mp3"])
+    )
     np.testing.assert_allclose(results[0].scores, results[4].scores)
     with pytest.raises(InputError, match="empty"):
         tagger.predict(empty)

@@ -27,10 +27,14 @@ def test_every_problem_is_one_line_naming_the_option() -> None:
         make_config(epochz=3, head="transformer", dropout=1, lr=0.0, early_stopping=-1, multilabel="yes")
     message = str(caught.value)
     assert "\n" not in message and message.startswith("invalid training options: ")
-    for problem in ("unknown option 'epochz' (did you mean 'epochs'?)", "head must be linear, mlp or attention, "
-                    "not 'transformer'", "dropout must be in [0, 1), not 1.0", "lr must be in (0, 10], not 0.0",
-                    "early_stopping must be 0 (off) or more, not -1",
-                    "multilabel = 'yes' has the wrong type (true or false expected)"):
+    for problem in (
+        "unknown option 'epochz' (did you mean 'epochs'?)",
+        "head must be linear, mlp or attention, not 'transformer'",
+        "dropout must be in [0, 1), not 1.0",
+        "lr must be in (0, 10], not 0.0",
+        "early_stopping must be 0 (off) or more, not -1",
+        "multilabel = 'yes' has the wrong type (true or false expected)",
+    ):
         assert problem in message
     assert len(make_config(name="x" * 500).name or "") == 500  # long values are fine; only a refused one is cut
     with pytest.raises(ConfigError) as caught:
@@ -70,4 +74,7 @@ def test_the_cli_and_deepaas_offer_every_option() -> None:
     assert set(arguments) == options | {"dataset"}
     given = {"epochs": "3", "lr": "0.5", "finetune": "true"}  # as a form sends them
     assert {name: arguments[name].deserialize(value) for name, value in given.items()} == {
-        "epochs": 3, "lr": 0.5, "finetune": True}
+        "epochs": 3,
+        "lr": 0.5,
+        "finetune": True,
+    }

@@ -71,7 +71,9 @@ def test_every_problem_of_a_split_file_dataset_is_listed(tmp_path: Path, fsdd: P
         "audio/folder.wav 2",  # 18
     ]
     (root / "train.txt").write_text("\n".join(train) + "\n")
-    (root / "test.txt").write_text((root / "test.txt").read_text() + "audio/1_george_1.wav 1\naudio/copy_of_0_george_1.wav 0\n")
+    (root / "test.txt").write_text(
+        (root / "test.txt").read_text() + "audio/1_george_1.wav 1\naudio/copy_of_0_george_1.wav 0\n"
+    )
     found = problems_of(root)
     expected = [
         "classes.txt: class 5 ('three') has no examples in the train split",
@@ -226,7 +228,8 @@ def test_content_hashes_are_remembered_until_a_file_changes(tmp_path: Path, fsdd
     assert reads == [changed]
     assert again["1_george_2.wav"] == hashlib.sha256(bytes(data)).hexdigest() != first["1_george_2.wav"]
     assert {name: digest for name, digest in again.items() if name != changed.name} == {
-        name: digest for name, digest in first.items() if name != changed.name}
+        name: digest for name, digest in first.items() if name != changed.name
+    }
 
 
 def test_an_unusable_hash_memo_only_costs_time(tmp_path: Path, fsdd: Path, monkeypatch) -> None:
@@ -252,7 +255,9 @@ def test_roots_refuse_every_file_that_links_outside_them(tmp_path: Path, fsdd: P
 
     (root / "data" / "info.txt").symlink_to(outside / "secret.wav")  # a text file of the layout, through a link
     assert "info.txt: is outside the folders allowed" in problems_of(root / "data", roots=[root])[0]
-    assert problems_of(root / "data", roots=[outside]) == [f"{root / 'data'}: is outside the folders allowed for training data"]
+    assert problems_of(root / "data", roots=[outside]) == [
+        f"{root / 'data'}: is outside the folders allowed for training data"
+    ]
 
     folders = root / "folders"  # folder per class: a linked class folder is refused without being listed
     (folders / "zero").mkdir(parents=True)

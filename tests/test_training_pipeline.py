@@ -15,20 +15,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from media import encode
 from PIL import Image
 
 from audioclas.audio import load_audio
 from audioclas.inputs import AudioSource
-from audioclas.training import (Cancelled, DatasetError, ModelError, TrainConfig, evaluate, extract_embeddings,
-                                list_models, load_dataset, load_model, train)
-from audioclas.training.embeddings import Embedder, embedded_split
+from audioclas.training import (
+    Cancelled,
+    DatasetError,
+    ModelError,
+    TrainConfig,
+    evaluate,
+    extract_embeddings,
+    list_models,
+    load_dataset,
+    load_model,
+    train,
+)
 from audioclas.training.embedding_cache import EmbeddingCache, extract
+from audioclas.training.embeddings import Embedder, embedded_split
 from audioclas.training.heads import build_head
 from audioclas.training.store import models_dir, save_model
 from audioclas.training.trainer import fit, make_optimizer, predict_scores
 from audioclas.weights import WEIGHTS_SHA256
 from audioclas.windows import WindowSettings
-from media import encode
 
 DIGITS = ["zero", "one", "two"]
 TRAIN, VAL, TEST = range(10, 18), range(18, 20), range(0, 3)
@@ -98,14 +108,30 @@ def test_short_clips_get_short_overlapping_windows(trained) -> None:
 def test_train_saves_a_complete_model(trained) -> None:
     folder = trained.model.path
     assert folder == models_dir() / "digits"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([
-        "model.json", "head.safetensors", "config.json", "metrics.json", "history.json", "classes.txt", "info.txt",
-        "confusion_matrix_val.json", "confusion_matrix_val.png", "confusion_matrix_test.json", "confusion_matrix_test.png",
-    ])  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [
+            "model.json",
+            "head.safetensors",
+            "config.json",
+            "metrics.json",
+            "history.json",
+            "classes.txt",
+            "info.txt",
+            "confusion_matrix_val.json",
+            "confusion_matrix_val.png",
+            "confusion_matrix_test.json",
+            "confusion_matrix_test.png",
+        ]
+    )
     info = json.loads((folder / "model.json").read_text())
     assert info["classes"] == DIGITS and info["multilabel"] is False
-    assert info["backbone"] == {"name": "EfficientAT mn04_as", "sha256": WEIGHTS_SHA256, "pretrained_sha256": WEIGHTS_SHA256,
-                                "finetuned": False, "file": None}
+    assert info["backbone"] == {
+        "name": "EfficientAT mn04_as",
+        "sha256": WEIGHTS_SHA256,
+        "pretrained_sha256": WEIGHTS_SHA256,
+        "finetuned": False,
+        "file": None,
+    }
     assert info["dataset"]["counts"] == {"train": [8, 8, 8], "val": [2, 2, 2], "test": [3, 3, 3]}
     config = json.loads((folder / "config.json").read_text())
     assert config["head"] == "attention" and config["window"] == 0.3 and config["epochs"] == 25
@@ -122,7 +148,13 @@ def test_the_trained_model_separates_the_digits(trained) -> None:
     # Held-out recordings of the same speaker: the frozen embeddings separate three digits easily.
     assert trained.metrics["val"]["accuracy"] >= 5 / 6
     assert trained.metrics["test"]["accuracy"] >= 7 / 9
-    assert set(trained.metrics["test"]) >= {"accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix"}
+    assert set(trained.metrics["test"]) >= {
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "per_class",
+        "confusion_matrix",
+    }
 
 
 def test_load_and_classify_window_embeddings(trained, splits) -> None:
@@ -157,7 +189,11 @@ def test_evaluate_matches_training_and_writes_a_report(trained, digits: Path, tm
     result = evaluate("digits", digits, output=tmp_path / "report")
     assert result.metrics["accuracy"] == trained.metrics["test"]["accuracy"]
     assert result.metrics["confusion_matrix"] == trained.metrics["test"]["confusion_matrix"]
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["confusion_matrix.json", "confusion_matrix.png", "metrics.json"]
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
+        "confusion_matrix.json",
+        "confusion_matrix.png",
+        "metrics.json",
+    ]
     assert evaluate("digits", digits, "val").metrics["examples"] == 6
 
 
@@ -221,8 +257,11 @@ def test_learning_rate_schedules(splits, schedule: str) -> None:
     head = build_head("linear", 384, 3)
     config = TrainConfig(lr=0.01, lr_schedule=schedule, lr_step_every=5, lr_step_decay=0.5, epochs=12, early_stopping=0)
     rates = [row["lr"] for row in fit(head, by_split["train"], None, config, DIGITS, False).history]
-    expected = {"step": [0.01 * 0.5 ** (e // 5) for e in range(12)],
-                "cosine": [0.005 * (1 + np.cos(np.pi * e / 12)) for e in range(12)], "constant": [0.01] * 12}[schedule]
+    expected = {
+        "step": [0.01 * 0.5 ** (e // 5) for e in range(12)],
+        "cosine": [0.005 * (1 + np.cos(np.pi * e / 12)) for e in range(12)],
+        "constant": [0.01] * 12,
+    }[schedule]
     np.testing.assert_allclose(rates, expected)
 
 
@@ -251,8 +290,9 @@ def test_cancellation(digits: Path) -> None:
         if event.stage == "train" and event.done == 2:
             cancel.set()
 
-    result = train(digits, TrainConfig(name="cancelled", epochs=50, tensorboard=False), on_event=cancel_at_epoch_two,
-                   cancel=cancel)
+    result = train(
+        digits, TrainConfig(name="cancelled", epochs=50, tensorboard=False), on_event=cancel_at_epoch_two, cancel=cancel
+    )
     assert result.stopped == "cancelled" and len(result.history) == 2
     with pytest.raises(Cancelled, match="before the first epoch"):
         train(digits, TrainConfig(name="never", tensorboard=False), cancel=lambda: True)
@@ -269,7 +309,8 @@ def test_tensorboard_scalars_and_confusion_matrix(digits: Path) -> None:
     events = EventAccumulator(str(run / "tensorboard")).Reload()
     assert {"loss/train", "loss/val", "val/accuracy", "val/score", "lr"} <= set(events.Tags()["scalars"])
     assert [round(event.value, 6) for event in events.Scalars("loss/train")] == [
-        round(row["train_loss"], 6) for row in json.loads((models_dir() / "logged" / "history.json").read_text())]
+        round(row["train_loss"], 6) for row in json.loads((models_dir() / "logged" / "history.json").read_text())
+    ]
     assert {"confusion_matrix/val", "confusion_matrix/test"} <= set(events.Tags()["images"])
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "epoch_00002.pt", "epoch_00004.pt"]
     checkpoint = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
@@ -295,8 +336,13 @@ def test_an_interrupted_extraction_resumes_with_only_the_rest(trained, digits: P
             return self.tagger.embed_many([AudioSource(str(p), path=p) for p in paths], **options)
 
     done_counts: list[int] = []
-    first = extract(files, cache, CountingTagger, progress=lambda done, total: done_counts.append(done),
-                    cancel=lambda: len(done_counts) > 7)
+    first = extract(
+        files,
+        cache,
+        CountingTagger,
+        progress=lambda done, total: done_counts.append(done),
+        cancel=lambda: len(done_counts) > 7,
+    )
     assert first.cancelled and first.computed == 7
     entries = sorted(cache.folder.rglob("*.npz"))
     assert len(entries) == 7 and not list(cache.folder.rglob("*.tmp"))
@@ -334,7 +380,10 @@ def test_training_from_exported_embeddings_needs_no_audio(trained, digits: Path,
     result = train(copy, TrainConfig(name="from-npy", from_embeddings=str(tmp_path / "emb"), **FAST))
     assert result.embeddings_computed == 0 and result.model.window == 0.3
     assert result.metrics["test"]["accuracy"] == pytest.approx(
-        train(digits, TrainConfig(name="from-audio", window=0.3, hop=0.1, pad="zeros", **FAST)).metrics["test"]["accuracy"])
+        train(digits, TrainConfig(name="from-audio", window=0.3, hop=0.1, pad="zeros", **FAST)).metrics["test"][
+            "accuracy"
+        ]
+    )
 
 
 def test_undecodable_audio_is_listed_or_skipped(digits: Path, tmp_path: Path) -> None:
@@ -364,8 +413,11 @@ def multilabel_csv(tmp_path_factory: pytest.TempPathFactory, fsdd: Path) -> Path
     for number, (first, second) in enumerate([(0, None), (1, None), (2, None), (0, 1), (1, 2), (0, 2)] * 6):
         split = "train" if number < 24 else "val" if number < 30 else "test"
         index = 10 + number // 6 if split == "train" else number // 6 - 4
-        parts = [load_audio(AudioSource("x", path=fsdd / "recordings" / f"{digit}_george_{index}.wav"), 8000)
-                 for digit in (first, second) if digit is not None]
+        parts = [
+            load_audio(AudioSource("x", path=fsdd / "recordings" / f"{digit}_george_{index}.wav"), 8000)
+            for digit in (first, second)
+            if digit is not None
+        ]
         name = f"clip{number:02d}.wav"
         encode(root / name, np.concatenate(parts), 8000, "pcm_s16le", format="wav")
         labels = ";".join(DIGITS[digit] for digit in (first, second) if digit is not None)
@@ -378,14 +430,18 @@ def test_multilabel_csv_trains_sigmoid_outputs_with_tuned_thresholds(multilabel_
     result = train(multilabel_csv, TrainConfig(name="sequences", head="attention", epochs=40, tensorboard=False))
     model = result.model
     assert model.multilabel and model.classes == ["one", "two", "zero"]
-    assert model.thresholds is not None and model.thresholds.shape == (3,) and ((0 < model.thresholds) & (model.thresholds < 1)).all()
+    assert (
+        model.thresholds is not None
+        and model.thresholds.shape == (3,)
+        and ((model.thresholds > 0) & (model.thresholds < 1)).all()
+    )
     for split in ("val", "test"):
         assert {"mAP", "macro_f1", "micro_f1", "subset_accuracy", "per_class"} <= set(result.metrics[split])
         assert all("average_precision" in row and "threshold" in row for row in result.metrics[split]["per_class"])
     assert result.metrics["test"]["mAP"] > 0.7
     assert not (model.path / "confusion_matrix_test.png").exists()
     clip = result.model.classify(np.random.default_rng(0).standard_normal((4, 384)).astype(np.float32))[1]
-    assert clip.shape == (3,) and ((0 <= clip) & (clip <= 1)).all()
+    assert clip.shape == (3,) and ((clip >= 0) & (clip <= 1)).all()
     assert evaluate(model, multilabel_csv).metrics["mAP"] == pytest.approx(result.metrics["test"]["mAP"])
 
 
@@ -396,8 +452,9 @@ def test_finetune_saves_and_uses_its_own_network(digits: Path, tmp_path: Path) -
     root = tmp_path / "data"
     shutil.copytree(digits, root)
     (root / "val.txt").unlink()  # no validation: the fine-tuned network is kept whatever it scores
-    result = train(root, TrainConfig(name="tuned", finetune=True, finetune_epochs=1, batch_size=8, val_fraction=0,
-                                     **FAST))
+    result = train(
+        root, TrainConfig(name="tuned", finetune=True, finetune_epochs=1, batch_size=8, val_fraction=0, **FAST)
+    )
     model = result.model
     assert model.finetuned and (model.path / "backbone.safetensors").is_file()
     assert (model.window, model.hop, model.pad) == (1.0, None, "zeros")  # short clips: one window per clip
@@ -453,8 +510,21 @@ def test_train_cli_with_a_config_file_and_overriding_flags(digits: Path, tmp_pat
 
     config = tmp_path / "train.toml"
     config.write_text(f'[train]\ndata = "{digits}"\nhead = "mlp"\nepochs = 50\nlr = 0.01\nearly-stopping = 0\n')
-    status = run_cli(train_cli, ["train", "--config", str(config), "--epochs", "3", "--name", "from-cli",
-                                 "--no-progress", "--no-tensorboard", "--json"])
+    status = run_cli(
+        train_cli,
+        [
+            "train",
+            "--config",
+            str(config),
+            "--epochs",
+            "3",
+            "--name",
+            "from-cli",
+            "--no-progress",
+            "--no-tensorboard",
+            "--json",
+        ],
+    )
     assert status == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["model"] == "from-cli" and set(printed["metrics"]) == {"val", "test"}

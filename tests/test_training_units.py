@@ -12,8 +12,14 @@ from PIL import Image
 
 from audioclas.training.config import ConfigError, TrainConfig, make_config, read_config_file
 from audioclas.training.heads import build_head
-from audioclas.training.metrics import (average_precision, confusion_image, multilabel_metrics, single_label_metrics,
-                                        tune_thresholds, write_confusion)
+from audioclas.training.metrics import (
+    average_precision,
+    confusion_image,
+    multilabel_metrics,
+    single_label_metrics,
+    tune_thresholds,
+    write_confusion,
+)
 
 NAMES = ["a", "b", "c"]
 
@@ -91,10 +97,12 @@ def test_multilabel_report_equals_scikit_learn(seed: int) -> None:
     report = multilabel_metrics(truth, scores, [f"c{i}" for i in range(count)], thresholds)
     predicted = (scores >= thresholds).astype(np.int64)
     with_positives = [c for c in range(count) if truth[:, c].any()]
-    assert report["mAP"] == pytest.approx(np.mean([sk.average_precision_score(truth[:, c], scores[:, c])
-                                                   for c in with_positives]))
+    assert report["mAP"] == pytest.approx(
+        np.mean([sk.average_precision_score(truth[:, c], scores[:, c]) for c in with_positives])
+    )
     assert [c["average_precision"] for c in report["per_class"]] == pytest.approx(
-        [sk.average_precision_score(truth[:, c], scores[:, c]) if c in with_positives else None for c in range(count)])
+        [sk.average_precision_score(truth[:, c], scores[:, c]) if c in with_positives else None for c in range(count)]
+    )
     assert report["micro_f1"] == pytest.approx(sk.f1_score(truth, predicted, average="micro", zero_division=0))
     assert report["macro_f1"] == pytest.approx(sk.f1_score(truth, predicted, average="macro", zero_division=0))
     assert report["subset_accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
@@ -157,23 +165,31 @@ def test_config_file_and_flags(tmp_path) -> None:
     path = tmp_path / "train.toml"
     path.write_text('data = "clips"\nhead = "mlp"\nlr = 1\nlr-step-every = 5\n')
     values = read_config_file(path)
-    assert values["data"] == str((tmp_path / "clips").resolve()) and values["lr"] == 1.0 and values["lr_step_every"] == 5
+    assert (
+        values["data"] == str((tmp_path / "clips").resolve()) and values["lr"] == 1.0 and values["lr_step_every"] == 5
+    )
     config = make_config(path, lr=0.5, epochs=None)
     assert (config.head, config.lr, config.epochs) == ("mlp", 0.5, TrainConfig().epochs)
     path.write_text('[project]\nname = "x"\n[train]\nhead = "attention"\n')  # a [train] table among others
     assert make_config(path).head == "attention"
 
 
-@pytest.mark.parametrize("text, message", [
-    ('heda = "mlp"', "unknown option 'heda' (did you mean 'head'?)"),
-    ("epochs = 1.5", "epochs = 1.5 has the wrong type"),
-    ('multilabel = "yes"', "wrong type"),
-    ("epochs = [", "not valid TOML"),
-    ('head = "transformer"', "head must be linear, mlp or attention"),
-    ("val_fraction = 1.0\nl2 = -1", "l2 must be 0 or more, not -1.0; val_fraction must be in [0, 1), not 1.0"),
-    ("speed = 1.0\nnoise_snr = -3\nspec_masks = 20", "speed must be in [0, 1), not 1.0; noise_snr must be 0 (off) or more, "
-     "not -3.0; spec_masks must be 0..10, not 20"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('heda = "mlp"', "unknown option 'heda' (did you mean 'head'?)"),
+        ("epochs = 1.5", "epochs = 1.5 has the wrong type"),
+        ('multilabel = "yes"', "wrong type"),
+        ("epochs = [", "not valid TOML"),
+        ('head = "transformer"', "head must be linear, mlp or attention"),
+        ("val_fraction = 1.0\nl2 = -1", "l2 must be 0 or more, not -1.0; val_fraction must be in [0, 1), not 1.0"),
+        (
+            "speed = 1.0\nnoise_snr = -3\nspec_masks = 20",
+            "speed must be in [0, 1), not 1.0; noise_snr must be 0 (off) or more, "
+            "not -3.0; spec_masks must be 0..10, not 20",
+        ),
+    ],
+)
 def test_config_errors_name_the_problem(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text + "\n")
@@ -256,10 +272,14 @@ def test_noise_lands_within_the_snr_range_and_gain_within_its_bound() -> None:
 
     audio = tone(1.0)
     for seed in range(5):
-        noisy = Augmentation(speed=0, time_shift=0, gain_db=0, noise_snr=10).waveform(audio, 32000, np.random.default_rng(seed))
+        noisy = Augmentation(speed=0, time_shift=0, gain_db=0, noise_snr=10).waveform(
+            audio, 32000, np.random.default_rng(seed)
+        )
         snr = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean((noisy - audio).astype(np.float64) ** 2))
         assert 10 - 0.5 <= snr <= 10 + NOISE_SNR_SPAN_DB + 0.5
-        louder = Augmentation(speed=0, time_shift=0, gain_db=6, noise_snr=0).waveform(audio, 32000, np.random.default_rng(seed))
+        louder = Augmentation(speed=0, time_shift=0, gain_db=6, noise_snr=0).waveform(
+            audio, 32000, np.random.default_rng(seed)
+        )
         gain_db = 20 * np.log10(np.abs(louder).max() / np.abs(audio).max())
         assert -6 - 1e-3 <= gain_db <= 6 + 1e-3
 

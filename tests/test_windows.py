@@ -54,7 +54,9 @@ def test_long_stream_keeps_memory_bounded() -> None:
     assert count == 360
 
 
-@pytest.mark.parametrize("kwargs", [{"window": 0}, {"window": 10, "hop": 11}, {"window": 10, "hop": 0}, {"pad": "wrap"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"window": 0}, {"window": 10, "hop": 11}, {"window": 10, "hop": 0}, {"pad": "wrap"}]
+)
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         WindowSettings(**kwargs)
@@ -62,10 +64,16 @@ def test_bad_settings_are_refused(kwargs: dict) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"window": 0}, "window must be"), ({"window": float("nan")}, "window must be"),
-     ({"window": "10"}, "window must be"), ({"window": 10, "hop": 11}, "hop must be"), ({"hop": 0}, "hop must be"), ({"hop": 61}, "hop must be"),
-     ({"pad": "wrap"}, "pad must be")],
-)  # fmt: skip
+    [
+        ({"window": 0}, "window must be"),
+        ({"window": float("nan")}, "window must be"),
+        ({"window": "10"}, "window must be"),
+        ({"window": 10, "hop": 11}, "hop must be"),
+        ({"hop": 0}, "hop must be"),
+        ({"hop": 61}, "hop must be"),
+        ({"pad": "wrap"}, "pad must be"),
+    ],
+)
 def test_a_window_request_checks_what_it_is_given(kwargs: dict, fragment: str) -> None:
     with pytest.raises(OptionError, match=fragment):
         WindowRequest(**kwargs)

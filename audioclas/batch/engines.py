@@ -24,8 +24,8 @@ from audioclas.batch.tables import FAILURES, failures_table, write_table
 from audioclas.batch.tasks import Shard, list_inputs, make_shards
 from audioclas.batch.worker import ShardResult, ShardWorker
 from audioclas.errors import AudioclasError, InputError
-from audioclas.pipeline import Progress, torch_threads
 from audioclas.inputs import InputLimits
+from audioclas.pipeline import Progress, torch_threads
 
 Engine = Literal["local", "ray"]
 
@@ -56,8 +56,10 @@ class Summary:
         done = f"{self.inputs} inputs ({self.inputs - self.already_done} run now, {self.already_done} already done)"
         audio = f"{self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s"
         speed = f"{self.speed:,.0f}x real time" if self.audio_seconds else "nothing new to run"
-        return (f"{done}: {self.clips} clips written, {self.failed} failed; {audio} ({speed}, engine {self.engine}); "
-                f"output in {self.out_dir}")  # fmt: skip
+        return (
+            f"{done}: {self.clips} clips written, {self.failed} failed; {audio} ({speed}, engine {self.engine}); "
+            f"output in {self.out_dir}"
+        )
 
 
 def run_job(
@@ -134,8 +136,9 @@ def _failures_of(folder: OutputFolder, shard_ids: list[str]) -> list[str]:
     return lines
 
 
-def _run_local(shards: list[Shard], spec: JobSpec, folder: OutputFolder, threads: int, on_progress
-               ) -> Iterator[ShardResult]:  # fmt: skip
+def _run_local(
+    shards: list[Shard], spec: JobSpec, folder: OutputFolder, threads: int, on_progress
+) -> Iterator[ShardResult]:
     with torch_threads(threads):
         worker = ShardWorker(spec, str(folder.root), threads)
         for shard in shards:
@@ -159,8 +162,15 @@ class _RayShardWorker:
         }
 
 
-def _run_ray(shards: list[Shard], spec: JobSpec, folder: OutputFolder, address: str | None, workers: int | None,
-             cpus_per_worker: float, threads: int) -> Iterator[ShardResult]:  # fmt: skip
+def _run_ray(
+    shards: list[Shard],
+    spec: JobSpec,
+    folder: OutputFolder,
+    address: str | None,
+    workers: int | None,
+    cpus_per_worker: float,
+    threads: int,
+) -> Iterator[ShardResult]:
     try:
         import ray
         import ray.data

@@ -61,8 +61,9 @@ class ShardTables:
     def add_failure(self, error: InputError) -> None:
         self.failures.append((error.source, error.problem))
 
-    def _add_clip(self, source: str, sha256: str | None, duration: float, starts, ends, clip_value, window_values
-                  ) -> None:  # fmt: skip
+    def _add_clip(
+        self, source: str, sha256: str | None, duration: float, starts, ends, clip_value, window_values
+    ) -> None:
         self.seconds += duration
         self.clips.append((source, sha256, duration, len(starts), clip_value))
         if self.timeline:
@@ -72,14 +73,26 @@ class ShardTables:
     def add_prediction(self, prediction: Prediction, sha256: str | None) -> None:
         windows = prediction.windows
         self._add_clip(
-            prediction.source, sha256, prediction.duration, [w.start for w in windows], [w.end for w in windows],
-            _labels(prediction.labels), [_labels(w.labels) for w in windows],
-        )  # fmt: skip
+            prediction.source,
+            sha256,
+            prediction.duration,
+            [w.start for w in windows],
+            [w.end for w in windows],
+            _labels(prediction.labels),
+            [_labels(w.labels) for w in windows],
+        )
 
     def add_embedding(self, output: ClipOutput, sha256: str | None) -> None:
         """Window embeddings as computed; the clip's is their mean, as ``Tagger.embed`` gives it."""
-        self._add_clip(output.source, sha256, output.duration, output.starts, output.ends,
-                       output.embeddings.mean(axis=0), list(output.embeddings))  # fmt: skip
+        self._add_clip(
+            output.source,
+            sha256,
+            output.duration,
+            output.starts,
+            output.ends,
+            output.embeddings.mean(axis=0),
+            list(output.embeddings),
+        )
 
     def write(self, paths: dict[str, Path], metadata: dict[bytes, bytes]) -> None:
         """Windows and failures first, the clips file (the shard's commit marker, with ``metadata``) last.

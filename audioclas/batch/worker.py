@@ -31,8 +31,8 @@ from audioclas.batch.tables import ShardTables
 from audioclas.batch.tasks import Item, Shard
 from audioclas.errors import AudioclasError, InputError
 from audioclas.fileio import file_sha256
-from audioclas.pipeline import ClipOutput, Progress, run_network
 from audioclas.inputs import AudioSource, open_sources
+from audioclas.pipeline import ClipOutput, Progress, run_network
 from audioclas.tagger import Tagger
 from audioclas.windows import WindowSettings
 

@@ -26,16 +26,33 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, out_required: bool) 
         "again to resume: inputs already done are skipped. Each worker runs one PyTorch thread\n"
         "and one window per network call, so both engines give identical results.",
     )
-    group.add_argument("--out", type=Path, required=out_required, metavar="DIR",
-                       help="output folder: clips/, windows/ (with --timeline), failures/ and job.json")
-    group.add_argument("--engine", choices=("local", "ray"), default="local",
-                       help="local: in this process (default); ray: actors on a Ray cluster, one per free CPU")
-    group.add_argument("--address", metavar="ADDR",
-                       help="the Ray cluster (host:port, or 'auto' for one started here with 'ray start'); default: "
-                       "$RAY_ADDRESS, else a private Ray on this machine for the job")
+    group.add_argument(
+        "--out",
+        type=Path,
+        required=out_required,
+        metavar="DIR",
+        help="output folder: clips/, windows/ (with --timeline), failures/ and job.json",
+    )
+    group.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: in this process (default); ray: actors on a Ray cluster, one per free CPU",
+    )
+    group.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="the Ray cluster (host:port, or 'auto' for one started here with 'ray start'); default: "
+        "$RAY_ADDRESS, else a private Ray on this machine for the job",
+    )
     group.add_argument("--workers", type=int, metavar="N", help="Ray actors (default: one per free CPU)")
-    group.add_argument("--shard-size", type=int, default=16, metavar="N",
-                       help="inputs per shard, the unit of scheduling, retry and commit (default 16)")  # fmt: skip
+    group.add_argument(
+        "--shard-size",
+        type=int,
+        default=16,
+        metavar="N",
+        help="inputs per shard, the unit of scheduling, retry and commit (default 16)",
+    )
 
 
 def run_predict_job(args: argparse.Namespace, query: LabelQuery, windows: WindowRequest) -> int:
@@ -47,8 +64,9 @@ def run_predict_job(args: argparse.Namespace, query: LabelQuery, windows: Window
     return run_batch(args, args.inputs, "predict", prediction_windows(None, windows), query)
 
 
-def run_batch(args: argparse.Namespace, inputs: list[str], task: Task, windows: WindowSettings,
-              query: LabelQuery = LabelQuery()) -> int:  # fmt: skip
+def run_batch(
+    args: argparse.Namespace, inputs: list[str], task: Task, windows: WindowSettings, query: LabelQuery = LabelQuery()
+) -> int:
     """Run the job the arguments describe; print failures and a summary. Exit status 1 if any input failed."""
     from audioclas.batch import JobSpec, read_table, run_job
 
@@ -56,16 +74,30 @@ def run_batch(args: argparse.Namespace, inputs: list[str], task: Task, windows: 
         raise AudioclasError("--workers must be at least 1")
     if args.engine == "local" and (args.address or args.workers):
         raise AudioclasError("--address and --workers are for --engine ray")
-    spec = JobSpec(task, windows, query, args.timeline, shard_size=args.shard_size,
-                   weights=str(args.weights) if args.weights else None)  # fmt: skip
+    spec = JobSpec(
+        task,
+        windows,
+        query,
+        args.timeline,
+        shard_size=args.shard_size,
+        weights=str(args.weights) if args.weights else None,
+    )
     show_progress = not args.no_progress
     if args.engine == "ray" and not show_progress:
         _hide_ray_progress()
     display = AudioProgress(show_progress and args.engine == "local", "listing inputs", per_file=False)
     with display.live:
-        summary = run_job(inputs, args.out, spec, engine=args.engine, address=args.address, workers=args.workers,
-                          on_plan=lambda plan: display.restart("shards", plan.shards),
-                          on_shard=lambda shard: display.advance(), on_progress=display.update)  # fmt: skip
+        summary = run_job(
+            inputs,
+            args.out,
+            spec,
+            engine=args.engine,
+            address=args.address,
+            workers=args.workers,
+            on_plan=lambda plan: display.restart("shards", plan.shards),
+            on_shard=lambda shard: display.advance(),
+            on_progress=display.update,
+        )
     for line in summary.failures[:MAX_FAILURES_SHOWN]:
         print_error(line)
     if len(summary.failures) > MAX_FAILURES_SHOWN:

@@ -37,10 +37,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     windows = parser.add_argument_group("windows")
     windows.add_argument("--window", type=float, default=10.0, help="window length in seconds (default 10, as trained)")
     windows.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the window)")
-    windows.add_argument("--pad", choices=("loop", "zeros"), default="loop", help="fill a clip shorter than a window by looping it (default) or with silence")
-    windows.add_argument("--timeline", action="store_true", help="also write the embedding of every window (training needs them)")
+    windows.add_argument(
+        "--pad",
+        choices=("loop", "zeros"),
+        default="loop",
+        help="fill a clip shorter than a window by looping it (default) or with silence",
+    )
+    windows.add_argument(
+        "--timeline", action="store_true", help="also write the embedding of every window (training needs them)"
+    )
     add_batch_arguments(parser, out_required=True)
-    parser.add_argument("--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)")
+    parser.add_argument(
+        "--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress display")
     parser.set_defaults(func=run)
 

@@ -48,9 +48,21 @@ def run(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     models = list_models()
     if args.json:
-        print_json([{"name": m.name, "path": str(m.path), "created": m.created, "classes": m.classes,
-                     "multilabel": m.multilabel, "head": m.head, "score": m.score, "problem": m.problem or None}
-                    for m in models])
+        print_json(
+            [
+                {
+                    "name": m.name,
+                    "path": str(m.path),
+                    "created": m.created,
+                    "classes": m.classes,
+                    "multilabel": m.multilabel,
+                    "head": m.head,
+                    "score": m.score,
+                    "problem": m.problem or None,
+                }
+                for m in models
+            ]
+        )
         return 0
     out = Console(highlight=False)
     if not models:
@@ -63,7 +75,14 @@ def _list(args: argparse.Namespace) -> int:
         if m.problem:
             table.add_row(m.name, "", "", "", "", f"[red]{m.problem}[/]")
         else:
-            table.add_row(m.name, m.created[:16].replace("T", " "), str(m.classes), "multi-label" if m.multilabel else "single-label", m.head, m.score)
+            table.add_row(
+                m.name,
+                m.created[:16].replace("T", " "),
+                str(m.classes),
+                "multi-label" if m.multilabel else "single-label",
+                m.head,
+                m.score,
+            )
     out.print(table)
     return 0
 
@@ -81,21 +100,34 @@ def _show(args: argparse.Namespace) -> int:
     hop = f", hop {model.hop:g} s" if model.hop else ""
     backbone = info["backbone"]
     rows = [
-        ("name", model.name), ("path", str(model.path)), ("created", info.get("created", "")),
+        ("name", model.name),
+        ("path", str(model.path)),
+        ("created", info.get("created", "")),
         ("task", "multi-label (sigmoid, tuned thresholds)" if model.multilabel else "single-label (softmax)"),
         ("classes", ", ".join(model.classes)),
         ("head", f"{info['head']['type']} (hidden {info['head']['hidden']}, dropout {info['head']['dropout']})"),
         ("windows", f"{model.window:g} s{hop}, short clips padded by {model.pad}"),
-        ("backbone", f"{backbone['name']}{' fine-tuned' if model.finetuned else ''}, sha256 {backbone['sha256']}"
-                     + (f" (from the pretrained {model.pretrained_sha256})" if model.finetuned else "")),
-        ("training", f"{training.get('stopped', '')}, best epoch {training.get('best_epoch', '')} of "
-                     f"{training.get('epochs_run', '')}"),
+        (
+            "backbone",
+            f"{backbone['name']}{' fine-tuned' if model.finetuned else ''}, sha256 {backbone['sha256']}"
+            + (f" (from the pretrained {model.pretrained_sha256})" if model.finetuned else ""),
+        ),
+        (
+            "training",
+            f"{training.get('stopped', '')}, best epoch {training.get('best_epoch', '')} of "
+            f"{training.get('epochs_run', '')}",
+        ),
         ("dataset", f"{info['dataset']['path']} ({info['dataset']['layout']})"),
         ("score", headline_text(info.get("metrics", {}))),
-    ]  # fmt: skip
+    ]
     if info.get("finetune"):  # which network was kept, and whether a validation split chose it
-        rows.append(("fine-tuning", f"kept the {'fine-tuned network' if info['finetune']['kept'] == 'finetuned' else 'frozen head'}"
-                                    f": {info['finetune']['selection']}"))
+        rows.append(
+            (
+                "fine-tuning",
+                f"kept the {'fine-tuned network' if info['finetune']['kept'] == 'finetuned' else 'frozen head'}"
+                f": {info['finetune']['selection']}",
+            )
+        )
     summary = Table(show_header=False, box=None)
     for key, value in rows:
         summary.add_row(f"[bold]{key}[/]", value)

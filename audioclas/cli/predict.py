@@ -44,27 +44,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder, glob, archive or URL; - for standard input")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="file, folder, glob, archive or URL; - for standard input"
+    )
     labels = parser.add_argument_group("which labels")
-    labels.add_argument("-k", "--top-k", type=int, default=5, help="labels per clip (and per window); 0 for all (default 5)")
+    labels.add_argument(
+        "-k", "--top-k", type=int, default=5, help="labels per clip (and per window); 0 for all (default 5)"
+    )
     labels.add_argument("-t", "--threshold", type=float, default=0.0, help="only labels scoring at least this (0-1)")
     labels.add_argument("--labels", action="append", metavar="NAME", help="report only this label (repeat for several)")
-    labels.add_argument("--exclude", action="append", default=[], metavar="NAME", help="never report this label (repeatable)")
+    labels.add_argument(
+        "--exclude", action="append", default=[], metavar="NAME", help="never report this label (repeatable)"
+    )
     windows = parser.add_argument_group("windows")
-    windows.add_argument("--window", type=float, default=None, help="window length in seconds (default 10, as trained; with --model: the model's, and no other)")
-    windows.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the window; with --model: the model's)")
-    windows.add_argument("--pad", choices=("loop", "zeros"), default=None, help="fill a clip shorter than a window by looping it (default) or with silence (with --model: the model's, and no other)")
-    windows.add_argument("--aggregate", choices=("max", "mean"), default="max", help="clip score from window scores (default max)")
+    windows.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        help="window length in seconds (default 10, as trained; with --model: the model's, and no other)",
+    )
+    windows.add_argument(
+        "--hop",
+        type=float,
+        default=None,
+        help="seconds between window starts (default: the window; with --model: the model's)",
+    )
+    windows.add_argument(
+        "--pad",
+        choices=("loop", "zeros"),
+        default=None,
+        help="fill a clip shorter than a window by looping it (default) or with silence (with --model: the model's, and no other)",
+    )
+    windows.add_argument(
+        "--aggregate", choices=("max", "mean"), default="max", help="clip score from window scores (default max)"
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--timeline", action="store_true", help="also give the labels of every window")
-    out.add_argument("-f", "--format", choices=FORMATS, help="table for people (default); json, jsonl or csv for scripts; "
-                     "with -o, the output file's extension (.csv, .json, .jsonl/.ndjson, .txt) chooses it")
+    out.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        help="table for people (default); json, jsonl or csv for scripts; "
+        "with -o, the output file's extension (.csv, .json, .jsonl/.ndjson, .txt) chooses it",
+    )
     out.add_argument("-o", "--output", type=Path, help="write results to this file (written completely or not at all)")
     out.add_argument("--no-progress", action="store_true", help="hide the progress display")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", metavar="NAME", help="a custom classifier trained with 'audioclas train': its name, or a folder's path (./dir)")
-    model.add_argument("--with-audioset", action="store_true", help="with --model: show the AudioSet labels as well (on the network's own 10 s windows)")
-    model.add_argument("--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)")
+    model.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a custom classifier trained with 'audioclas train': its name, or a folder's path (./dir)",
+    )
+    model.add_argument(
+        "--with-audioset",
+        action="store_true",
+        help="with --model: show the AudioSet labels as well (on the network's own 10 s windows)",
+    )
+    model.add_argument(
+        "--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)"
+    )
     model.add_argument("--batch-size", type=int, default=16, help="windows per network call (default 16)")
     add_batch_arguments(parser, out_required=False)
     parser.set_defaults(func=run)
@@ -87,9 +125,11 @@ def run(args: argparse.Namespace) -> int:
         writer = ResultWriter(stack.enter_context(open_output(args.output)), fmt, args.timeline)
         display = AudioProgress(not args.no_progress, total=_known_file_count(args.inputs))
         stack.enter_context(display.live)
-        results = closing(tagger.predict_many(
-            inputs, query, windows, model=custom, with_audioset=args.with_audioset, progress=display.update
-        ))
+        results = closing(
+            tagger.predict_many(
+                inputs, query, windows, model=custom, with_audioset=args.with_audioset, progress=display.update
+            )
+        )
         for result in stack.enter_context(results):  # closed first: the decoder thread stops before we exit
             if isinstance(result, InputError):
                 failures += 1

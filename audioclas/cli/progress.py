@@ -7,8 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn,
-                           TimeElapsedColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from audioclas.cli.console import stderr
 
@@ -23,11 +22,26 @@ class AudioProgress:
     """Files of audio done, seconds heard and speed relative to real time. With ``per_file`` the bar counts files
     (of ``total`` when known) and names the current one; else its owner advances it (a batch job's shards)."""
 
-    def __init__(self, enabled: bool, description: str = "files", total: int | None = None, *, per_file: bool = True,
-                 console: Console = stderr) -> None:
-        self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("{task.fields[audio]}"), TimeElapsedColumn(), console=console, transient=True,
-                             disable=not enabled)
+    def __init__(
+        self,
+        enabled: bool,
+        description: str = "files",
+        total: int | None = None,
+        *,
+        per_file: bool = True,
+        console: Console = stderr,
+    ) -> None:
+        self.live = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[audio]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not enabled,
+        )
         self.task = self.live.add_task(description, total=total, audio="")
         self.per_file = per_file
         self.started = time.perf_counter()
@@ -51,23 +65,34 @@ class AudioProgress:
         speed = heard / max(time.perf_counter() - self.started, 1e-6)
         audio = ("" if self.per_file else f"{self.files} files, ") + f"{heard:,.0f} s audio, {speed:,.0f}× real time"
         if self.per_file:
-            name = event.source if len(event.source) <= NAME_CHARS else "…" + event.source[1 - NAME_CHARS:]
+            name = event.source if len(event.source) <= NAME_CHARS else "…" + event.source[1 - NAME_CHARS :]
             self.live.update(self.task, description=name, audio=audio)
         else:
             self.live.update(self.task, audio=audio)
 
 
-METRIC_LABELS = {"train_loss": "loss", "loss": "loss", "val_loss": "val loss", "val_accuracy": "val acc",
-                 "val_mAP": "val mAP"}
+METRIC_LABELS = {
+    "train_loss": "loss",
+    "loss": "loss",
+    "val_loss": "val loss",
+    "val_accuracy": "val acc",
+    "val_mAP": "val mAP",
+}
 
 
 class TrainProgress:
     """Files embedded, then epochs with the latest metrics (or fine-tuning batches)."""
 
     def __init__(self, console: Console, enabled: bool) -> None:
-        self.live = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
-                             disable=not enabled)
+        self.live = Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+        )
         self.tasks: dict[str, TaskID] = {}
 
     def __call__(self, event: TrainEvent) -> None:

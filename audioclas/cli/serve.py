@@ -35,37 +35,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     access = parser.add_argument_group("access")
-    access.add_argument("--token", help="bearer token for the train, cancel and delete routes (default: $AUDIOCLAS_TOKEN)")
-    access.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
-                        help="let web pages from ORIGIN call the API (repeatable; '*' for any)")
-    access.add_argument("--allow-private-urls", action="store_true",
-                        help="let URL inputs reach loopback, private and link-local addresses (the server's own network)")
-    access.add_argument("--data-root", action="append", default=[], type=Path, metavar="DIR",
-                        help="train only on datasets below DIR, every file resolved through links (repeatable; "
-                        "default: any path when listening on loopback, training off beyond it)")
-    access.add_argument("--allow-any-dataset", action="store_true",
-                        help="listening beyond loopback without --data-root, still train on any path on the server")
-    access.add_argument("--allowed-hosts", action="append", default=[], metavar="NAME",
-                        help="also answer requests whose Host header names NAME (repeatable; '*' for any; default: "
-                        "IP addresses, localhost and the --host name)")
+    access.add_argument(
+        "--token", help="bearer token for the train, cancel and delete routes (default: $AUDIOCLAS_TOKEN)"
+    )
+    access.add_argument(
+        "--cors",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN call the API (repeatable; '*' for any)",
+    )
+    access.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let URL inputs reach loopback, private and link-local addresses (the server's own network)",
+    )
+    access.add_argument(
+        "--data-root",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="train only on datasets below DIR, every file resolved through links (repeatable; "
+        "default: any path when listening on loopback, training off beyond it)",
+    )
+    access.add_argument(
+        "--allow-any-dataset",
+        action="store_true",
+        help="listening beyond loopback without --data-root, still train on any path on the server",
+    )
+    access.add_argument(
+        "--allowed-hosts",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header names NAME (repeatable; '*' for any; default: "
+        "IP addresses, localhost and the --host name)",
+    )
     bounds = parser.add_argument_group("bounds")
-    bounds.add_argument("--max-upload-mb", type=float, default=100, help="one predict request's files together (default 100)")
+    bounds.add_argument(
+        "--max-upload-mb", type=float, default=100, help="one predict request's files together (default 100)"
+    )
     bounds.add_argument("--max-files", type=int, default=20, help="files and URLs in one predict request (default 20)")
     bounds.add_argument("--max-audio-seconds", type=float, default=600, help="decoded audio per input (default 600)")
     bounds.add_argument("--max-archive-members", type=int, default=100, help="entries in one archive (default 100)")
     bounds.add_argument("--max-archive-mb", type=float, default=1024, help="extracted from one archive (default 1024)")
     bounds.add_argument("--max-download-mb", type=float, default=100, help="one URL download (default 100)")
-    bounds.add_argument("--url-timeout", type=float, default=15, help="seconds to connect and between reads (default 15)")
-    bounds.add_argument("--body-timeout", type=float, default=30,
-                        help="seconds a request body may pause between two pieces (default 30)")
-    bounds.add_argument("--max-body-seconds", type=float, default=600,
-                        help="seconds one request body may take to arrive (default 600)")
+    bounds.add_argument(
+        "--url-timeout", type=float, default=15, help="seconds to connect and between reads (default 15)"
+    )
+    bounds.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30,
+        help="seconds a request body may pause between two pieces (default 30)",
+    )
+    bounds.add_argument(
+        "--max-body-seconds", type=float, default=600, help="seconds one request body may take to arrive (default 600)"
+    )
     work = parser.add_argument_group("work")
-    work.add_argument("--max-jobs", type=int, default=1, help="training jobs running at once; the rest wait (default 1)")
-    work.add_argument("--inference-slots", type=int, default=1, help="forward passes of the network at once (default 1)")
+    work.add_argument(
+        "--max-jobs", type=int, default=1, help="training jobs running at once; the rest wait (default 1)"
+    )
+    work.add_argument(
+        "--inference-slots", type=int, default=1, help="forward passes of the network at once (default 1)"
+    )
     work.add_argument("--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache)")
     work.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     parser.set_defaults(func=run)
@@ -77,11 +116,19 @@ def run(args: argparse.Namespace) -> int:
     from audioclas.service.app import create_app
     from audioclas.service.settings import ServiceSettings, is_loopback
 
-    positive = {"--max-upload-mb": args.max_upload_mb, "--max-files": args.max_files,
-                "--max-audio-seconds": args.max_audio_seconds, "--max-archive-members": args.max_archive_members,
-                "--max-archive-mb": args.max_archive_mb, "--max-download-mb": args.max_download_mb,
-                "--url-timeout": args.url_timeout, "--max-jobs": args.max_jobs, "--inference-slots": args.inference_slots,
-                "--body-timeout": args.body_timeout, "--max-body-seconds": args.max_body_seconds}
+    positive = {
+        "--max-upload-mb": args.max_upload_mb,
+        "--max-files": args.max_files,
+        "--max-audio-seconds": args.max_audio_seconds,
+        "--max-archive-members": args.max_archive_members,
+        "--max-archive-mb": args.max_archive_mb,
+        "--max-download-mb": args.max_download_mb,
+        "--url-timeout": args.url_timeout,
+        "--max-jobs": args.max_jobs,
+        "--inference-slots": args.inference_slots,
+        "--body-timeout": args.body_timeout,
+        "--max-body-seconds": args.max_body_seconds,
+    }
     bad = [name for name, value in positive.items() if not value > 0]
     if bad:
         print_error(f"{', '.join(bad)} must be more than 0")
@@ -92,18 +139,33 @@ def run(args: argparse.Namespace) -> int:
         return 2
     mib = 2**20
     settings = ServiceSettings.from_environment(
-        host=args.host, port=args.port, token=args.token, cors_origins=tuple(args.cors),
-        allow_private_urls=args.allow_private_urls, data_roots=tuple(root.resolve() for root in args.data_root),
-        max_upload_bytes=int(args.max_upload_mb * mib), max_files=args.max_files,
-        max_audio_seconds=args.max_audio_seconds, max_archive_members=args.max_archive_members,
-        max_archive_bytes=int(args.max_archive_mb * mib), max_download_bytes=int(args.max_download_mb * mib),
-        url_timeout=args.url_timeout, max_jobs=args.max_jobs, inference_slots=args.inference_slots,
-        weights=args.weights, allow_any_dataset=args.allow_any_dataset, allowed_hosts=tuple(args.allowed_hosts),
-        body_read_timeout=args.body_timeout, max_body_seconds=args.max_body_seconds,
-    )  # fmt: skip
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        cors_origins=tuple(args.cors),
+        allow_private_urls=args.allow_private_urls,
+        data_roots=tuple(root.resolve() for root in args.data_root),
+        max_upload_bytes=int(args.max_upload_mb * mib),
+        max_files=args.max_files,
+        max_audio_seconds=args.max_audio_seconds,
+        max_archive_members=args.max_archive_members,
+        max_archive_bytes=int(args.max_archive_mb * mib),
+        max_download_bytes=int(args.max_download_mb * mib),
+        url_timeout=args.url_timeout,
+        max_jobs=args.max_jobs,
+        inference_slots=args.inference_slots,
+        weights=args.weights,
+        allow_any_dataset=args.allow_any_dataset,
+        allowed_hosts=tuple(args.allowed_hosts),
+        body_read_timeout=args.body_timeout,
+        max_body_seconds=args.max_body_seconds,
+    )
     if not settings.token and not is_loopback(args.host):
-        stderr.print(f"warning: listening on {args.host} without a token: anyone who reaches it may train and "
-                     "delete models (set --token or $AUDIOCLAS_TOKEN)", style="yellow")
+        stderr.print(
+            f"warning: listening on {args.host} without a token: anyone who reaches it may train and "
+            "delete models (set --token or $AUDIOCLAS_TOKEN)",
+            style="yellow",
+        )
     refusal = settings.training_refusal()
     if refusal:
         stderr.print(f"note: {refusal}", style="yellow")

@@ -56,47 +56,113 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", help="name of the saved model (default: a timestamp and a random suffix)")
     parser.add_argument("--overwrite", action="store_true", default=None, help="replace a saved model of the same name")
     task = parser.add_argument_group("task and head")
-    task.add_argument("--head", choices=("linear", "mlp", "attention"),
-                      help="attention (default: attention pooling over the windows of a clip), mlp (one hidden layer, mean over windows) or linear")
+    task.add_argument(
+        "--head",
+        choices=("linear", "mlp", "attention"),
+        help="attention (default: attention pooling over the windows of a clip), mlp (one hidden layer, mean over windows) or linear",
+    )
     task.add_argument("--hidden", type=int, help="hidden units of the mlp and attention heads (default 256)")
     task.add_argument("--dropout", type=float, help="dropout (default 0 for linear, 0.2 otherwise)")
-    task.add_argument("--multilabel", action="store_true", default=None,
-                      help="several labels per clip: sigmoid outputs, per-class thresholds tuned on validation "
-                      "(default: on when a CSV row has several labels)")
+    task.add_argument(
+        "--multilabel",
+        action="store_true",
+        default=None,
+        help="several labels per clip: sigmoid outputs, per-class thresholds tuned on validation "
+        "(default: on when a CSV row has several labels)",
+    )
     task.add_argument("--class-weights", choices=("none", "balanced"), help="weigh the loss against class imbalance")
     optimisation = parser.add_argument_group("optimisation")
     optimisation.add_argument("--epochs", type=int, help="at most this many epochs (default 100)")
     optimisation.add_argument("--batch-size", type=int, help="clips per step (default 64)")
     optimisation.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     optimisation.add_argument("--lr-schedule", choices=("cosine", "step", "constant"), help="default cosine")
-    optimisation.add_argument("--lr-step-decay", type=float, help="step schedule: multiply the rate by this (default 0.1)")
-    optimisation.add_argument("--lr-step-every", type=int, metavar="EPOCHS", help="step schedule: every this many epochs (default 30)")
-    optimisation.add_argument("--l2", type=float, help="L2 regularisation: AdamW weight decay on weight matrices (default 1e-4)")
+    optimisation.add_argument(
+        "--lr-step-decay", type=float, help="step schedule: multiply the rate by this (default 0.1)"
+    )
+    optimisation.add_argument(
+        "--lr-step-every", type=int, metavar="EPOCHS", help="step schedule: every this many epochs (default 30)"
+    )
+    optimisation.add_argument(
+        "--l2", type=float, help="L2 regularisation: AdamW weight decay on weight matrices (default 1e-4)"
+    )
     optimisation.add_argument("--seed", type=int, help="random seed: same data + options = same model (default 0)")
     validation = parser.add_argument_group("validation and checkpoints")
-    validation.add_argument("--val-fraction", type=float, help="stratified hold-out from train when DATA has no val split (default 0.1; 0: none)")
-    validation.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after this many epochs without a better validation score (default 10; 0: off)")
-    validation.add_argument("--checkpoint-every", type=int, metavar="EPOCHS", help="also keep a checkpoint every N epochs (default: only the best)")
-    validation.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None, help="write no TensorBoard logs")
+    validation.add_argument(
+        "--val-fraction",
+        type=float,
+        help="stratified hold-out from train when DATA has no val split (default 0.1; 0: none)",
+    )
+    validation.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="PATIENCE",
+        help="stop after this many epochs without a better validation score (default 10; 0: off)",
+    )
+    validation.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="EPOCHS",
+        help="also keep a checkpoint every N epochs (default: only the best)",
+    )
+    validation.add_argument(
+        "--no-tensorboard", dest="tensorboard", action="store_false", default=None, help="write no TensorBoard logs"
+    )
     embeddings = parser.add_argument_group("embeddings")
-    embeddings.add_argument("--window", type=float, help="window length in seconds (default: 0.3 s for data of short clips, else 10 s)")
-    embeddings.add_argument("--hop", type=float, help="seconds between windows (default: 0.1 s with 0.3 s windows, else the window)")
-    embeddings.add_argument("--pad", choices=("loop", "zeros"), help="fill a clip shorter than a window by looping it or with silence")
-    embeddings.add_argument("--embeddings-only", action="store_true", help="compute and cache the embeddings, do not train")
-    embeddings.add_argument("--export-embeddings", type=Path, metavar="DIR", help="with --embeddings-only: also write DIR/<path>.npy per file")
-    embeddings.add_argument("--from-embeddings", metavar="DIR", help="train on precomputed DIR/<path>.npy embeddings: no audio needed")
-    embeddings.add_argument("--skip-bad-audio", action="store_true", default=None, help="leave out files that cannot be decoded instead of stopping")
+    embeddings.add_argument(
+        "--window", type=float, help="window length in seconds (default: 0.3 s for data of short clips, else 10 s)"
+    )
+    embeddings.add_argument(
+        "--hop", type=float, help="seconds between windows (default: 0.1 s with 0.3 s windows, else the window)"
+    )
+    embeddings.add_argument(
+        "--pad", choices=("loop", "zeros"), help="fill a clip shorter than a window by looping it or with silence"
+    )
+    embeddings.add_argument(
+        "--embeddings-only", action="store_true", help="compute and cache the embeddings, do not train"
+    )
+    embeddings.add_argument(
+        "--export-embeddings",
+        type=Path,
+        metavar="DIR",
+        help="with --embeddings-only: also write DIR/<path>.npy per file",
+    )
+    embeddings.add_argument(
+        "--from-embeddings", metavar="DIR", help="train on precomputed DIR/<path>.npy embeddings: no audio needed"
+    )
+    embeddings.add_argument(
+        "--skip-bad-audio",
+        action="store_true",
+        default=None,
+        help="leave out files that cannot be decoded instead of stopping",
+    )
     finetune = parser.add_argument_group("fine-tuning the network")
-    finetune.add_argument("--finetune", action="store_true", default=None, help="after the head, fine-tune the whole network with augmentation")
+    finetune.add_argument(
+        "--finetune",
+        action="store_true",
+        default=None,
+        help="after the head, fine-tune the whole network with augmentation",
+    )
     finetune.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default 20)")
     finetune.add_argument("--finetune-batch-size", type=int, help="clips per fine-tuning step (default 32)")
-    finetune.add_argument("--backbone-lr", type=float, help="learning rate of the network when fine-tuning (default 2e-3)")
+    finetune.add_argument(
+        "--backbone-lr", type=float, help="learning rate of the network when fine-tuning (default 2e-3)"
+    )
     finetune.add_argument("--mixup", type=float, help="mixup Beta(a, a) parameter, 0 for none (default 0.3)")
-    finetune.add_argument("--speed", type=float, help="random speed change within ± this fraction, 0 for none (default 0.1)")
+    finetune.add_argument(
+        "--speed", type=float, help="random speed change within ± this fraction, 0 for none (default 0.1)"
+    )
     finetune.add_argument("--gain-db", type=float, help="random gain within ± this many dB (default 6)")
-    finetune.add_argument("--noise-snr", type=float, help="white noise at a random SNR from this to 20 dB more, 0 for none (default 10)")
-    finetune.add_argument("--spec-masks", type=int, help="SpecAugment frequency and time masks per clip, 0 for none (default 2)")
-    finetune.add_argument("--time-shift", type=float, help="random delay up to this fraction of the room left in the training segment (default 1)")
+    finetune.add_argument(
+        "--noise-snr", type=float, help="white noise at a random SNR from this to 20 dB more, 0 for none (default 10)"
+    )
+    finetune.add_argument(
+        "--spec-masks", type=int, help="SpecAugment frequency and time masks per clip, 0 for none (default 2)"
+    )
+    finetune.add_argument(
+        "--time-shift",
+        type=float,
+        help="random delay up to this fraction of the room left in the training segment (default 1)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress display")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(func=run)
@@ -112,8 +178,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("model", metavar="MODEL", help="saved model name, or a folder's path (./dir)")
     evaluate.add_argument("data", metavar="DATA", help="dataset folder or CSV")
-    evaluate.add_argument("--split", choices=("train", "val", "test"), help="default: test if DATA has it, else everything")
-    evaluate.add_argument("--output", type=Path, metavar="DIR", help="write metrics.json and the confusion matrix (PNG, JSON) here")
+    evaluate.add_argument(
+        "--split", choices=("train", "val", "test"), help="default: test if DATA has it, else everything"
+    )
+    evaluate.add_argument(
+        "--output", type=Path, metavar="DIR", help="write metrics.json and the confusion matrix (PNG, JSON) here"
+    )
     evaluate.add_argument("--skip-bad-audio", action="store_true", help="leave out files that cannot be decoded")
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress display")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
@@ -133,13 +203,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def _metrics_table(metrics: dict[str, dict], title: str = "metrics") -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("split")
-    names = [name for name in ("accuracy", "balanced_accuracy", "macro_f1", "mAP", "micro_f1") if
-             any(name in values for values in metrics.values())]
+    names = [
+        name
+        for name in ("accuracy", "balanced_accuracy", "macro_f1", "mAP", "micro_f1")
+        if any(name in values for values in metrics.values())
+    ]
     for name in names:
         table.add_column(name.replace("_", " "), justify="right")
     table.add_column("clips", justify="right")
     for split, values in metrics.items():
-        table.add_row(split, *(f"{values[name]:.4f}" if name in values else "" for name in names), str(values["examples"]))
+        table.add_row(
+            split, *(f"{values[name]:.4f}" if name in values else "" for name in names), str(values["examples"])
+        )
     return table
 
 
@@ -154,8 +229,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from audioclas.training.run import extract_embeddings, train
     from audioclas.training.finetune import NO_VALIDATION
+    from audioclas.training.run import extract_embeddings, train
     from audioclas.training.summary import summary
 
     config = config_from_args(args)
@@ -163,42 +238,64 @@ def _train(args: argparse.Namespace) -> int:
     log = lambda message: display.live.console.print(message, highlight=False, markup=False)  # noqa: E731
     with display.live:
         if args.embeddings_only:
-            computed = extract_embeddings(args.data or config.data, config, export=args.export_embeddings,
-                                          on_event=display, log=log)
+            computed = extract_embeddings(
+                args.data or config.data, config, export=args.export_embeddings, on_event=display, log=log
+            )
             log(f"{computed} embeddings computed; the rest were cached")
             return 0
         result = train(None, config, on_event=display, log=log)
     if args.json:
-        print_json({**summary(result), "path": str(result.model.path), "metrics": result.metrics,
-                    **({"finetune": result.finetune} if result.finetune else {})})
+        print_json(
+            {
+                **summary(result),
+                "path": str(result.model.path),
+                "metrics": result.metrics,
+                **({"finetune": result.finetune} if result.finetune else {}),
+            }
+        )
         return 0
     out = Console(highlight=False)
     if result.metrics:
         out.print(_metrics_table(result.metrics))
     if result.finetune:  # both networks side by side: a fine-tuned network can be far worse than the frozen head
-        rows = {f"{split} ({network})": values for network, key in (("frozen head", "frozen"), ("fine-tuned", "finetuned"))
-                for split, values in (result.finetune[key] or {}).items()}
+        rows = {
+            f"{split} ({network})": values
+            for network, key in (("frozen head", "frozen"), ("fine-tuned", "finetuned"))
+            for split, values in (result.finetune[key] or {}).items()
+        }
         if rows:
             out.print(_metrics_table(rows, "frozen head and fine-tuned network"))
         unchecked = result.finetune["selection"] == NO_VALIDATION
-        out.print(("warning: " if unchecked else "") + result.finetune["selection"], style="yellow" if unchecked else None,
-                  markup=False)
-    out.print(f"model [bold]{result.model.name}[/] saved to {result.model.path} ({result.stopped}, best epoch "
-              f"{result.best_epoch}; embeddings {result.timings['extract']:.1f} s, training {result.timings['train']:.1f} s)")
+        out.print(
+            ("warning: " if unchecked else "") + result.finetune["selection"],
+            style="yellow" if unchecked else None,
+            markup=False,
+        )
+    out.print(
+        f"model [bold]{result.model.name}[/] saved to {result.model.path} ({result.stopped}, best epoch "
+        f"{result.best_epoch}; embeddings {result.timings['extract']:.1f} s, training {result.timings['train']:.1f} s)"
+    )
     out.print(f"use it: audioclas predict FILE --model {result.model.name}")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from audioclas.training.evaluation import evaluate
     from audioclas.training.dataset import DatasetError
+    from audioclas.training.evaluation import evaluate
     from audioclas.training.store import model_ref
 
     display = TrainProgress(stderr, enabled=not args.no_progress)
     try:
         with display.live:
-            result = evaluate(model_ref(args.model), args.data, args.split, output=args.output, skip_bad_audio=args.skip_bad_audio,
-                              on_event=display, log=lambda message: None)
+            result = evaluate(
+                model_ref(args.model),
+                args.data,
+                args.split,
+                output=args.output,
+                skip_bad_audio=args.skip_bad_audio,
+                on_event=display,
+                log=lambda message: None,
+            )
     except DatasetError as error:
         print_error(error)
         return 1

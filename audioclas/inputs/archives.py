@@ -27,14 +27,20 @@ from typing import IO, BinaryIO
 from audioclas.errors import InputError, InputTooLarge
 from audioclas.inputs.rules import is_audio_name, is_hidden, open_input_file, unsafe_relative_path
 from audioclas.inputs.tarheaders import BoundedTarFile, TarHeaderError, TarHeadersTooLarge
-from audioclas.inputs.types import MiB, AudioSource, InputLimits, Workspace
+from audioclas.inputs.types import AudioSource, InputLimits, MiB, Workspace
 
 COMPRESSORS: dict[str, Callable[[IO[bytes], str], IO[bytes]]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 MAX_ZIP_ENTRY_BYTES = 1024  # zip directory bytes allowed per member (name, timestamps, zip64 sizes): bounds what
 # zipfile loads into memory before we can count the members
 COPY_BLOCK = MiB
 ARCHIVE_ERRORS = (
-    tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, EOFError, OSError
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
 )
 
 
@@ -74,8 +80,9 @@ def _expand_zip(path: Path, name: str, workspace: Workspace) -> Iterator[AudioSo
                         continue
                     try:
                         with archive.open(info) as member:
-                            source = _extract(budget.metered(member, member_name), info.file_size, member_name,
-                                              workspace)
+                            source = _extract(
+                                budget.metered(member, member_name), info.file_size, member_name, workspace
+                            )
                     except InputError as error:
                         if budget.exhausted:
                             raise

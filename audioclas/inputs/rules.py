@@ -21,8 +21,37 @@ from audioclas.fileio import NotRegularFileError, open_regular
 
 # Containers and codecs FFmpeg decodes, as their files are commonly named.
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .wave .w64 .flac .mp3 .ogg .oga .opus .spx .m4a .aac .ac3 .wma .aiff .aif .aifc .wv .ape .webm .mp4 .mkv"
-    " .mka .mov .avi .3gp .amr .caf .au .snd".split()
+    [
+        ".wav",
+        ".wave",
+        ".w64",
+        ".flac",
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".spx",
+        ".m4a",
+        ".aac",
+        ".ac3",
+        ".wma",
+        ".aiff",
+        ".aif",
+        ".aifc",
+        ".wv",
+        ".ape",
+        ".webm",
+        ".mp4",
+        ".mkv",
+        ".mka",
+        ".mov",
+        ".avi",
+        ".3gp",
+        ".amr",
+        ".caf",
+        ".au",
+        ".snd",
+    ]
 )
 HIDDEN_FOLDERS = frozenset({"__MACOSX"})  # resource forks a zip made on macOS carries beside the real files
 _SEPARATORS = re.compile(r"[/\\]")

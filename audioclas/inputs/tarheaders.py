@@ -18,8 +18,13 @@ MiB = 2**20
 MAX_TAR_MEMBER_HEADER_BYTES = MiB  # the extended headers (PAX records, GNU long names) of one tar member, together
 MAX_TAR_HEADER_BYTES = 16 * MiB  # those of all members: tarfile keeps every member's PAX headers in memory
 MAX_TAR_MEMBER_HEADERS = 8  # extended headers before one member (tarfile reads a chain of them recursively)
-EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
-                  tarfile.GNUTYPE_LONGLINK)  # fmt: skip
+EXTENDED_TYPES = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
 
 
 class TarHeaderError(Exception):

@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from audioclas import __version__
-from audioclas.service.docs import add_docs
 from audioclas.errors import AudioclasError
 from audioclas.service.catalogue import Catalogue
+from audioclas.service.docs import add_docs
 from audioclas.service.errors import RequestError, http_status
 from audioclas.service.guards import RequestGuard
 from audioclas.service.jobs import JobStore
@@ -55,8 +55,9 @@ class Service:
         self.predictor = Predictor(settings)
         folder = Path(settings.home or home_dir()) / "service"
         self.store = JobStore(folder / "jobs.sqlite3")
-        self.dispatcher = Dispatcher(self.store, folder / "jobs", settings.max_jobs, settings.cancel_grace_seconds,
-                                     settings.data_roots)
+        self.dispatcher = Dispatcher(
+            self.store, folder / "jobs", settings.max_jobs, settings.cancel_grace_seconds, settings.data_roots
+        )
         self.catalogue = Catalogue(self.predictor, self.store)
         self.submit_lock = threading.Lock()  # no two jobs queued for the same model name
 
@@ -92,14 +93,29 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         finally:
             service.stop()
 
-    app = FastAPI(title="audioclas", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  redirect_slashes=False, docs_url=None, redoc_url=None)  # docs.py serves them without a CDN
+    app = FastAPI(
+        title="audioclas",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
+    )  # docs.py serves them without a CDN
     app.state.service = service
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(RequestGuard, hosts=settings.host_names(), read_timeout=settings.body_read_timeout,
-                       body_seconds=settings.max_body_seconds)  # outermost: before CORS answers anything
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(
+        RequestGuard,
+        hosts=settings.host_names(),
+        read_timeout=settings.body_read_timeout,
+        body_seconds=settings.max_body_seconds,
+    )  # outermost: before CORS answers anything
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
@@ -111,8 +127,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        details = [{"field": ".".join(str(part) for part in problem["loc"] if part != "body"), "problem": problem["msg"]}
-                   for problem in error.errors()]
+        details = [
+            {"field": ".".join(str(part) for part in problem["loc"] if part != "body"), "problem": problem["msg"]}
+            for problem in error.errors()
+        ]
         message = "; ".join(_named(detail["field"], detail["problem"]) for detail in details)
         return _error(422, message or "invalid request", details=details)
 

@@ -26,7 +26,9 @@ def add_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=request.scope.get("root_path", "").rstrip("/") + openapi_url, title=f"{app.title} - API",
-            swagger_js_url=asset(request, "swagger-ui-bundle.js"), swagger_css_url=asset(request, "swagger-ui.css"),
+            openapi_url=request.scope.get("root_path", "").rstrip("/") + openapi_url,
+            title=f"{app.title} - API",
+            swagger_js_url=asset(request, "swagger-ui-bundle.js"),
+            swagger_css_url=asset(request, "swagger-ui.css"),
             swagger_favicon_url=asset(request, "favicon.png"),
-        )  # fmt: skip
+        )

@@ -66,8 +66,12 @@ class RequestGuard:
         header = headers.get(b"host", b"").decode("latin-1")
         name = host_name(header)
         if self.hosts is not None and (name is None or not (name in self.hosts or _is_address(name))):
-            await _refuse(send, 400, f"this server does not answer to the host name {header[:100]!r} (see the "
-                                     "server's --allowed-hosts option)")
+            await _refuse(
+                send,
+                400,
+                f"this server does not answer to the host name {header[:100]!r} (see the "
+                "server's --allowed-hosts option)",
+            )
             return
         await self.app(scope, self._timed(receive), send)
 
@@ -83,7 +87,7 @@ class RequestGuard:
             wait = min(self.read_timeout, state["deadline"] - loop.time())
             try:
                 message = await asyncio.wait_for(receive(), max(wait, 0.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if state["deadline"] - loop.time() <= 0:
                     problem = f"the whole request body must arrive within {self.body_seconds:g} s"
                 else:
@@ -98,6 +102,11 @@ class RequestGuard:
 
 async def _refuse(send: Send, status: int, message: str) -> None:
     body = json.dumps({"error": message, "status": status}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

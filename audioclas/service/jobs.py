@@ -94,12 +94,24 @@ def _loads(text: str | None) -> Any:
 
 def _job(row: sqlite3.Row) -> Job:
     return Job(
-        id=row["id"], base=row["base"], target=row["target"], dataset=row["dataset"], config=json.loads(row["config"]),
-        status=row["status"], created=row["created"], started=row["started"], finished=row["finished"],
-        progress=_loads(row["progress"]), metrics=_loads(row["metrics"]), history=_loads(row["history"]) or [],
-        result=_loads(row["result"]), error=row["error"], pid=row["pid"], cancel_requested=bool(row["cancel_requested"]),
+        id=row["id"],
+        base=row["base"],
+        target=row["target"],
+        dataset=row["dataset"],
+        config=json.loads(row["config"]),
+        status=row["status"],
+        created=row["created"],
+        started=row["started"],
+        finished=row["finished"],
+        progress=_loads(row["progress"]),
+        metrics=_loads(row["metrics"]),
+        history=_loads(row["history"]) or [],
+        result=_loads(row["result"]),
+        error=row["error"],
+        pid=row["pid"],
+        cancel_requested=bool(row["cancel_requested"]),
         run_token=row["run_token"],
-    )  # fmt: skip
+    )
 
 
 class JobStore:
@@ -154,8 +166,9 @@ class JobStore:
 
     def log_tail(self, job_id: str, lines: int = LOG_LINES) -> list[str]:
         with self._lock:
-            rows = self._db.execute("SELECT time, line FROM job_log WHERE job_id = ? ORDER BY seq DESC LIMIT ?",
-                                    (job_id, lines)).fetchall()
+            rows = self._db.execute(
+                "SELECT time, line FROM job_log WHERE job_id = ? ORDER BY seq DESC LIMIT ?", (job_id, lines)
+            ).fetchall()
         return [f"{row['time'][11:19]} {row['line']}" for row in reversed(rows)]
 
     # moves made by the server ---------------------------------------------------------------------------------
@@ -163,8 +176,10 @@ class JobStore:
     def create(self, base: str, target: str, dataset: str, config: dict[str, Any]) -> Job:
         job_id = uuid.uuid4().hex
         with self._transaction() as db:
-            db.execute("INSERT INTO jobs (id, base, target, dataset, config, status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (job_id, base, target, dataset, json.dumps(config), "queued", _now()))
+            db.execute(
+                "INSERT INTO jobs (id, base, target, dataset, config, status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, base, target, dataset, json.dumps(config), "queued", _now()),
+            )
         self.log(job_id, f"queued: train {target!r} on {dataset}")
         return self.get(job_id)
 
@@ -172,8 +187,10 @@ class JobStore:
         """queued → running; returns the run token the worker must show, or None if the job was not queued."""
         token = uuid.uuid4().hex
         with self._transaction() as db:
-            moved = db.execute("UPDATE jobs SET status = 'running', started = ?, run_token = ? "
-                               "WHERE id = ? AND status = 'queued'", (_now(), token, job_id)).rowcount
+            moved = db.execute(
+                "UPDATE jobs SET status = 'running', started = ?, run_token = ? WHERE id = ? AND status = 'queued'",
+                (_now(), token, job_id),
+            ).rowcount
         return token if moved else None
 
     def set_pid(self, job_id: str, token: str, pid: int) -> None:
@@ -183,21 +200,29 @@ class JobStore:
     def request_cancel(self, job_id: str) -> Job | None:
         """A queued job is cancelled at once; a running one is flagged for the dispatcher to stop."""
         with self._transaction() as db:
-            db.execute("UPDATE jobs SET status = 'cancelled', finished = ?, error = 'cancelled before it started' "
-                       "WHERE id = ? AND status = 'queued'", (_now(), job_id))
+            db.execute(
+                "UPDATE jobs SET status = 'cancelled', finished = ?, error = 'cancelled before it started' "
+                "WHERE id = ? AND status = 'queued'",
+                (_now(), job_id),
+            )
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (job_id,))
         return self.get(job_id)
 
     def end(self, job_id: str, status: str, error: str | None = None, token: str | None = None, **values: Any) -> bool:
         """running → ``status`` (with ``token``: only for that run); False if the job was not running."""
         assert status in FINAL_STATUSES
-        columns = {"status": status, "finished": _now(), "error": error,
-                   **{key: json.dumps(value) for key, value in values.items()}}
+        columns = {
+            "status": status,
+            "finished": _now(),
+            "error": error,
+            **{key: json.dumps(value) for key, value in values.items()},
+        }
         sets = ", ".join(f"{column} = ?" for column in columns)
         where = "id = ? AND status = 'running'" + (" AND run_token = ?" if token else "")
         with self._transaction() as db:
-            moved = db.execute(f"UPDATE jobs SET {sets} WHERE {where}",
-                               (*columns.values(), job_id, *([token] if token else []))).rowcount
+            moved = db.execute(
+                f"UPDATE jobs SET {sets} WHERE {where}", (*columns.values(), job_id, *([token] if token else []))
+            ).rowcount
         return bool(moved)
 
     def interrupt_all(self, reason: str) -> list[Job]:
@@ -210,24 +235,40 @@ class JobStore:
 
     # writes from the worker -----------------------------------------------------------------------------------
 
-    def report(self, job_id: str, token: str, progress: dict[str, Any], metrics: dict[str, Any] | None,
-               history: list[dict[str, Any]]) -> bool:
+    def report(
+        self,
+        job_id: str,
+        token: str,
+        progress: dict[str, Any],
+        metrics: dict[str, Any] | None,
+        history: list[dict[str, Any]],
+    ) -> bool:
         """Progress of a running job; False when the job is no longer this run's (cancelled, interrupted)."""
         with self._transaction() as db:
-            return bool(db.execute(
-                "UPDATE jobs SET progress = ?, metrics = COALESCE(?, metrics), history = ? "
-                "WHERE id = ? AND run_token = ? AND status = 'running'",
-                (json.dumps(progress), json.dumps(metrics) if metrics else None,
-                 json.dumps(history[-HISTORY_EPOCHS:]), job_id, token),
-            ).rowcount)  # fmt: skip
+            return bool(
+                db.execute(
+                    "UPDATE jobs SET progress = ?, metrics = COALESCE(?, metrics), history = ? "
+                    "WHERE id = ? AND run_token = ? AND status = 'running'",
+                    (
+                        json.dumps(progress),
+                        json.dumps(metrics) if metrics else None,
+                        json.dumps(history[-HISTORY_EPOCHS:]),
+                        job_id,
+                        token,
+                    ),
+                ).rowcount
+            )
 
     def log(self, job_id: str, message: str) -> None:
         """Append lines to the job's log, keeping the last ``LOG_LINES``."""
         stamp = _now()
         lines = [line[:LOG_LINE_CHARS] for line in str(message).splitlines() or [""]]
         with self._transaction() as db:
-            db.executemany("INSERT INTO job_log (job_id, time, line) VALUES (?, ?, ?)",
-                           [(job_id, stamp, line) for line in lines])
-            db.execute("DELETE FROM job_log WHERE job_id = ? AND seq <= "
-                       "(SELECT seq FROM job_log WHERE job_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-                       (job_id, job_id, LOG_LINES))
+            db.executemany(
+                "INSERT INTO job_log (job_id, time, line) VALUES (?, ?, ?)", [(job_id, stamp, line) for line in lines]
+            )
+            db.execute(
+                "DELETE FROM job_log WHERE job_id = ? AND seq <= "
+                "(SELECT seq FROM job_log WHERE job_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                (job_id, job_id, LOG_LINES),
+            )

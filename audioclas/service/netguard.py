@@ -48,9 +48,14 @@ def address_problem(address: str) -> str | None:
     ip: IPAddress = ipaddress.ip_address(address.split("%")[0])  # drop an IPv6 zone ("fe80::1%eth0")
     if isinstance(ip, ipaddress.IPv6Address):
         ip = ip.ipv4_mapped or ip.sixtofour or ip
-    for kind, flag in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-                       ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
-                       ("private", ip.is_private), ("reserved", ip.is_reserved)):  # fmt: skip
+    for kind, flag in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+    ):
         if flag:
             return f"a {kind} address"
     return None if ip.is_global else "not a public address"
@@ -98,16 +103,23 @@ class _PinnedTransport(httpx.HTTPTransport):
         super().__init__(trust_env=False)
         # httpx offers no argument for httpcore's network backend: the pool it built is replaced by the same
         # pool with our backend, which does the resolving and connecting.
-        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
-                                             network_backend=_PinnedBackend(guard))
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_PinnedBackend(guard)
+        )
 
 
 class _PinnedBackend(httpcore.SyncBackend):
     def __init__(self, guard: NetGuard) -> None:
         self.guard = guard
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
         try:
             addresses = self.guard.vetted_addresses(host, port)
         except UnsafeURL as error:

@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from audioclas.errors import AudioclasError, InputError, InputTooLarge, OptionError
+from audioclas.inputs import AudioSource, HttpURL, open_sources
 from audioclas.pipeline import Progress
 from audioclas.predictions import LabelQuery, Prediction
 from audioclas.service.netguard import NetGuard
 from audioclas.service.settings import ServiceSettings
-from audioclas.inputs import AudioSource, HttpURL, open_sources
 from audioclas.tagger import Tagger, resolve_options
 from audioclas.windows import WindowRequest
 
@@ -117,15 +117,26 @@ class Predictor:
                 raise OptionError(f"{option} must be at least {MIN_WINDOW_SECONDS:g} s here, not {seconds:g}")
         resolve_options(None if model == AUDIOSET else self.custom_model(model).model, query, windows)
 
-    def predict(self, model: str, inputs: list[tuple[str, Path | HttpURL]], query: LabelQuery, windows: WindowRequest,
-                with_audioset: bool = False) -> list[Prediction | InputError]:  # fmt: skip
+    def predict(
+        self,
+        model: str,
+        inputs: list[tuple[str, Path | HttpURL]],
+        query: LabelQuery,
+        windows: WindowRequest,
+        with_audioset: bool = False,
+    ) -> list[Prediction | InputError]:
         """Predictions for ``inputs``, (shown name, uploaded file or URL) pairs, in order; archives give one result
         per member. An input that fails gives its ``InputError``. A URL is an ``HttpURL``, never a string, so
         that what a client sends as a URL can never be opened as a path, folder or glob on the server."""
         custom = None if model == AUDIOSET else self.custom_model(model)
         tagger = self.tagger if custom is None else custom.tagger
-        run = partial(tagger.predict_many, query=query, windows=windows, model=custom.model if custom else None,
-                      with_audioset=with_audioset)  # fmt: skip
+        run = partial(
+            tagger.predict_many,
+            query=query,
+            windows=windows,
+            model=custom.model if custom else None,
+            with_audioset=with_audioset,
+        )
         results: list[Prediction | InputError] = []
         for shown, given in inputs:
             if not isinstance(given, (Path, HttpURL)):
@@ -139,8 +150,9 @@ class Predictor:
                         results.append(self._predict_one(run, replace(item, name=_renamed(item.name, prefix, shown))))
         return results
 
-    def _predict_one(self, run: Callable[..., Iterator[Prediction | InputError]], source: AudioSource
-                     ) -> Prediction | InputError:  # fmt: skip
+    def _predict_one(
+        self, run: Callable[..., Iterator[Prediction | InputError]], source: AudioSource
+    ) -> Prediction | InputError:
         limit = self.settings.max_audio_seconds
 
         def bound(progress: Progress) -> None:
@@ -158,4 +170,4 @@ class Predictor:
 
 def _renamed(name: str, given: str, shown: str) -> str:
     """``name`` with the local path of an upload replaced by the name the client sent."""
-    return shown + name[len(given):] if name.startswith(given) else name
+    return shown + name[len(given) :] if name.startswith(given) else name

@@ -104,10 +104,16 @@ class TrainRequest(TrainOptions):
     """The body of a train request: every training option (checked as ``TrainConfig`` checks it; unknown names are
     refused) and the dataset's path on the server."""
 
-    dataset: str | None = Field(None, description="the dataset's path on the server: a split-file folder "
-                                                  "(classes.txt, train.txt…), one folder per class, or a CSV")
-    name: str | None = Field(None, description="name of the saved model (default: a timestamp and a random suffix); "
-                                               "on a custom model's route, that model is retrained")
+    dataset: str | None = Field(
+        None,
+        description="the dataset's path on the server: a split-file folder "
+        "(classes.txt, train.txt…), one folder per class, or a CSV",
+    )
+    name: str | None = Field(
+        None,
+        description="name of the saved model (default: a timestamp and a random suffix); "
+        "on a custom model's route, that model is retrained",
+    )
 
 
 ErrorResponse.model_rebuild()

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from audioclas.inputs.types import MiB, InputLimits
+from audioclas.inputs.types import InputLimits, MiB
 
 TOKEN_VARIABLE = "AUDIOCLAS_TOKEN"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -70,8 +70,10 @@ class ServiceSettings:
         """Why this server refuses to train (beyond loopback with no data root and no opt-in), or None."""
         if self.data_roots or self.allow_any_dataset or is_loopback(self.host):
             return None
-        return (f"training is off: this server listens on {self.host} without --data-root, so a request could "
-                f"read any file on it; start it with --data-root DIR (or {ANY_DATASET_FLAG})")
+        return (
+            f"training is off: this server listens on {self.host} without --data-root, so a request could "
+            f"read any file on it; start it with --data-root DIR (or {ANY_DATASET_FLAG})"
+        )
 
     def input_limits(self) -> InputLimits:
         """Bounds on expanding one predict request's inputs (archives, downloads)."""

@@ -47,8 +47,9 @@ def job_config(settings: ServiceSettings, name: str, request: TrainRequest) -> t
     else:
         target = body.pop("name", None) or name
         if target != name:
-            raise RequestError(422, f"the route of model {name!r} retrains {name!r}: train new models on the "
-                                    f"{AUDIOSET!r} route")
+            raise RequestError(
+                422, f"the route of model {name!r} retrains {name!r}: train new models on the {AUDIOSET!r} route"
+            )
         defaults = _saved_options(model_path(name))
         body["overwrite"] = True
     check_name(target)  # ModelError: 422

@@ -109,11 +109,15 @@ class _FormParser:
 
     def callbacks(self) -> dict:
         return {
-            "on_part_begin": self.part_begin, "on_header_field": self.header_field,
-            "on_header_value": self.header_value, "on_header_end": self.header_end,
-            "on_headers_finished": self.headers_finished, "on_part_data": self.part_data,
-            "on_part_end": self.part_end, "on_end": self.end,
-        }  # fmt: skip
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+            "on_end": self.end,
+        }
 
     def part_begin(self) -> None:
         self._headers, self._field, self._value = {}, None, bytearray()

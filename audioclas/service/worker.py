@@ -46,8 +46,14 @@ class _Running:
 class Dispatcher:
     """Starts, watches and stops the worker processes of one job database."""
 
-    def __init__(self, store: JobStore, logs_dir: Path, max_jobs: int = 1, cancel_grace: float = 10.0,
-                 data_roots: tuple[Path, ...] = ()) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        logs_dir: Path,
+        max_jobs: int = 1,
+        cancel_grace: float = 10.0,
+        data_roots: tuple[Path, ...] = (),
+    ) -> None:
         self.store, self.logs_dir, self.data_roots = store, Path(logs_dir), data_roots
         self.max_jobs, self.cancel_grace = max_jobs, cancel_grace
         self.running: dict[str, _Running] = {}
@@ -109,10 +115,20 @@ class Dispatcher:
         stderr_path = self.logs_dir / f"{job.id}.stderr"
         with open(stderr_path, "wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "audioclas.service.worker", str(self.store.path), job.id, token,
-                 *map(str, self.data_roots)],
-                stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, start_new_session=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "audioclas.service.worker",
+                    str(self.store.path),
+                    job.id,
+                    token,
+                    *map(str, self.data_roots),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+            )
         self.store.set_pid(job.id, token, process.pid)
         self.store.log(job.id, f"started (worker process {process.pid})")
         self.running[job.id] = _Running(job.id, token, process, stderr_path)
@@ -141,8 +157,9 @@ class Dispatcher:
             ended = self.store.end(run.job_id, "cancelled", f"cancelled (the worker {how})", token=run.token)
         else:
             tail = _tail(run.stderr_path, STDERR_TAIL)
-            ended = self.store.end(run.job_id, "failed", f"the worker process {how}" + (f":\n{tail}" if tail else ""),
-                                   token=run.token)
+            ended = self.store.end(
+                run.job_id, "failed", f"the worker process {how}" + (f":\n{tail}" if tail else ""), token=run.token
+            )
         if ended:
             self.store.log(run.job_id, f"the worker process {how}")
         self.wake()
@@ -247,8 +264,9 @@ def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, 
 
         config = TrainConfig.model_validate(job.config)  # as the route checked it
         embeddings = Path(config.from_embeddings) if config.from_embeddings else None
-        dataset = load_dataset(job.dataset, multilabel=config.multilabel, embeddings=embeddings, roots=data_roots,
-                               quote=False)
+        dataset = load_dataset(
+            job.dataset, multilabel=config.multilabel, embeddings=embeddings, roots=data_roots, quote=False
+        )
         result = train(dataset, config, on_event=reporter.event, cancel=cancel, log=reporter.log)
     except Cancelled as error:
         reporter.flush()
@@ -261,8 +279,15 @@ def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, 
         return 1
     reporter.flush()
     status = "cancelled" if result.stopped == "cancelled" else "succeeded"
-    store.end(job_id, status, "cancelled; the best epoch so far was saved" if status == "cancelled" else None,
-              token=token, result=summary(result), metrics=result.metrics, history=result.history)
+    store.end(
+        job_id,
+        status,
+        "cancelled; the best epoch so far was saved" if status == "cancelled" else None,
+        token=token,
+        result=summary(result),
+        metrics=result.metrics,
+        history=result.history,
+    )
     return 0
 
 

@@ -19,7 +19,22 @@ from audioclas.training.store import ModelError, SavedModel, delete_model, list_
 from audioclas.training.trainer import TrainEvent
 
 __all__ = [
-    "Cancelled", "ConfigError", "Dataset", "DatasetError", "EvalResult", "ModelError", "SavedModel", "TrainConfig",
-    "TrainEvent", "TrainResult", "delete_model", "evaluate", "extract_embeddings", "list_models", "load_dataset",
-    "load_model", "make_config", "train",
+    "Cancelled",
+    "ConfigError",
+    "Dataset",
+    "DatasetError",
+    "EvalResult",
+    "ModelError",
+    "SavedModel",
+    "TrainConfig",
+    "TrainEvent",
+    "TrainResult",
+    "delete_model",
+    "evaluate",
+    "extract_embeddings",
+    "list_models",
+    "load_dataset",
+    "load_model",
+    "make_config",
+    "train",
 ]

@@ -37,8 +37,9 @@ class ConfigError(AudioclasError):
     """A training option has a wrong name, type or value."""
 
 
-ZERO_IS_OFF = frozenset({"val_fraction", "early_stopping", "checkpoint_every", "mixup", "speed", "noise_snr",
-                         "spec_masks"})  # options whose 0 turns a feature off, said so in their range
+ZERO_IS_OFF = frozenset(
+    {"val_fraction", "early_stopping", "checkpoint_every", "mixup", "speed", "noise_snr", "spec_masks"}
+)  # options whose 0 turns a feature off, said so in their range
 _PROBLEM = "training_option"  # the error type of a problem already explained in our words
 _SHOWN = 40  # characters of a refused value quoted in an error
 
@@ -55,8 +56,9 @@ class TrainOptions(BaseModel):
     hidden: int = Field(256, ge=1, le=8192, description="hidden units of the mlp and attention heads")
     dropout: float | None = Field(None, ge=0, lt=1, description="default 0 for linear, 0.2 for mlp and attention")
     multilabel: bool | None = Field(None, description="default: multi-label when the data has rows with several labels")
-    class_weights: Literal["none", "balanced"] = Field("none", description="balanced: loss weights inversely "
-                                                                           "proportional to class frequency")
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="balanced: loss weights inversely proportional to class frequency"
+    )
     # optimisation
     epochs: int = Field(100, ge=1, le=100_000)
     batch_size: int = Field(64, ge=1, le=65_536)
@@ -64,25 +66,32 @@ class TrainOptions(BaseModel):
     lr_schedule: Literal["cosine", "step", "constant"] = "cosine"
     lr_step_decay: float = Field(0.1, gt=0, le=1, description="step schedule: multiply the learning rate by this …")
     lr_step_every: int = Field(30, ge=1, description="… every this many epochs")
-    l2: float = Field(1e-4, ge=0, description="AdamW decoupled weight decay on weight matrices (not biases or "
-                                              "normalisation)")
+    l2: float = Field(
+        1e-4, ge=0, description="AdamW decoupled weight decay on weight matrices (not biases or normalisation)"
+    )
     seed: int = 0
     # validation, stopping and checkpoints
-    val_fraction: float = Field(0.1, ge=0, lt=1, description="stratified hold-out from train when the data has no "
-                                                             "val split (0: none)")
+    val_fraction: float = Field(
+        0.1, ge=0, lt=1, description="stratified hold-out from train when the data has no val split (0: none)"
+    )
     early_stopping: int = Field(10, ge=0, description="patience in epochs without a better validation score (0: off)")
     checkpoint_every: int = Field(0, ge=0, description="also keep a checkpoint every N epochs (0: only the best)")
-    tensorboard: bool = Field(True, description="write TensorBoard scalars and the confusion matrix under the run "
-                                                "folder")
+    tensorboard: bool = Field(
+        True, description="write TensorBoard scalars and the confusion matrix under the run folder"
+    )
     # embeddings
-    window: float | None = Field(None, ge=0.1, le=60, description="seconds per analysis window (default: chosen "
-                                                                  "from the clip lengths)")
-    hop: float | None = Field(None, ge=0.1, le=60, description="seconds between windows (default: 0.1 s with 0.3 s "
-                                                               "windows, else the window)")
-    pad: Literal["loop", "zeros"] | None = Field(None, description="a clip shorter than the window is looped or "
-                                                                   "zero-padded")
-    from_embeddings: str | None = Field(None, description="folder of precomputed <relative path>.npy embeddings: no "
-                                                          "audio decoded")
+    window: float | None = Field(
+        None, ge=0.1, le=60, description="seconds per analysis window (default: chosen from the clip lengths)"
+    )
+    hop: float | None = Field(
+        None, ge=0.1, le=60, description="seconds between windows (default: 0.1 s with 0.3 s windows, else the window)"
+    )
+    pad: Literal["loop", "zeros"] | None = Field(
+        None, description="a clip shorter than the window is looped or zero-padded"
+    )
+    from_embeddings: str | None = Field(
+        None, description="folder of precomputed <relative path>.npy embeddings: no audio decoded"
+    )
     skip_bad_audio: bool = Field(False, description="train without files that cannot be decoded instead of stopping")
     # fine-tuning the backbone
     finetune: bool = False
@@ -90,10 +99,12 @@ class TrainOptions(BaseModel):
     finetune_batch_size: int = Field(32, ge=1, le=4096, description="clips per fine-tuning step")
     backbone_lr: float = Field(2e-3, gt=0, le=10)
     mixup: float = Field(0.3, ge=0, description="Beta(a, a) mixing of pairs of clips (0: off)")
-    speed: float = Field(0.1, ge=0, lt=1, description="random speed (tempo and pitch) change within ±this fraction "
-                                                      "(0: off)")
-    time_shift: float = Field(1.0, ge=0, le=1, description="random delay up to this fraction of the room left in the "
-                                                           "training segment")
+    speed: float = Field(
+        0.1, ge=0, lt=1, description="random speed (tempo and pitch) change within ±this fraction (0: off)"
+    )
+    time_shift: float = Field(
+        1.0, ge=0, le=1, description="random delay up to this fraction of the room left in the training segment"
+    )
     gain_db: float = Field(6.0, ge=0, description="random gain within ±this many dB")
     noise_snr: float = Field(10.0, ge=0, description="white noise at a random SNR from this to 20 dB more (0: off)")
     spec_masks: int = Field(2, ge=0, le=10, description="SpecAugment frequency and time masks per clip (0: off)")
@@ -105,8 +116,14 @@ class TrainOptions(BaseModel):
         try:
             return handler(values)
         except ValidationError as error:
-            details = [InitErrorDetails(type=PydanticCustomError(_PROBLEM, _explained(cls, problem)),
-                                        loc=problem["loc"], input=problem["input"]) for problem in error.errors()]
+            details = [
+                InitErrorDetails(
+                    type=PydanticCustomError(_PROBLEM, _explained(cls, problem)),
+                    loc=problem["loc"],
+                    input=problem["input"],
+                )
+                for problem in error.errors()
+            ]
             raise ValidationError.from_exception_data(error.title, details) from None
 
     @property
@@ -172,8 +189,11 @@ def _kind(annotation: Any) -> str:
 def _accepted(name: str, constraints: list[Any], whole: bool) -> str:
     """The range of a field's bounds in words: ``1..8192``, ``in [0, 1)``, ``0 (off) or more``, ``at least 1``."""
     kinds = (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt)
-    bounds = {type(bound).__name__.lower(): getattr(bound, type(bound).__name__.lower()) for bound in constraints
-              if isinstance(bound, kinds)}
+    bounds = {
+        type(bound).__name__.lower(): getattr(bound, type(bound).__name__.lower())
+        for bound in constraints
+        if isinstance(bound, kinds)
+    }
     low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le", bounds.get("lt"))
     if low is not None and high is not None:
         if whole:

@@ -33,8 +33,10 @@ class HashMemo:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=10)
-        connection.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
-                           "mtime_ns INTEGER, inode INTEGER, sha256 TEXT)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
+            "mtime_ns INTEGER, inode INTEGER, sha256 TEXT)"
+        )
         return connection
 
     def known(self, statuses: dict[Path, os.stat_result]) -> dict[Path, str]:
@@ -43,8 +45,9 @@ class HashMemo:
             rows = {}
             with closing(self._connect()) as connection:
                 for path, status in statuses.items():
-                    row = connection.execute("SELECT size, mtime_ns, inode, sha256 FROM hashes WHERE path = ?",
-                                             (str(path),)).fetchone()
+                    row = connection.execute(
+                        "SELECT size, mtime_ns, inode, sha256 FROM hashes WHERE path = ?", (str(path),)
+                    ).fetchone()
                     if row and tuple(row[:3]) == _key(status):
                         rows[path] = row[3]
             return rows

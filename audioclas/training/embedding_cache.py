@@ -80,8 +80,12 @@ class EmbeddingCache:
 
     def put(self, sha256: str, clip: ClipWindows) -> None:
         with atomic_open(self.path(sha256), "wb") as stream:
-            np.savez(stream, windows=clip.windows.astype(np.float32), starts=clip.starts.astype(np.float64),
-                     duration=np.float64(clip.duration))
+            np.savez(
+                stream,
+                windows=clip.windows.astype(np.float32),
+                starts=clip.starts.astype(np.float64),
+                duration=np.float64(clip.duration),
+            )
 
     def __contains__(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
@@ -159,8 +163,9 @@ def _embed(tagger, paths: list[Path], settings: WindowSettings) -> Iterator:
 # ---------------------------------------------------------------- precomputed embeddings outside the cache
 
 
-def export_embeddings(clips: Iterable[tuple[str, ClipWindows]], folder: Path, model_id: str,
-                      settings: WindowSettings) -> int:
+def export_embeddings(
+    clips: Iterable[tuple[str, ClipWindows]], folder: Path, model_id: str, settings: WindowSettings
+) -> int:
     """Write ``folder/<relative path>.npy`` ((n, 384) float32) for each (relative path, clip) and a manifest."""
     count = 0
     for relative, clip in clips:

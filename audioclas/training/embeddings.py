@@ -19,8 +19,8 @@ import torch
 
 from audioclas.audio import probe
 from audioclas.errors import AudioclasError, InputError, printable
-from audioclas.pipeline import network_threads, torch_threads
 from audioclas.inputs import AudioSource
+from audioclas.pipeline import network_threads, torch_threads
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem
 from audioclas.training.embedding_cache import ClipWindows, EmbeddingCache, extract, load_precomputed, read_manifest
@@ -48,8 +48,9 @@ class Embedder:
     backbone: torch.nn.Module | None = None  # a fine-tuned network replacing the pretrained one
     precomputed: Path | None = None
 
-    def __call__(self, examples: list[Example], *, on_event=None, cancel: Cancel = None
-                 ) -> tuple[dict[str, ClipWindows], list[tuple[Example, str]], int]:
+    def __call__(
+        self, examples: list[Example], *, on_event=None, cancel: Cancel = None
+    ) -> tuple[dict[str, ClipWindows], list[tuple[Example, str]], int]:
         """(embeddings by content sha256, [(example, problem)] for files that failed, number computed)."""
         if self.precomputed is not None:
             clips, failed = {}, []
@@ -63,14 +64,22 @@ class Embedder:
         cache = EmbeddingCache(self.model_id, self.settings)
         progress = (lambda done, total: on_event(TrainEvent("extract", done, total))) if on_event else None
         with torch_threads(network_threads()):
-            result = extract([(example.path, example.sha256) for example in examples], cache, self._tagger,
-                             progress=progress, cancel=cancel)
+            result = extract(
+                [(example.path, example.sha256) for example in examples],
+                cache,
+                self._tagger,
+                progress=progress,
+                cancel=cancel,
+            )
         if result.cancelled:
             raise Cancelled(f"cancelled during embedding extraction ({result.computed} files were computed and cached)")
         sha256_of = {printable(str(example.path)): example.sha256 for example in examples}  # as errors name them
         problems = {sha256_of[error.source]: error.problem for error in result.errors}
-        failed = [(example, problems.get(example.sha256, "could not be embedded")) for example in examples
-                  if example.sha256 not in result.clips]  # every copy of an undecodable file
+        failed = [
+            (example, problems.get(example.sha256, "could not be embedded"))
+            for example in examples
+            if example.sha256 not in result.clips
+        ]  # every copy of an undecodable file
         return result.clips, failed, result.computed
 
     def _tagger(self):
@@ -92,28 +101,40 @@ class _SourceTagger:
         return self.tagger.embed_many([AudioSource(str(path), path=path) for path in paths], **options)
 
 
-def embed_splits(dataset: Dataset, embedder: Embedder, skip_bad: bool, on_event, cancel: Cancel, log
-                 ) -> tuple[Dataset, dict[str, ClipWindows], int]:
+def embed_splits(
+    dataset: Dataset, embedder: Embedder, skip_bad: bool, on_event, cancel: Cancel, log
+) -> tuple[Dataset, dict[str, ClipWindows], int]:
     """(the dataset without the files that failed, if ``skip_bad``, embeddings by sha256, number computed)."""
     examples = dataset.examples()
     clips, failed, computed = embedder(examples, on_event=on_event, cancel=cancel)
     if failed:
         problems = [Problem(example.where, f"{printable(str(example.path))}: {problem}") for example, problem in failed]
         if not skip_bad:
-            raise DatasetError(dataset.root, problems + [Problem(str(dataset.root), "fix or remove these files, or "
-                                                         "skip them (--skip-bad-audio); the rest is cached")])
+            raise DatasetError(
+                dataset.root,
+                problems
+                + [
+                    Problem(
+                        str(dataset.root),
+                        "fix or remove these files, or skip them (--skip-bad-audio); the rest is cached",
+                    )
+                ],
+            )
         for problem in problems:
             log(f"skipped {problem}")
         bad = {example.path for example, _ in failed}
-        dataset = replace(dataset, splits={split: [e for e in items if e.path not in bad]
-                                           for split, items in dataset.splits.items()})
+        dataset = replace(
+            dataset, splits={split: [e for e in items if e.path not in bad] for split, items in dataset.splits.items()}
+        )
     return dataset, clips, computed
 
 
-def embedded_split(examples: list[Example], clips: dict[str, ClipWindows], classes: int, multilabel: bool
-                   ) -> EmbeddedSplit:
-    return EmbeddedSplit.build([clips[e.sha256].windows for e in examples], [e.labels for e in examples],
-                               classes, multilabel)
+def embedded_split(
+    examples: list[Example], clips: dict[str, ClipWindows], classes: int, multilabel: bool
+) -> EmbeddedSplit:
+    return EmbeddedSplit.build(
+        [clips[e.sha256].windows for e in examples], [e.labels for e in examples], classes, multilabel
+    )
 
 
 def choose_windows(config: TrainConfig, dataset: Dataset, log: Callable[[str], None]) -> WindowSettings:
@@ -143,8 +164,10 @@ def choose_windows(config: TrainConfig, dataset: Dataset, log: Callable[[str], N
         settings = WindowSettings(SHORT_WINDOW, config.hop or SHORT_HOP, config.pad or "zeros")
     else:
         settings = WindowSettings(10.0, config.hop, config.pad or "loop")
-    log(f"median clip length {median:.2f} s: windows of {settings.window:g} s every {settings.hop_seconds:g} s, "
-        f"short clips padded by {settings.pad} (set --window/--hop/--pad to choose)")
+    log(
+        f"median clip length {median:.2f} s: windows of {settings.window:g} s every {settings.hop_seconds:g} s, "
+        f"short clips padded by {settings.pad} (set --window/--hop/--pad to choose)"
+    )
     return settings
 
 
@@ -156,8 +179,10 @@ def embedder_for(config: TrainConfig, dataset: Dataset, log) -> Embedder:
     manifest = read_manifest(folder)
     if manifest is None:
         settings = WindowSettings(config.window or 10.0, config.hop, config.pad or "loop")
-        log(f"{folder} has no embeddings.json: assuming {BACKBONE_NAME} embeddings with window {settings.window:g} s, "
-            f"hop {settings.hop_seconds:g} s, pad {settings.pad}")
+        log(
+            f"{folder} has no embeddings.json: assuming {BACKBONE_NAME} embeddings with window {settings.window:g} s, "
+            f"hop {settings.hop_seconds:g} s, pad {settings.pad}"
+        )
         return Embedder(settings, precomputed=folder)
     settings = WindowSettings(manifest["window"], manifest["hop"], manifest["pad"])
     return Embedder(settings, model_id=manifest["backbone_sha256"], precomputed=folder)

@@ -56,20 +56,29 @@ def evaluate(
         split = "test" if dataset.splits.get("test") else None
         examples = dataset.examples(split)
     elif split not in dataset.splits or not dataset.splits[split]:
-        raise AudioclasError(f"{dataset.root} has no {split!r} split (it has: "
-                             f"{', '.join(s for s, e in dataset.splits.items() if e)})")
+        raise AudioclasError(
+            f"{dataset.root} has no {split!r} split (it has: {', '.join(s for s, e in dataset.splits.items() if e)})"
+        )
     else:
         examples = dataset.examples(split)
     index = {name: number for number, name in enumerate(model.classes)}
     unknown = [name for name in dataset.classes if name not in index]
     if unknown:
-        raise DatasetError(dataset.root, [Problem(str(dataset.root), f"class {name!r} is not one of the model's "
-                                                  f"classes ({', '.join(model.classes)})") for name in unknown])
+        raise DatasetError(
+            dataset.root,
+            [
+                Problem(
+                    str(dataset.root), f"class {name!r} is not one of the model's classes ({', '.join(model.classes)})"
+                )
+                for name in unknown
+            ],
+        )
     remap = [index[name] for name in dataset.classes]
     examples = [Example(e.path, tuple(remap[label] for label in e.labels), e.where, e.sha256) for e in examples]
     backbone = model.load_backbone()
-    embedder = Embedder(WindowSettings(model.window, model.hop, model.pad), model_id=model.backbone_sha256,
-                        backbone=backbone)
+    embedder = Embedder(
+        WindowSettings(model.window, model.hop, model.pad), model_id=model.backbone_sha256, backbone=backbone
+    )
     clips, failed, _ = embedder(examples, on_event=on_event, cancel=cancel)
     if failed and not skip_bad_audio:
         raise DatasetError(dataset.root, [Problem(e.where, f"{e.path}: {p}") for e, p in failed])

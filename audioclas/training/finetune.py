@@ -28,9 +28,9 @@ from torch import Tensor, nn
 
 from audioclas.audio import SAMPLE_RATE, load_audio
 from audioclas.errors import InputError
+from audioclas.inputs import AudioSource
 from audioclas.model import EfficientAT, load_efficientat
 from audioclas.pipeline import run_network
-from audioclas.inputs import AudioSource
 from audioclas.training.augment import Augmentation, mixup_pairs
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, Example
@@ -38,12 +38,21 @@ from audioclas.training.embedding_cache import cancelled
 from audioclas.training.heads import Head
 from audioclas.training.metrics import headline
 from audioclas.training.tensorboard_log import TensorBoard
-from audioclas.training.trainer import (EmbeddedSplit, FitResult, TrainEvent, loss_function, make_optimizer,
-                                        predict_scores, split_metrics)
+from audioclas.training.trainer import (
+    EmbeddedSplit,
+    FitResult,
+    TrainEvent,
+    loss_function,
+    make_optimizer,
+    predict_scores,
+    split_metrics,
+)
 from audioclas.windows import WindowSettings, fill_window
 
 SEGMENT_SECONDS = 1.0  # a training segment is at least this long (or one window, if longer)
-WARMUP_STEPS = 30  # the learning rate rises over the first steps, so early noisy updates do not wreck pretrained features
+WARMUP_STEPS = (
+    30  # the learning rate rises over the first steps, so early noisy updates do not wreck pretrained features
+)
 
 
 def window_batch(waves: Tensor, settings: WindowSettings) -> Tensor:
@@ -81,8 +90,11 @@ def _load(example: Example) -> np.ndarray | None:
 def _validation_score(backbone: nn.Module, head: Head, examples: list[Example], settings, classes, multilabel) -> float:
     backbone.eval()
     sources = [AudioSource(str(example.path), path=example.path) for example in examples]
-    kept = [(example, output.embeddings) for example, output in zip(examples, run_network(backbone, sources, settings))
-            if not isinstance(output, InputError)]
+    kept = [
+        (example, output.embeddings)
+        for example, output in zip(examples, run_network(backbone, sources, settings))
+        if not isinstance(output, InputError)
+    ]
     split = EmbeddedSplit.build([w for _, w in kept], [e.labels for e, _ in kept], len(classes), multilabel)
     scores, _ = predict_scores(head, split, multilabel)
     return headline(split_metrics(scores, split, classes, multilabel))
@@ -115,12 +127,18 @@ def finetune(
     torch.manual_seed(config.seed)
     head.reset_layers()
     backbone = load_efficientat(fuse=False)
-    augmentation = Augmentation(speed=config.speed, time_shift=config.time_shift, gain_db=config.gain_db,
-                                noise_snr=config.noise_snr, masks=config.spec_masks)
+    augmentation = Augmentation(
+        speed=config.speed,
+        time_shift=config.time_shift,
+        gain_db=config.gain_db,
+        noise_snr=config.noise_snr,
+        masks=config.spec_masks,
+    )
     train_examples, val_examples = dataset.splits["train"], dataset.splits.get("val", [])
     length = round(max(settings.window, SEGMENT_SECONDS) * SAMPLE_RATE)
-    targets = EmbeddedSplit.build([np.zeros((1, 1))] * len(train_examples), [e.labels for e in train_examples],
-                                  len(classes), multilabel).targets
+    targets = EmbeddedSplit.build(
+        [np.zeros((1, 1))] * len(train_examples), [e.labels for e in train_examples], len(classes), multilabel
+    ).targets
     criterion = loss_function(config, targets, multilabel, len(classes))
     optimizer = make_optimizer([(backbone, config.backbone_lr), (head, config.lr)], config.l2)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
@@ -152,27 +170,45 @@ def finetune(
                     windows = window_batch(mix * waves + (1 - mix) * waves[partner], settings)
                     mel = augmentation.spectrogram(backbone.front_end(windows.flatten(0, 1)), rng)
                     _, embeddings = backbone.net(mel)
-                    _, logits = head(embeddings.view(*windows.shape[:2], -1), torch.ones(windows.shape[:2], dtype=torch.bool))
-                    loss = mix * criterion(logits, batch_targets) + (1 - mix) * criterion(logits, batch_targets[partner])
+                    _, logits = head(
+                        embeddings.view(*windows.shape[:2], -1), torch.ones(windows.shape[:2], dtype=torch.bool)
+                    )
+                    loss = mix * criterion(logits, batch_targets) + (1 - mix) * criterion(
+                        logits, batch_targets[partner]
+                    )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     loss_sum += float(loss.detach()) * len(keep)
                     if on_event:
-                        on_event(TrainEvent("finetune", number, batches, {"epoch": epoch + 1, "loss": float(loss.detach())}))
+                        on_event(
+                            TrainEvent("finetune", number, batches, {"epoch": epoch + 1, "loss": float(loss.detach())})
+                        )
                     if cancelled(cancel):
                         raise KeyboardInterrupt
-                metrics = {"epoch": len(history) + 1, "finetune_epoch": epoch + 1,
-                           "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / len(train_examples)}
+                metrics = {
+                    "epoch": len(history) + 1,
+                    "finetune_epoch": epoch + 1,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "train_loss": loss_sum / len(train_examples),
+                }
                 if val_examples:
-                    metrics["val_score"] = _validation_score(backbone, head, val_examples, settings, classes, multilabel)
+                    metrics["val_score"] = _validation_score(
+                        backbone, head, val_examples, settings, classes, multilabel
+                    )
                 history.append(metrics)
                 tensorboard.scalars({f"finetune/{k}": v for k, v in metrics.items() if k != "epoch"}, metrics["epoch"])
-                log(f"fine-tuning epoch {epoch + 1}/{epochs}: " + ", ".join(
-                    f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("epoch", "finetune_epoch")))
+                log(
+                    f"fine-tuning epoch {epoch + 1}/{epochs}: "
+                    + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("epoch", "finetune_epoch"))
+                )
                 if not val_examples or metrics["val_score"] > best_score:  # without validation: the last epoch
                     best_score = metrics.get("val_score", best_score)
-                    best_state = (copy.deepcopy(backbone.state_dict()), copy.deepcopy(head.state_dict()), metrics["epoch"])
+                    best_state = (
+                        copy.deepcopy(backbone.state_dict()),
+                        copy.deepcopy(head.state_dict()),
+                        metrics["epoch"],
+                    )
         except KeyboardInterrupt:
             stopped = "cancelled" if cancelled(cancel) else "interrupted"
     frozen_result = FitResult(frozen.best_state, frozen.best_epoch, len(history), history, stopped)
@@ -188,8 +224,9 @@ def finetune(
     if not val_examples:
         selection = NO_VALIDATION
     else:
-        selection = (f"validation score {best_score:.4f} fine-tuned against {frozen_score:.4f} frozen: the "
-                     + ("fine-tuned network was kept" if kept else "frozen network was kept"))
+        selection = f"validation score {best_score:.4f} fine-tuned against {frozen_score:.4f} frozen: the " + (
+            "fine-tuned network was kept" if kept else "frozen network was kept"
+        )
     log(("warning: " if not val_examples else "") + selection)
     head.load_state_dict(best_state[1] if kept else frozen.best_state)
     head.eval()

@@ -26,8 +26,9 @@ from audioclas.fileio import atomic_open
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    return np.divide(numerator, denominator, out=np.zeros(np.shape(numerator), dtype=np.float64),
-                     where=np.asarray(denominator) > 0)
+    return np.divide(
+        numerator, denominator, out=np.zeros(np.shape(numerator), dtype=np.float64), where=np.asarray(denominator) > 0
+    )
 
 
 def _per_class(truth: np.ndarray, predicted: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
@@ -37,14 +38,19 @@ def _per_class(truth: np.ndarray, predicted: np.ndarray, names: list[str]) -> li
     if not len(truth):
         precision = recall = f1 = support = np.zeros(len(names))
     elif truth.ndim == 2:  # one class at a time: a single-column matrix would be read as a binary task
-        columns = [precision_recall_fscore_support(truth[:, c], predicted[:, c], labels=[1], zero_division=0)
-                   for c in range(truth.shape[1])]
+        columns = [
+            precision_recall_fscore_support(truth[:, c], predicted[:, c], labels=[1], zero_division=0)
+            for c in range(truth.shape[1])
+        ]
         precision, recall, f1, support = (np.concatenate(values) for values in zip(*columns))
     else:
         precision, recall, f1, support = precision_recall_fscore_support(
-            truth, predicted, labels=np.arange(len(names)), zero_division=0)
-    return [{"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(names, precision, recall, f1, support)]
+            truth, predicted, labels=np.arange(len(names)), zero_division=0
+        )
+    return [
+        {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(names, precision, recall, f1, support)
+    ]
 
 
 def single_label_metrics(truth: np.ndarray, scores: np.ndarray, names: list[str]) -> dict[str, Any]:
@@ -54,11 +60,16 @@ def single_label_metrics(truth: np.ndarray, scores: np.ndarray, names: list[str]
     truth = np.asarray(truth, dtype=np.int64)
     predicted = scores.argmax(1)
     if not len(truth):
-        return {"examples": 0, "accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0,
-                "per_class": _per_class(truth, predicted, names),
-                "confusion_matrix": np.zeros((len(names), len(names)), dtype=np.int64).tolist()}
+        return {
+            "examples": 0,
+            "accuracy": 0.0,
+            "balanced_accuracy": 0.0,
+            "macro_f1": 0.0,
+            "per_class": _per_class(truth, predicted, names),
+            "confusion_matrix": np.zeros((len(names), len(names)), dtype=np.int64).tolist(),
+        }
     return {
-        "examples": int(len(truth)),
+        "examples": len(truth),
         "accuracy": float(accuracy_score(truth, predicted)),
         # balanced_accuracy_score, without its warning when a class is predicted that does not occur
         "balanced_accuracy": float(recall_score(truth, predicted, labels=np.unique(truth), average="macro")),
@@ -100,7 +111,9 @@ def tune_thresholds(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return thresholds
 
 
-def multilabel_metrics(truth: np.ndarray, scores: np.ndarray, names: list[str], thresholds: np.ndarray) -> dict[str, Any]:
+def multilabel_metrics(
+    truth: np.ndarray, scores: np.ndarray, names: list[str], thresholds: np.ndarray
+) -> dict[str, Any]:
     """Metrics for a 0/1 matrix ``truth`` (n, C) against sigmoid scores (n, C) and per-class ``thresholds``."""
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -112,7 +125,7 @@ def multilabel_metrics(truth: np.ndarray, scores: np.ndarray, names: list[str], 
         entry["average_precision"] = None if np.isnan(value) else float(value)
         entry["threshold"] = float(threshold)
     return {
-        "examples": int(len(truth)),
+        "examples": len(truth),
         "mAP": float(np.nanmean(ap)) if not np.isnan(ap).all() else 0.0,
         "macro_f1": float(np.mean([c["f1"] for c in per_class])) if per_class else 0.0,
         # micro-F1 pools every (clip, class) decision: the F1 of the flattened matrices
@@ -129,8 +142,10 @@ def headline(metrics: dict[str, Any]) -> float:
 
 def split_summaries(metrics: dict[str, Any]) -> dict[str, Any]:
     """Metrics by split without the per-class rows and the confusion matrix."""
-    return {split: {k: v for k, v in values.items() if k not in ("per_class", "confusion_matrix")}
-            for split, values in metrics.items()}
+    return {
+        split: {k: v for k, v in values.items() if k not in ("per_class", "confusion_matrix")}
+        for split, values in metrics.items()
+    }
 
 
 def display_score(metrics: dict[str, Any]) -> str:
@@ -177,7 +192,15 @@ def confusion_image(matrix: np.ndarray, names: list[str], cell: int = 28) -> Ima
 def write_confusion(matrix: np.ndarray, names: list[str], folder: Path, stem: str = "confusion_matrix") -> None:
     """``stem.json`` ({classes, matrix}) and ``stem.png`` in ``folder``, each written atomically."""
     with atomic_open(folder / f"{stem}.json", "w", encoding="utf-8") as stream:
-        json.dump({"classes": names, "rows": "true class", "columns": "predicted class",
-                   "matrix": np.asarray(matrix).tolist()}, stream, indent=1)
+        json.dump(
+            {
+                "classes": names,
+                "rows": "true class",
+                "columns": "predicted class",
+                "matrix": np.asarray(matrix).tolist(),
+            },
+            stream,
+            indent=1,
+        )
     with atomic_open(folder / f"{stem}.png", "wb") as stream:
         confusion_image(matrix, names).save(stream, format="PNG")

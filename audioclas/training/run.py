@@ -84,9 +84,11 @@ def train(
         raise store.ModelExists(f"a model named {name!r} already exists: choose another name or overwrite it")
     dataset = with_holdout(_as_dataset(data, config), config.val_fraction, config.seed)
     multilabel = dataset.multilabel if config.multilabel is None else config.multilabel
-    log(f"dataset {dataset.root} ({dataset.layout}): {len(dataset.classes)} classes, "
+    log(
+        f"dataset {dataset.root} ({dataset.layout}): {len(dataset.classes)} classes, "
         + ", ".join(f"{len(items)} {split}" for split, items in dataset.splits.items() if items)
-        + (", multi-label" if multilabel else ""))
+        + (", multi-label" if multilabel else "")
+    )
     embedder = embedder_for(config, dataset, log)
     settings = embedder.settings
     config = config.model_copy(update={"window": settings.window, "hop": settings.hop, "pad": settings.pad})  # as used
@@ -95,23 +97,34 @@ def train(
     log(f"embeddings: {computed} computed, {len(clips) - computed} from the cache ({extracted - started:.1f} s)")
 
     classes, count = dataset.classes, len(dataset.classes)
-    splits = {split: embedded_split(items, clips, count, multilabel)
-              for split, items in dataset.splits.items() if items}
+    splits = {
+        split: embedded_split(items, clips, count, multilabel) for split, items in dataset.splits.items() if items
+    }
     run_dir = home_dir() / "runs" / name
     tensorboard = TensorBoard(run_dir / "tensorboard" if config.tensorboard else None)
     torch.manual_seed(config.seed)
     head = build_head(config.head, EMBEDDING_DIM, count, config.hidden, config.head_dropout)
     try:
         with torch_threads(1):  # small matrices: one thread is fastest (see torch_threads)
-            result = fit(head, splits["train"], splits.get("val"), config, classes, multilabel, run_dir=run_dir,
-                         tensorboard=tensorboard, on_event=on_event, cancel=cancel)
+            result = fit(
+                head,
+                splits["train"],
+                splits.get("val"),
+                config,
+                classes,
+                multilabel,
+                run_dir=run_dir,
+                tensorboard=tensorboard,
+                on_event=on_event,
+                cancel=cancel,
+            )
         if result.best_epoch == 0:
             raise Cancelled(f"training {result.stopped} before the first epoch finished: nothing to save")
         backbone, comparison = None, None
         if config.finetune and result.stopped in ("completed", "early stopping"):
-            backbone, comparison, result, dataset, splits = _finetune(head, dataset, splits, embedder, config, classes,
-                                                                      multilabel, result, tensorboard, on_event,
-                                                                      cancel, log)
+            backbone, comparison, result, dataset, splits = _finetune(
+                head, dataset, splits, embedder, config, classes, multilabel, result, tensorboard, on_event, cancel, log
+            )
         trained = time.perf_counter()
         with torch_threads(1):
             metrics, thresholds = _final_metrics(head, splits, classes, multilabel)
@@ -120,23 +133,57 @@ def train(
                 tensorboard.image(f"confusion_matrix/{split}", _confusion_png(values, classes), result.best_epoch)
     finally:
         tensorboard.close()
-    log(f"training {result.stopped} after {result.epochs_run} epochs (best: {result.best_epoch}) in "
-        f"{trained - extracted:.1f} s; " + ", ".join(f"{split} {display_score(v)}" for split, v in metrics.items()))
-    info = store.model_info(name, dataset, config, settings, embedder.model_id, multilabel, thresholds, result,
-                            metrics, backbone, {"extract": extracted - started, "train": trained - extracted},
-                            comparison)
-    path = store.save_model(name, lambda folder: store.write_model_folder(folder, head, backbone, info, config,
-                                                                          dataset, metrics, result.history),
-                            overwrite=config.overwrite)
+    log(
+        f"training {result.stopped} after {result.epochs_run} epochs (best: {result.best_epoch}) in "
+        f"{trained - extracted:.1f} s; " + ", ".join(f"{split} {display_score(v)}" for split, v in metrics.items())
+    )
+    info = store.model_info(
+        name,
+        dataset,
+        config,
+        settings,
+        embedder.model_id,
+        multilabel,
+        thresholds,
+        result,
+        metrics,
+        backbone,
+        {"extract": extracted - started, "train": trained - extracted},
+        comparison,
+    )
+    path = store.save_model(
+        name,
+        lambda folder: store.write_model_folder(folder, head, backbone, info, config, dataset, metrics, result.history),
+        overwrite=config.overwrite,
+    )
     log(f"saved model {name!r} to {path}")
     timings = {"extract": extracted - started, "train": trained - extracted, "total": time.perf_counter() - started}
-    return TrainResult(store.load_model(path), metrics, result.history, result.stopped, result.best_epoch, timings,
-                       computed, comparison)
+    return TrainResult(
+        store.load_model(path),
+        metrics,
+        result.history,
+        result.stopped,
+        result.best_epoch,
+        timings,
+        computed,
+        comparison,
+    )
 
 
-def _finetune(head, dataset: Dataset, splits: dict[str, EmbeddedSplit], embedder: Embedder, config: TrainConfig,
-              classes: list[str], multilabel: bool, frozen: FitResult, tensorboard, on_event, cancel: Cancel, log
-              ) -> tuple[torch.nn.Module | None, dict[str, Any], FitResult, Dataset, dict[str, EmbeddedSplit]]:
+def _finetune(
+    head,
+    dataset: Dataset,
+    splits: dict[str, EmbeddedSplit],
+    embedder: Embedder,
+    config: TrainConfig,
+    classes: list[str],
+    multilabel: bool,
+    frozen: FitResult,
+    tensorboard,
+    on_event,
+    cancel: Cancel,
+    log,
+) -> tuple[torch.nn.Module | None, dict[str, Any], FitResult, Dataset, dict[str, EmbeddedSplit]]:
     """Fine-tune, and measure the frozen head and the fine-tuned network on val and test side by side.
 
     Returns (the kept backbone or None, the comparison, the kept run, and the dataset and splits the kept head
@@ -148,17 +195,35 @@ def _finetune(head, dataset: Dataset, splits: dict[str, EmbeddedSplit], embedder
     with torch_threads(1):
         frozen_metrics, _ = _final_metrics(head, splits, classes, multilabel)
     with torch_threads(network_threads()):
-        tuned = finetune(head, dataset, config, embedder.settings, classes, multilabel, frozen,
-                         tensorboard=tensorboard, on_event=on_event, cancel=cancel, log=log)
-    comparison = {"kept": "finetuned" if tuned.kept else "frozen", "selection": tuned.selection,
-                  "frozen": split_summaries(frozen_metrics), "finetuned": None}
+        tuned = finetune(
+            head,
+            dataset,
+            config,
+            embedder.settings,
+            classes,
+            multilabel,
+            frozen,
+            tensorboard=tensorboard,
+            on_event=on_event,
+            cancel=cancel,
+            log=log,
+        )
+    comparison = {
+        "kept": "finetuned" if tuned.kept else "frozen",
+        "selection": tuned.selection,
+        "frozen": split_summaries(frozen_metrics),
+        "finetuned": None,
+    }
     if tuned.backbone is None:
         return None, comparison, tuned.result, dataset, splits
     # The fine-tuned head reads the fine-tuned network's embeddings: re-embed val/test with it.
     tuned_embedder = Embedder(embedder.settings, model_id=store.state_sha256(tuned.backbone), backbone=tuned.backbone)
     tuned_dataset, tuned_clips, _ = embed_splits(dataset, tuned_embedder, True, None, None, log)
-    tuned_splits = {split: embedded_split(items, tuned_clips, len(classes), multilabel)
-                    for split, items in tuned_dataset.splits.items() if items}
+    tuned_splits = {
+        split: embedded_split(items, tuned_clips, len(classes), multilabel)
+        for split, items in tuned_dataset.splits.items()
+        if items
+    }
     tuned_head = head
     if not tuned.kept:
         tuned_head = copy.deepcopy(head)
@@ -168,31 +233,45 @@ def _finetune(head, dataset: Dataset, splits: dict[str, EmbeddedSplit], embedder
     comparison["finetuned"] = split_summaries(tuned_metrics)
     for split in ("val", "test"):
         if split in frozen_metrics and split in tuned_metrics:
-            log(f"{split}: frozen head {display_score(frozen_metrics[split])}, fine-tuned network "
-                f"{display_score(tuned_metrics[split])}")
+            log(
+                f"{split}: frozen head {display_score(frozen_metrics[split])}, fine-tuned network "
+                f"{display_score(tuned_metrics[split])}"
+            )
     if tuned.kept:
         return tuned.backbone, comparison, tuned.result, tuned_dataset, tuned_splits
     return None, comparison, tuned.result, dataset, splits
 
 
-def _final_metrics(head, splits: dict[str, EmbeddedSplit], classes: list[str], multilabel: bool
-                   ) -> tuple[dict[str, Any], np.ndarray | None]:
+def _final_metrics(
+    head, splits: dict[str, EmbeddedSplit], classes: list[str], multilabel: bool
+) -> tuple[dict[str, Any], np.ndarray | None]:
     """Metrics of the final head on val and test; for multi-label, thresholds are tuned on val (else 0.5)."""
     scores = {split: predict_scores(head, splits[split], multilabel)[0] for split in ("val", "test") if split in splits}
     thresholds = None
     if multilabel:
-        thresholds = (tune_thresholds(splits["val"].targets.numpy(), scores["val"]) if "val" in scores
-                      else np.full(len(classes), 0.5))
-    return {split: split_metrics(values, splits[split], classes, multilabel, thresholds)
-            for split, values in scores.items()}, thresholds
+        thresholds = (
+            tune_thresholds(splits["val"].targets.numpy(), scores["val"])
+            if "val" in scores
+            else np.full(len(classes), 0.5)
+        )
+    return {
+        split: split_metrics(values, splits[split], classes, multilabel, thresholds) for split, values in scores.items()
+    }, thresholds
 
 
 def _confusion_png(metrics: dict[str, Any], classes: list[str]):
     return confusion_image(np.asarray(metrics["confusion_matrix"]), classes)
 
 
-def extract_embeddings(data: str | Path | Dataset, config: TrainConfig | None = None, *, export: Path | None = None,
-                       on_event=None, cancel: Cancel = None, log=None) -> int:
+def extract_embeddings(
+    data: str | Path | Dataset,
+    config: TrainConfig | None = None,
+    *,
+    export: Path | None = None,
+    on_event=None,
+    cancel: Cancel = None,
+    log=None,
+) -> int:
     """Compute (and cache) the embeddings of every file of ``data``; optionally export them as ``.npy`` files.
 
     Returns the number of files whose embeddings were computed (not already cached).
@@ -203,8 +282,9 @@ def extract_embeddings(data: str | Path | Dataset, config: TrainConfig | None = 
     embedder = embedder_for(config, dataset, log)
     dataset, clips, computed = embed_splits(dataset, embedder, config.skip_bad_audio, on_event, cancel, log)
     if export is not None:
-        pairs = ((example.path.relative_to(dataset.root).as_posix(), clips[example.sha256])
-                 for example in dataset.examples())
+        pairs = (
+            (example.path.relative_to(dataset.root).as_posix(), clips[example.sha256]) for example in dataset.examples()
+        )
         written = export_embeddings(pairs, Path(export), embedder.model_id, embedder.settings)
         log(f"exported {written} embeddings to {export}")
     return computed

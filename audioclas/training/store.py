@@ -104,8 +104,10 @@ def default_name() -> str:
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise ModelError(f"model name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit")
+        raise ModelError(
+            f"model name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -137,14 +139,18 @@ class SavedModel:
         if windows.ndim != 2 or windows.shape[1] != EMBEDDING_DIM or not len(windows):
             raise ValueError(f"expected window embeddings of shape (n >= 1, {EMBEDDING_DIM}), got {windows.shape}")
         with torch.no_grad():
-            window_logits, clip_logits = self.head(torch.from_numpy(windows)[None], torch.ones(1, len(windows), dtype=torch.bool))
+            window_logits, clip_logits = self.head(
+                torch.from_numpy(windows)[None], torch.ones(1, len(windows), dtype=torch.bool)
+            )
         activate = torch.sigmoid if self.multilabel else (lambda logits: logits.softmax(-1))
         return activate(window_logits[0]).numpy(), activate(clip_logits[0]).numpy()
 
     def decide(self, clip_scores: np.ndarray) -> list[str]:
         """The labels a clip gets: those at or above their threshold (multi-label), or the top class."""
         if self.multilabel:
-            return [name for name, score, threshold in zip(self.classes, clip_scores, self.thresholds) if score >= threshold]
+            return [
+                name for name, score, threshold in zip(self.classes, clip_scores, self.thresholds) if score >= threshold
+            ]
         return [self.classes[int(np.argmax(clip_scores))]]
 
     def load_backbone(self) -> EfficientAT | None:
@@ -156,10 +162,13 @@ class SavedModel:
         try:
             model.load_state_dict(load_file(file))
         except (OSError, RuntimeError, ValueError, SafetensorError) as error:
-            raise ModelError(f"saved model {self.path} is damaged: cannot load {file.name} ({type(error).__name__})") from None
+            raise ModelError(
+                f"saved model {self.path} is damaged: cannot load {file.name} ({type(error).__name__})"
+            ) from None
         if state_sha256(model) != self.backbone_sha256:
-            raise ModelError(f"saved model {self.path} is damaged: {file.name} does not match the backbone sha256 "
-                             "in model.json")
+            raise ModelError(
+                f"saved model {self.path} is damaged: {file.name} does not match the backbone sha256 in model.json"
+            )
         return model.eval().fuse_for_inference()
 
 
@@ -190,8 +199,10 @@ def save_model(name: str, write: Callable[[Path], None], overwrite: bool = False
                 os.fsync(handle.fileno())
         _publish(staging, target, overwrite)
     except _NameTaken:
-        raise ModelExists(f"a model named {name!r} was saved by another run meanwhile and is kept; this run's model "
-                         f"is in {staging}: move it to {target.parent}/OTHER_NAME to keep it") from None
+        raise ModelExists(
+            f"a model named {name!r} was saved by another run meanwhile and is kept; this run's model "
+            f"is in {staging}: move it to {target.parent}/OTHER_NAME to keep it"
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -225,37 +236,71 @@ def _publish(staging: Path, target: Path, overwrite: bool) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def model_info(name: str, dataset: Dataset, config: TrainConfig, settings: WindowSettings, pretrained_sha256: str,
-               multilabel: bool, thresholds: np.ndarray | None, result: FitResult, metrics: dict[str, Any],
-               backbone: torch.nn.Module | None, timings: dict[str, float], comparison: dict[str, Any] | None
-               ) -> dict[str, Any]:
+def model_info(
+    name: str,
+    dataset: Dataset,
+    config: TrainConfig,
+    settings: WindowSettings,
+    pretrained_sha256: str,
+    multilabel: bool,
+    thresholds: np.ndarray | None,
+    result: FitResult,
+    metrics: dict[str, Any],
+    backbone: torch.nn.Module | None,
+    timings: dict[str, float],
+    comparison: dict[str, Any] | None,
+) -> dict[str, Any]:
     """The ``model.json`` of a model just trained: ``pretrained_sha256`` names the network its embeddings came
     from, ``backbone`` is the fine-tuned one (or None), ``comparison`` the fine-tuning report (or None)."""
     summary = split_summaries(metrics)
     if comparison is not None:  # both networks' metrics, whichever was kept
         summary.update(frozen=comparison["frozen"], finetuned=comparison["finetuned"])
     info = {
-        "format": MODEL_FORMAT, "version": MODEL_VERSION, "name": name, "created": now_iso(),
-        "classes": dataset.classes, "multilabel": multilabel,
-        "head": {"type": config.head, "input_dim": EMBEDDING_DIM, "hidden": config.hidden, "dropout": config.head_dropout},
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "name": name,
+        "created": now_iso(),
+        "classes": dataset.classes,
+        "multilabel": multilabel,
+        "head": {
+            "type": config.head,
+            "input_dim": EMBEDDING_DIM,
+            "hidden": config.hidden,
+            "dropout": config.head_dropout,
+        },
         "window": {"window": settings.window, "hop": settings.hop, "pad": settings.pad},
-        "backbone": {"name": BACKBONE_NAME, "sha256": state_sha256(backbone) if backbone is not None else pretrained_sha256,
-                     "pretrained_sha256": pretrained_sha256, "finetuned": backbone is not None,
-                     "file": "backbone.safetensors" if backbone is not None else None},
+        "backbone": {
+            "name": BACKBONE_NAME,
+            "sha256": state_sha256(backbone) if backbone is not None else pretrained_sha256,
+            "pretrained_sha256": pretrained_sha256,
+            "finetuned": backbone is not None,
+            "file": "backbone.safetensors" if backbone is not None else None,
+        },
         "thresholds": thresholds.tolist() if thresholds is not None else None,
         "dataset": {"path": str(dataset.root), "layout": dataset.layout, "counts": dataset.counts()},
-        "training": {"stopped": result.stopped, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-                     "seconds": {key: round(value, 3) for key, value in timings.items()}},
+        "training": {
+            "stopped": result.stopped,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "seconds": {key: round(value, 3) for key, value in timings.items()},
+        },
         "metrics": summary,
-    }  # fmt: skip
+    }
     if comparison is not None:
         info["finetune"] = {"kept": comparison["kept"], "selection": comparison["selection"]}
     return info
 
 
-def write_model_folder(folder: Path, head: Head, backbone: torch.nn.Module | None, info: dict[str, Any],
-                       config: TrainConfig, dataset: Dataset, metrics: dict[str, Any],
-                       history: list[dict[str, float]]) -> None:
+def write_model_folder(
+    folder: Path,
+    head: Head,
+    backbone: torch.nn.Module | None,
+    info: dict[str, Any],
+    config: TrainConfig,
+    dataset: Dataset,
+    metrics: dict[str, Any],
+    history: list[dict[str, float]],
+) -> None:
     """Write every file of a model (the table above) into ``folder``, the temporary one ``save_model`` gives."""
     from safetensors.torch import save  # to bytes: safetensors' own file writing hides a full disk in its error
 
@@ -271,7 +316,9 @@ def write_model_folder(folder: Path, head: Head, backbone: torch.nn.Module | Non
         (folder / "info.txt").write_text(dataset.info + "\n", "utf-8")
     for split, values in metrics.items():
         if "confusion_matrix" in values:
-            write_confusion(np.asarray(values["confusion_matrix"]), dataset.classes, folder, f"confusion_matrix_{split}")
+            write_confusion(
+                np.asarray(values["confusion_matrix"]), dataset.classes, folder, f"confusion_matrix_{split}"
+            )
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -328,12 +375,20 @@ def load_model(model: str | os.PathLike) -> SavedModel:
         head.load_state_dict(load_file(folder / "head.safetensors"))
         thresholds = np.asarray(info["thresholds"], dtype=np.float64) if info.get("thresholds") else None
         return SavedModel(
-            name=info["name"], path=folder, classes=classes, multilabel=bool(info["multilabel"]),
-            window=float(window["window"]), hop=window["hop"], pad=window["pad"], thresholds=thresholds,
-            backbone_sha256=info["backbone"]["sha256"], finetuned=bool(info["backbone"]["finetuned"]),
+            name=info["name"],
+            path=folder,
+            classes=classes,
+            multilabel=bool(info["multilabel"]),
+            window=float(window["window"]),
+            hop=window["hop"],
+            pad=window["pad"],
+            thresholds=thresholds,
+            backbone_sha256=info["backbone"]["sha256"],
+            finetuned=bool(info["backbone"]["finetuned"]),
             pretrained_sha256=info["backbone"].get("pretrained_sha256") or info["backbone"]["sha256"],
-            head=head.eval(), info=info,
-        )  # fmt: skip
+            head=head.eval(),
+            info=info,
+        )
     except (KeyError, TypeError, ValueError, RuntimeError, OSError, SafetensorError) as error:
         raise ModelError(f"saved model {folder} is damaged ({type(error).__name__}: {error})") from None
 
@@ -359,8 +414,17 @@ def list_models() -> list[ModelSummary]:
             continue
         try:
             info = _read_info(folder)
-            summaries.append(ModelSummary(folder.name, folder, info["created"], len(info["classes"]), info["multilabel"],
-                                          info["head"]["type"], headline_text(info.get("metrics", {}))))
+            summaries.append(
+                ModelSummary(
+                    folder.name,
+                    folder,
+                    info["created"],
+                    len(info["classes"]),
+                    info["multilabel"],
+                    info["head"]["type"],
+                    headline_text(info.get("metrics", {})),
+                )
+            )
         except (ModelError, KeyError, TypeError) as error:
             summaries.append(ModelSummary(folder.name, folder, "", 0, False, "", "", problem=str(error)))
     return summaries

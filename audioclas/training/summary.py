@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 def summary(result: TrainResult) -> dict[str, Any]:
     """The model saved, why training stopped, the best epoch, the timings (seconds, to the millisecond) and how many
     files' embeddings had to be computed."""
-    return {"model": result.model.name, "stopped": result.stopped, "best_epoch": result.best_epoch,
-            "timings": {key: round(value, 3) for key, value in result.timings.items()},
-            "embeddings_computed": result.embeddings_computed}
+    return {
+        "model": result.model.name,
+        "stopped": result.stopped,
+        "best_epoch": result.best_epoch,
+        "timings": {key: round(value, 3) for key, value in result.timings.items()},
+        "embeddings_computed": result.embeddings_computed,
+    }

@@ -49,10 +49,14 @@ class EmbeddedSplit:
     targets: Tensor  # (clips,) int64 class indices, or (clips, C) float32 0/1 for multi-label
 
     @classmethod
-    def build(cls, clip_windows: list[np.ndarray], labels: list[tuple[int, ...]], classes: int, multilabel: bool) -> EmbeddedSplit:
+    def build(
+        cls, clip_windows: list[np.ndarray], labels: list[tuple[int, ...]], classes: int, multilabel: bool
+    ) -> EmbeddedSplit:
         lengths = [len(windows) for windows in clip_windows]
         offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), dtype=torch.int64)
-        windows = torch.from_numpy(np.concatenate(clip_windows).astype(np.float32)) if clip_windows else torch.zeros(0, 0)
+        windows = (
+            torch.from_numpy(np.concatenate(clip_windows).astype(np.float32)) if clip_windows else torch.zeros(0, 0)
+        )
         if multilabel:
             targets = torch.zeros(len(labels), classes)
             for row, label_set in enumerate(labels):
@@ -89,7 +93,9 @@ class EmbeddedSplit:
         return self.windows[gather], mask
 
 
-def predict_scores(head: Head, split: EmbeddedSplit, multilabel: bool, batch_size: int = 256) -> tuple[np.ndarray, float]:
+def predict_scores(
+    head: Head, split: EmbeddedSplit, multilabel: bool, batch_size: int = 256
+) -> tuple[np.ndarray, float]:
     """(clip scores (n, C): softmax or sigmoid, mean loss) of ``head`` on ``split``, in eval mode."""
     head.eval()
     scores, loss_sum = [], 0.0
@@ -107,8 +113,9 @@ def predict_scores(head: Head, split: EmbeddedSplit, multilabel: bool, batch_siz
     return result.numpy(), loss_sum / max(count, 1)
 
 
-def split_metrics(scores: np.ndarray, split: EmbeddedSplit, classes: list[str], multilabel: bool,
-                  thresholds: np.ndarray | None = None) -> dict[str, Any]:
+def split_metrics(
+    scores: np.ndarray, split: EmbeddedSplit, classes: list[str], multilabel: bool, thresholds: np.ndarray | None = None
+) -> dict[str, Any]:
     if multilabel:
         thresholds = np.full(len(classes), 0.5) if thresholds is None else thresholds
         return multilabel_metrics(split.targets.numpy().astype(np.int64), scores, classes, thresholds)
@@ -138,7 +145,10 @@ def make_optimizer(modules: list[tuple[nn.Module, float]], l2: float) -> torch.o
     groups = []
     for module, lr in modules:
         matrices, others = decay_parameters(module)
-        groups += [{"params": matrices, "lr": lr, "weight_decay": l2}, {"params": others, "lr": lr, "weight_decay": 0.0}]
+        groups += [
+            {"params": matrices, "lr": lr, "weight_decay": l2},
+            {"params": others, "lr": lr, "weight_decay": 0.0},
+        ]
     return torch.optim.AdamW([group for group in groups if group["params"]], foreach=True)
 
 

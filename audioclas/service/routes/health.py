@@ -18,5 +18,10 @@ def health(svc=Depends(service)) -> Health:
     from audioclas.training.store import list_models
 
     jobs = {status: len(svc.store.with_status(status)) for status in ("queued", "running")}
-    return Health(status="ok", version=__version__, models=1 + len(list_models()), jobs=jobs,
-                  uptime_seconds=round(time.monotonic() - svc.started, 3))
+    return Health(
+        status="ok",
+        version=__version__,
+        models=1 + len(list_models()),
+        jobs=jobs,
+        uptime_seconds=round(time.monotonic() - svc.started, 3),
+    )

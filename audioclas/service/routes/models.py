@@ -18,13 +18,13 @@ from audioclas.inputs import HttpURL
 from audioclas.predictions import LabelQuery
 from audioclas.service.errors import RequestError, http_status
 from audioclas.service.routing import SlashRouter, require_token, service
-from audioclas.service.schemas import (DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut,
-                                       PredictResponse)
+from audioclas.service.schemas import DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut, PredictResponse
 from audioclas.service.uploads import read_form
 from audioclas.windows import WindowRequest
 
 router = SlashRouter(tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
+
 
 @router.get("/v2/models/", response_model=ModelList, summary="List the models: AudioSet and the trained ones")
 def list_models(svc=Depends(service)) -> ModelList:
@@ -36,9 +36,13 @@ def get_model(name: str, svc=Depends(service)) -> ModelInfo:
     return svc.catalogue.describe(name)
 
 
-@router.delete("/v2/models/{name}/", response_model=DeletedModel, responses={**ERRORS, 401: {"model": ErrorResponse},
-               409: {"model": ErrorResponse}}, dependencies=[Depends(require_token)],
-               summary="Delete a trained model (needs the token when the server has one)")
+@router.delete(
+    "/v2/models/{name}/",
+    response_model=DeletedModel,
+    responses={**ERRORS, 401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+    dependencies=[Depends(require_token)],
+    summary="Delete a trained model (needs the token when the server has one)",
+)
 def delete_model(name: str, svc=Depends(service)) -> DeletedModel:
     svc.catalogue.delete(name)
     return DeletedModel(name=name, deleted=True)
@@ -52,32 +56,46 @@ PREDICT_BODY = {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                  "description": "audio files (any format FFmpeg reads) or archives (zip, tar, "
-                                                 "tar.gz/bz2/xz, .gz); any field name is accepted"},
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "audio files (any format FFmpeg reads) or archives (zip, tar, "
+                            "tar.gz/bz2/xz, .gz); any field name is accepted",
+                        },
                         "url": {"type": "array", "items": {"type": "string"}, "description": "http(s) URL of audio"},
                         "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
                         "threshold": {"type": "number", "default": 0.0, "minimum": 0, "maximum": 1},
-                        "labels": {"type": "array", "items": {"type": "string"},
-                                   "description": "report only these labels (names or AudioSet ids)"},
+                        "labels": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "report only these labels (names or AudioSet ids)",
+                        },
                         "exclude": {"type": "array", "items": {"type": "string"}},
-                        "window": {"type": "number", "description": "seconds (default 10; a custom model uses "
-                                                                     "its own, and refuses another)"},
-                        "hop": {"type": "number", "description": "seconds between windows (default: the window, "
-                                                                  "or a custom model's own)"},
+                        "window": {
+                            "type": "number",
+                            "description": "seconds (default 10; a custom model uses its own, and refuses another)",
+                        },
+                        "hop": {
+                            "type": "number",
+                            "description": "seconds between windows (default: the window, or a custom model's own)",
+                        },
                         "pad": {"type": "string", "enum": ["loop", "zeros"]},
                         "aggregate": {"type": "string", "enum": ["max", "mean"], "default": "max"},
                         "timeline": {"type": "boolean", "default": False, "description": "per-window labels"},
-                        "with_audioset": {"type": "boolean", "default": False,
-                                          "description": "custom model: AudioSet labels too"},
+                        "with_audioset": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "custom model: AudioSet labels too",
+                        },
                     },
                 }
             },
-            "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-                "url": {"type": "array", "items": {"type": "string"}}}}},
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": {"url": {"type": "array", "items": {"type": "string"}}}}
+            },
         },
     }
-}  # fmt: skip
+}
 
 
 class PredictForm(BaseModel):
@@ -129,9 +147,14 @@ def parse_options(fields: dict[str, list[str]]) -> PredictRequest:
     return PredictRequest(query, windows, form.timeline, form.with_audioset)
 
 
-@router.post("/v2/models/{name}/predict/", response_model=PredictResponse, response_model_exclude_none=True,
-             responses=ERRORS,
-             openapi_extra=PREDICT_BODY, summary="Tag uploaded files, archives or URLs")
+@router.post(
+    "/v2/models/{name}/predict/",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    openapi_extra=PREDICT_BODY,
+    summary="Tag uploaded files, archives or URLs",
+)
 async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
     """Multipart upload of one or more files (or archives), and/or ``url`` fields; options as form fields.
 
@@ -152,8 +175,9 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
         if len(inputs) > settings.max_files:
             raise RequestError(413, f"more than {settings.max_files} inputs in one request")
         await run_in_threadpool(svc.predictor.check_options, name, options.query, options.windows)  # OptionError: 422
-        results = await run_in_threadpool(svc.predictor.predict, name, inputs, options.query, options.windows,
-                                          options.with_audioset)  # fmt: skip
+        results = await run_in_threadpool(
+            svc.predictor.predict, name, inputs, options.query, options.windows, options.with_audioset
+        )
     finally:
         await run_in_threadpool(shutil.rmtree, folder, True)
     outputs = [_output(result, options.timeline) for result in results]

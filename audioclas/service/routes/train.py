@@ -27,10 +27,24 @@ CANCEL_WAIT = 5.0  # seconds the cancel route waits for a running job to stop be
 
 
 def job_info(job: Job, log: list[str] | None = None) -> JobInfo:
-    return JobInfo(id=job.id, model=job.base, target=job.target, status=job.status, created=job.created,
-                   started=job.started, finished=job.finished, dataset=job.dataset, config=job.config,
-                   progress=job.progress, metrics=job.metrics, history=job.history, result=job.result,
-                   error=job.error, cancel_requested=job.cancel_requested, log=log)  # fmt: skip
+    return JobInfo(
+        id=job.id,
+        model=job.base,
+        target=job.target,
+        status=job.status,
+        created=job.created,
+        started=job.started,
+        finished=job.finished,
+        dataset=job.dataset,
+        config=job.config,
+        progress=job.progress,
+        metrics=job.metrics,
+        history=job.history,
+        result=job.result,
+        error=job.error,
+        cancel_requested=job.cancel_requested,
+        log=log,
+    )
 
 
 def require_training(svc=Depends(service)) -> None:
@@ -40,16 +54,26 @@ def require_training(svc=Depends(service)) -> None:
         raise RequestError(403, refusal)
 
 
-@router.post("/v2/models/{name}/train/", status_code=202, response_model=JobInfo, responses=AUTH_ERRORS,
-             dependencies=[Depends(require_token), Depends(require_training)],
-             summary="Start a training job (queued; returns its id)")
+@router.post(
+    "/v2/models/{name}/train/",
+    status_code=202,
+    response_model=JobInfo,
+    responses=AUTH_ERRORS,
+    dependencies=[Depends(require_token), Depends(require_training)],
+    summary="Start a training job (queued; returns its id)",
+)
 def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> JobInfo:
     svc.catalogue.require(name)  # 404 for a model that does not exist
     return job_info(start_job(svc, name, request))
 
 
-@router.get("/v2/models/{name}/train/", response_model=JobList, responses=AUTH_ERRORS,
-            dependencies=[Depends(require_token)], summary="Training history (it shows server paths: token)")
+@router.get(
+    "/v2/models/{name}/train/",
+    response_model=JobList,
+    responses=AUTH_ERRORS,
+    dependencies=[Depends(require_token)],
+    summary="Training history (it shows server paths: token)",
+)
 def training_history(name: str, limit: int = Query(100, ge=1, le=1000), svc=Depends(service)) -> JobList:
     if name != AUDIOSET and not svc.store.history(name, 1):
         svc.catalogue.require(name)  # 404 for a name that is neither a model nor the target of a job
@@ -63,16 +87,25 @@ def _job(svc, name: str, job_id: str) -> Job:
     return job
 
 
-@router.get("/v2/models/{name}/train/{job_id}", response_model=JobInfo, responses=AUTH_ERRORS,
-            dependencies=[Depends(require_token)], summary="A job's status, progress, metrics and log tail (token)")
+@router.get(
+    "/v2/models/{name}/train/{job_id}",
+    response_model=JobInfo,
+    responses=AUTH_ERRORS,
+    dependencies=[Depends(require_token)],
+    summary="A job's status, progress, metrics and log tail (token)",
+)
 def training_status(name: str, job_id: str, svc=Depends(service)) -> JobInfo:
     job = _job(svc, name, job_id)
     return job_info(job, svc.store.log_tail(job.id))
 
 
-@router.delete("/v2/models/{name}/train/{job_id}", response_model=JobInfo, responses=AUTH_ERRORS,
-               dependencies=[Depends(require_token)],
-               summary="Cancel a job (200 once stopped, 202 while its process is still stopping)")
+@router.delete(
+    "/v2/models/{name}/train/{job_id}",
+    response_model=JobInfo,
+    responses=AUTH_ERRORS,
+    dependencies=[Depends(require_token)],
+    summary="Cancel a job (200 once stopped, 202 while its process is still stopping)",
+)
 async def cancel_training(name: str, job_id: str, svc=Depends(service)) -> Any:
     job = _job(svc, name, job_id)
     if job.final:

@@ -32,21 +32,46 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from audioclas.training.dataset.base import (OUTSIDE, SPLITS, Dataset, DatasetError, Example, Policy, Problem,
-                                             path_problem)
+from audioclas.training.dataset.base import (
+    OUTSIDE,
+    SPLITS,
+    Dataset,
+    DatasetError,
+    Example,
+    Policy,
+    Problem,
+    path_problem,
+)
 from audioclas.training.dataset.checks import check_examples, problem_order
 from audioclas.training.dataset.layout_csv import read_csv
 from audioclas.training.dataset.layout_folders import read_folders
 from audioclas.training.dataset.layout_split_files import SPLIT_FILE_NAMES, read_split_files
 
 __all__ = [
-    "OUTSIDE", "SPLITS", "Dataset", "DatasetError", "Example", "Policy", "Problem", "embedding_file", "load_dataset",
-    "path_problem", "stratified_holdout", "with_holdout",
+    "OUTSIDE",
+    "SPLITS",
+    "Dataset",
+    "DatasetError",
+    "Example",
+    "Policy",
+    "Problem",
+    "embedding_file",
+    "load_dataset",
+    "path_problem",
+    "stratified_holdout",
+    "with_holdout",
 ]
 
 
-def load_dataset(path: str | os.PathLike, *, multilabel: bool | None = None, embeddings: Path | None = None,
-                 hash_workers: int = 4, roots: Sequence[Path] = (), quote: bool = True) -> Dataset:
+def load_dataset(
+    path: str | os.PathLike,
+    *,
+    multilabel: bool | None = None,
+    embeddings: Path | None = None,
+    hash_workers: int = 4,
+    roots: Sequence[Path] = (),
+    quote: bool = True,
+) -> Dataset:
     """Read and validate a dataset in any of the three layouts; raise ``DatasetError`` listing every problem.
 
     ``multilabel`` forces the task type (by default a dataset is multi-label when a CSV row has several labels).
@@ -82,8 +107,12 @@ def load_dataset(path: str | os.PathLike, *, multilabel: bool | None = None, emb
             problems.append(Problem(str(path), "rows carry several labels but single-label training was asked for"))
         dataset.multilabel = multilabel or dataset.multilabel
     if embeddings is not None:
-        dataset.splits = {split: [replace(example, path=embedding_file(embeddings, dataset.root, example.path))
-                                  for example in examples] for split, examples in dataset.splits.items()}
+        dataset.splits = {
+            split: [
+                replace(example, path=embedding_file(embeddings, dataset.root, example.path)) for example in examples
+            ]
+            for split, examples in dataset.splits.items()
+        }
     problems += check_examples(dataset, hash_workers, policy)
     if problems:
         raise DatasetError(path, sorted(problems, key=problem_order))

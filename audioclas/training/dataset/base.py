@@ -11,8 +11,16 @@ from audioclas.errors import AudioclasError
 from audioclas.inputs.rules import unsafe_relative_path
 
 SPLITS = ("train", "val", "test")
-SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                 "dev": "val", "test": "test", "eval": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "eval": "test",
+}
 
 MAX_EXAMPLES = 1_000_000
 MAX_CLASSES = 10_000

@@ -75,8 +75,9 @@ def check_examples(dataset: Dataset, workers: int, policy: Policy) -> list[Probl
         problems.append(Problem(str(dataset.root), "the train split has no examples"))
     minimum = 1 if dataset.multilabel else 2
     if 0 < len(dataset.classes) < minimum:
-        problems.append(Problem(str(dataset.root), f"single-label training needs at least 2 classes, "
-                                                   f"found {len(dataset.classes)}"))
+        problems.append(
+            Problem(str(dataset.root), f"single-label training needs at least 2 classes, found {len(dataset.classes)}")
+        )
     first_seen: dict[Path, tuple[str, str]] = {}
     for split in SPLITS:
         for example in dataset.splits.get(split, []):
@@ -99,15 +100,22 @@ def check_examples(dataset: Dataset, workers: int, policy: Policy) -> list[Probl
                 continue
             other = by_content.get(digest)
             if other and other[0] != split and other[1].path != example.path:
-                problems.append(Problem(example.where, f"same audio as {other[1].where} ({other[0]} split): "
-                                                       "a test or validation file must not also be trained on"))
+                problems.append(
+                    Problem(
+                        example.where,
+                        f"same audio as {other[1].where} ({other[0]} split): "
+                        "a test or validation file must not also be trained on",
+                    )
+                )
             by_content.setdefault(digest, (split, example))
             hashed[split].append(replace(example, sha256=digest))
     counts = Counter(label for example in dataset.splits.get("train", []) for label in example.labels)
     if dataset.splits.get("train"):
         source = "classes.txt" if dataset.layout == "split-files" else str(dataset.root)
         for index, name in enumerate(dataset.classes):
-            if name and dataset.classes.index(name) == index and not counts[index] and dataset.layout != "folders":  # empty class folders are reported when read
+            if (
+                name and dataset.classes.index(name) == index and not counts[index] and dataset.layout != "folders"
+            ):  # empty class folders are reported when read
                 shown = f" ({name!r})" if policy.quote else ""
                 problems.append(Problem(source, f"class {index}{shown} has no examples in the train split"))
     dataset.splits = hashed

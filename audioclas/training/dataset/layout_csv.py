@@ -7,8 +7,17 @@ import csv
 import io
 from pathlib import Path
 
-from audioclas.training.dataset.base import (MAX_CLASS_NAME_CHARS, MAX_CLASSES, SPLIT_ALIASES, Dataset, Example,
-                                             Policy, Problem, inside, read_text)
+from audioclas.training.dataset.base import (
+    MAX_CLASS_NAME_CHARS,
+    MAX_CLASSES,
+    SPLIT_ALIASES,
+    Dataset,
+    Example,
+    Policy,
+    Problem,
+    inside,
+    read_text,
+)
 
 
 def read_csv(path: Path, policy: Policy) -> tuple[Dataset, list[Problem]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audioclas.training.dataset.base import MAX_CLASSES, OUTSIDE, SPLIT_ALIASES, Dataset, Example, Policy, Problem
 from audioclas.inputs.local import walk_audio
 from audioclas.inputs.rules import is_hidden
+from audioclas.training.dataset.base import MAX_CLASSES, OUTSIDE, SPLIT_ALIASES, Dataset, Example, Policy, Problem
 
 
 def _subfolders(folder: Path, policy: Policy, problems: list[Problem], root: Path) -> list[Path]:
@@ -26,12 +26,17 @@ def read_folders(root: Path, policy: Policy) -> tuple[Dataset, list[Problem]]:
     split_given = "train" in split_dirs
     if not split_given:
         split_dirs = {"train": root}
-    class_dirs = {split: {d.name: d for d in (_subfolders(folder, policy, problems, root) if split_given else top)}
-                  for split, folder in split_dirs.items()}
+    class_dirs = {
+        split: {d.name: d for d in (_subfolders(folder, policy, problems, root) if split_given else top)}
+        for split, folder in split_dirs.items()
+    }
     classes = sorted(class_dirs["train"])
     if not classes:
-        problems.append(Problem(str(split_dirs["train"]), "no class folders: put each class's audio in a folder "
-                                                          "named after the class"))
+        problems.append(
+            Problem(
+                str(split_dirs["train"]), "no class folders: put each class's audio in a folder named after the class"
+            )
+        )
     index = {name: number for number, name in enumerate(classes)}
     splits: dict[str, list[Example]] = {}
     for split, folders in class_dirs.items():

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audioclas.training.dataset.base import (MAX_CLASS_NAME_CHARS, MAX_CLASSES, MAX_LINE_CHARS, SPLITS, Dataset,
-                                             Example, Policy, Problem, inside, read_text)
+from audioclas.training.dataset.base import (
+    MAX_CLASS_NAME_CHARS,
+    MAX_CLASSES,
+    MAX_LINE_CHARS,
+    SPLITS,
+    Dataset,
+    Example,
+    Policy,
+    Problem,
+    inside,
+    read_text,
+)
 
 SPLIT_FILE_NAMES = ("classes.txt", "train.txt", "val.txt", "test.txt")  # any of them makes a folder this layout
 
@@ -67,8 +77,12 @@ def read_split_files(root: Path, policy: Policy) -> tuple[Dataset, list[Problem]
                 continue
             if classes and not 0 <= label < len(classes):
                 shown = f" {label}" if policy.quote else ""
-                problems.append(Problem(where, f"label{shown} is not in 0..{len(classes) - 1} "
-                                               f"(classes.txt names {len(classes)} classes)"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"label{shown} is not in 0..{len(classes) - 1} (classes.txt names {len(classes)} classes)",
+                    )
+                )
                 continue
             path = inside(root, relative)
             if path is None:
