@@ -20,7 +20,7 @@ every file that resolves (links followed) outside the given folders, and leaves 
 files out of its messages: a file that is not a dataset cannot be read back through them.
 
 Each layout has its own reader (``layout_split_files``, ``layout_folders``, ``layout_csv``); ``checks`` holds the
-file checks every layout gets, ``rules`` the file-name rules, ``base`` the types they share.
+file checks every layout gets, ``base`` the types they share; file names follow ``audioclas.inputs.rules``.
 """
 
 from __future__ import annotations
