@@ -6,6 +6,7 @@ import gzip
 import http.server
 import io
 import os
+import random
 import re
 import tarfile
 import threading
@@ -18,6 +19,9 @@ import numpy as np
 import pytest
 from media import encode
 from service_server import Server
+
+# Random bytes that FFmpeg recognises as no format: fixed, since some random draws probe as a tiny WAV.
+NOISE = random.Random(0).randbytes(4000)
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
@@ -241,12 +245,12 @@ def test_audio_over_the_duration_bound_is_refused(api: httpx.Client, clips: dict
 
 
 def test_corrupt_empty_and_non_audio_files(api: httpx.Client, clips: dict[str, bytes], tmp_path: Path) -> None:
-    assert_error(api.post(PREDICT, files={"files": ("noise.wav", os.urandom(4000))}), 415, "not a recognised")
+    assert_error(api.post(PREDICT, files={"files": ("noise.wav", NOISE)}), 415, "not a recognised")
     assert_error(api.post(PREDICT, files={"files": ("empty.ogg", b"")}), 400, "empty (0 bytes)")
     assert_error(api.post(PREDICT, files={"files": ("notes.txt", b"hello, this is text\n" * 50)}), 415)
     video = encode(tmp_path / "silent.mp4", None, 32000, "aac", format="mp4", video_seconds=1.0).read_bytes()
     assert_error(api.post(PREDICT, files={"files": ("silent.mp4", video)}), 415, "no audio stream")
-    mixed = api.post(PREDICT, files=[("files", ("noise.wav", os.urandom(4000))), ("files", (ROBIN, clips[ROBIN]))])
+    mixed = api.post(PREDICT, files=[("files", ("noise.wav", NOISE)), ("files", (ROBIN, clips[ROBIN]))])
     body = mixed.json()
     assert mixed.status_code == 200 and body["failed"] == 1
     assert body["results"][0]["status"] == 415 and body["results"][1]["labels"][0]["name"] == "Bird"
