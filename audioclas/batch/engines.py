@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from audioclas.batch.job import LISTING, JobSpec, OutputFolder
@@ -137,7 +138,11 @@ def _failures_of(folder: OutputFolder, shard_ids: list[str]) -> list[str]:
 
 
 def _run_local(
-    shards: list[Shard], spec: JobSpec, folder: OutputFolder, threads: int, on_progress
+    shards: list[Shard],
+    spec: JobSpec,
+    folder: OutputFolder,
+    threads: int,
+    on_progress: Callable[[Progress], None] | None,
 ) -> Iterator[ShardResult]:
     with torch_threads(threads):
         worker = ShardWorker(spec, str(folder.root), threads)
@@ -151,7 +156,7 @@ class _RayShardWorker:
     def __init__(self, spec: JobSpec, out_dir: str, threads: int) -> None:
         self.worker = ShardWorker(spec, out_dir, threads)
 
-    def __call__(self, batch: dict) -> dict:
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         results = [self.worker.run(Shard.from_json(text)) for text in batch["shard"]]
         return {
             "shard": [r.shard for r in results],
@@ -184,7 +189,7 @@ def _run_ray(
             raise AudioclasError(f"cannot start or join Ray (address {address or 'not given'}): {error}") from None
     try:
         if workers is None:
-            free = ray.available_resources().get("CPU", 0)
+            free = ray.available_resources().get("CPU", 0)  # type: ignore[no-untyped-call]  # unannotated in Ray
             workers = max(1, int(free // cpus_per_worker))
         dataset = ray.data.from_items([{"shard": shard.to_json()} for shard in shards], override_num_blocks=len(shards))
         results = dataset.map_batches(

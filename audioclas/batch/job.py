@@ -22,9 +22,9 @@ import fcntl
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow.parquet as pq
 
@@ -53,8 +53,8 @@ class JobSpec:
     """
 
     task: Task
-    windows: WindowSettings = WindowSettings()
-    query: LabelQuery = LabelQuery()  # predict only
+    windows: WindowSettings = field(default_factory=WindowSettings)
+    query: LabelQuery = field(default_factory=LabelQuery)  # predict only
     timeline: bool = False
     # how the work runs
     shard_size: int = 16  # inputs per shard: the unit of scheduling, retry and commit
@@ -74,7 +74,7 @@ class JobSpec:
         if self.task == "predict":
             resolve_options(None, self.query, self.windows)  # raises for an unknown label name, before any work
 
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         """The content of ``job.json``: what a resumed run must agree on, and what readers need to know."""
         result = {
             "format": FORMAT_VERSION,
@@ -101,10 +101,11 @@ class OutputFolder:
     def journal_path(self, shard_id: str) -> Path:
         return self.root / "_journal" / f"{shard_id}.jsonl"
 
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         path = self.root / "job.json"
         try:
-            return json.loads(path.read_text("utf-8"))
+            manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+            return manifest
         except FileNotFoundError:
             raise AudioclasError(f"{self.root}: not the output of an audioclas batch job (no job.json)") from None
         except (OSError, ValueError) as error:

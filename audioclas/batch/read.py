@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +36,7 @@ class EmbeddedClip:
     starts: np.ndarray | None  # (n,) seconds, with --timeline
 
 
-def read_job(out_dir: str | Path) -> dict:
+def read_job(out_dir: str | Path) -> dict[str, Any]:
     """The job's manifest (``job.json``): task, backbone_sha256, window, hop, pad, timeline, label options."""
     return OutputFolder(out_dir).manifest()
 
@@ -87,4 +88,5 @@ def _matrix(column: pa.ChunkedArray) -> np.ndarray:
     if not column.num_chunks:
         return np.zeros((0, EMBEDDING_DIM), np.float32)
     flat = pa.concat_arrays([chunk.flatten() for chunk in column.chunks])
-    return flat.to_numpy(zero_copy_only=False).reshape(len(column), -1)
+    matrix: np.ndarray = flat.to_numpy(zero_copy_only=False).reshape(len(column), -1)
+    return matrix

@@ -9,7 +9,9 @@ labels (predict: list<struct<index int32, id string, name string, score float32>
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +28,9 @@ LABELS = pa.list_(LABEL)
 EMBEDDING = pa.list_(pa.float32(), EMBEDDING_DIM)
 FAILURES = pa.schema([("input", pa.string()), ("reason", pa.string())])
 
+LabelRows = list[dict[str, int | str | float | None]]  # a LABELS value
+Row = tuple[Any, ...]  # one table row, in schema order
+
 
 def clip_schema(task: str) -> pa.Schema:
     result = ("labels", LABELS) if task == "predict" else ("embedding", EMBEDDING)
@@ -39,11 +44,11 @@ def window_schema(task: str) -> pa.Schema:
     return pa.schema([*fields, result])
 
 
-def _labels(scores: list[LabelScore]) -> list[dict]:
+def _labels(scores: list[LabelScore]) -> LabelRows:
     return [{"index": x.index, "id": x.id, "name": x.name, "score": x.score} for x in scores]
 
 
-def _embeddings(vectors: tuple[np.ndarray, ...] | list) -> pa.FixedSizeListArray:
+def _embeddings(vectors: Sequence[np.ndarray]) -> pa.FixedSizeListArray:
     flat = np.stack(vectors).astype(np.float32, copy=False).reshape(-1) if len(vectors) else np.zeros(0, np.float32)
     return pa.FixedSizeListArray.from_arrays(pa.array(flat), EMBEDDING_DIM)
 
@@ -53,16 +58,23 @@ class ShardTables:
 
     def __init__(self, task: str, timeline: bool) -> None:
         self.task, self.timeline = task, timeline
-        self.clips: list[tuple] = []
-        self.windows: list[tuple] = []
-        self.failures: list[tuple] = []
+        self.clips: list[Row] = []
+        self.windows: list[Row] = []
+        self.failures: list[Row] = []
         self.seconds = 0.0  # audio in the clips
 
     def add_failure(self, error: InputError) -> None:
         self.failures.append((error.source, error.problem))
 
     def _add_clip(
-        self, source: str, sha256: str | None, duration: float, starts, ends, clip_value, window_values
+        self,
+        source: str,
+        sha256: str | None,
+        duration: float,
+        starts: Sequence[float] | np.ndarray,
+        ends: Sequence[float] | np.ndarray,
+        clip_value: LabelRows | np.ndarray,
+        window_values: list[LabelRows] | list[np.ndarray],
     ) -> None:
         self.seconds += duration
         self.clips.append((source, sha256, duration, len(starts), clip_value))
@@ -113,8 +125,8 @@ def failures_table(errors: list[InputError]) -> pa.Table:
     return _table([(error.source, error.problem) for error in errors], FAILURES)
 
 
-def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
-    columns = list(zip(*rows)) if rows else [[] for _ in schema]
+def _table(rows: list[Row], schema: pa.Schema) -> pa.Table:
+    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema]
     arrays = [
         _embeddings(column) if field.name == "embedding" else pa.array(column, type=field.type)
         for field, column in zip(schema, columns)

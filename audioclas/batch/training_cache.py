@@ -28,7 +28,7 @@ def fill_training_cache(out_dir: str | Path, cache_root: Path | None = None) -> 
     cache = EmbeddingCache(job["backbone_sha256"], WindowSettings.from_dict(job), cache_root)
     written = 0
     for clip in read_embeddings(out_dir):
-        if clip.sha256 and clip.windows is not None and clip.sha256 not in cache:
+        if clip.sha256 and clip.windows is not None and clip.starts is not None and clip.sha256 not in cache:
             cache.put(clip.sha256, ClipWindows(clip.windows, clip.starts, clip.duration))
             written += 1
     return written

@@ -33,12 +33,15 @@ from audioclas.errors import AudioclasError, InputError
 from audioclas.fileio import file_sha256
 from audioclas.inputs import AudioSource, open_sources
 from audioclas.pipeline import ClipOutput, Progress, run_network
+from audioclas.predictions import Prediction
 from audioclas.tagger import Tagger
 from audioclas.windows import WindowSettings
 
 CRASHES_BEFORE_SKIP = 2  # attempts that died reading an input before it is skipped as the cause
 MAX_UNEXPLAINED_DEATHS = 3  # attempts that died with no input to blame before the shard gives up
 FAULTS_ENV = "AUDIOCLAS_BATCH_TEST_FAULTS"  # tests only: see _injected_fault
+
+JournalEntry = dict[str, Any]  # one line of a shard's journal: a JSON object, see _Journal
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ class ShardWorker:
         journal.remove()
         return ShardResult(shard.id, len(tables.clips), len(tables.failures), tables.seconds)
 
-    def _results(self, sources: Iterable[AudioSource | InputError], progress) -> Iterator[Any]:
+    def _results(
+        self, sources: Iterable[AudioSource | InputError], progress: Callable[[Progress], None] | None
+    ) -> Iterator[ClipOutput | Prediction | InputError]:
         spec = self.spec
         if spec.task == "embed":
             return self.tagger.outputs(sources, spec.windows, progress)
@@ -186,7 +191,7 @@ class _Journal:
         Raises ``AudioclasError`` when attempts keep dying with no input to blame (out of memory while writing?),
         which Ray would otherwise retry for ever.
         """
-        attempts: list[list[dict]] = []
+        attempts: list[list[JournalEntry]] = []
         text = self.path.read_text("utf-8", errors="replace") if self.path.exists() else ""
         if text:
             for line in text.splitlines():
@@ -208,7 +213,7 @@ class _Journal:
         self.write({"attempt": len(attempts) + 1}, after_torn_line=bool(text) and not text.endswith("\n"))
         return dict(collections.Counter(culprit for culprit in culprits if culprit is not None))
 
-    def write(self, entry: dict, after_torn_line: bool = False) -> None:
+    def write(self, entry: JournalEntry, after_torn_line: bool = False) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, ("\n" * after_torn_line + json.dumps(entry) + "\n").encode())
@@ -219,12 +224,13 @@ class _Journal:
         self.path.unlink(missing_ok=True)
 
 
-def _culprit(entries: list[dict]) -> str | None:
+def _culprit(entries: list[JournalEntry]) -> str | None:
     """What a dead attempt was reading when it died: the file being decoded, else the input being opened."""
     if not entries or "writing" in entries[-1]:
         return None
     if "source" in entries[-1]:
-        return entries[-1]["source"]
+        source: str = entries[-1]["source"]
+        return source
     return next((entry["item"] for entry in reversed(entries) if "item" in entry), None)
 
 

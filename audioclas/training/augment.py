@@ -53,7 +53,8 @@ class Augmentation:
             power = float(np.mean(np.square(audio, dtype=np.float64)))
             snr = rng.uniform(self.noise_snr, self.noise_snr + NOISE_SNR_SPAN_DB)
             audio = audio + rng.normal(0, np.sqrt(power / 10 ** (snr / 10)), len(audio))
-        return np.clip(audio, -1, 1).astype(np.float32)
+        clipped: np.ndarray = np.clip(audio, -1, 1).astype(np.float32)
+        return clipped
 
     def spectrogram(self, mel: Tensor, rng: np.random.Generator) -> Tensor:
         """(B, 1, bins, frames) log-mel with ``masks`` random frequency bands and time spans set to zero, per clip."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -24,7 +25,10 @@ from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
 from audioclas.model import EMBEDDING_DIM
 from audioclas.settings import cache_dir
-from audioclas.windows import WindowSettings
+from audioclas.windows import PadMode, WindowSettings
+
+if TYPE_CHECKING:
+    from audioclas.tagger import ClipEmbedding
 
 CACHE_FORMAT = 1
 CHUNK_FILES = 256  # files handed to the network per call: bounds the memory of queued inputs
@@ -49,6 +53,14 @@ def cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
     if cancel is None:
         return False
     return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
+
+
+class PathEmbedder(Protocol):
+    """What ``extract`` computes embeddings with: ``Tagger.embed_many`` over audio files, one result per path."""
+
+    def embed_many(
+        self, paths: list[Path], *, window: float, hop: float | None, pad: PadMode
+    ) -> Generator[ClipEmbedding | InputError, None, None]: ...
 
 
 class EmbeddingCache:
@@ -104,7 +116,7 @@ class Extraction:
 def extract(
     files: Sequence[tuple[Path, str]],
     cache: EmbeddingCache,
-    tagger_factory: Callable[[], object],
+    tagger_factory: Callable[[], PathEmbedder],
     *,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
@@ -156,7 +168,9 @@ def extract(
     return Extraction(clips, errors, computed)
 
 
-def _embed(tagger, paths: list[Path], settings: WindowSettings) -> Iterator:
+def _embed(
+    tagger: PathEmbedder, paths: list[Path], settings: WindowSettings
+) -> Generator[ClipEmbedding | InputError, None, None]:
     return tagger.embed_many(paths, window=settings.window, hop=settings.hop, pad=settings.pad)
 
 
@@ -178,12 +192,13 @@ def export_embeddings(
     return count
 
 
-def read_manifest(folder: Path) -> dict | None:
+def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The manifest written by ``export_embeddings``, or None when the folder has none."""
     path = folder / MANIFEST
     if not path.is_file():
         return None
-    return json.loads(path.read_text("utf-8"))
+    manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return manifest
 
 
 def load_precomputed(path: Path) -> ClipWindows | str:

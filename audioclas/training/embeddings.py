@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from audioclas.audio import probe
 from audioclas.errors import AudioclasError, InputError, printable
 from audioclas.inputs import AudioSource
+from audioclas.model import EfficientAT
 from audioclas.pipeline import network_threads, torch_threads
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem
@@ -27,9 +28,14 @@ from audioclas.training.embedding_cache import ClipWindows, EmbeddingCache, extr
 from audioclas.training.store import BACKBONE_NAME
 from audioclas.training.trainer import EmbeddedSplit, TrainEvent
 from audioclas.weights import WEIGHTS_SHA256
-from audioclas.windows import WindowSettings
+from audioclas.windows import PadMode, WindowSettings
+
+if TYPE_CHECKING:
+    from audioclas.tagger import ClipEmbedding, Tagger
 
 Cancel = threading.Event | Callable[[], bool] | None
+OnEvent = Callable[[TrainEvent], None] | None
+Log = Callable[[str], None]
 SHORT_CLIP_SECONDS = 2.0  # training data whose median clip is this short gets short windows
 SHORT_WINDOW, SHORT_HOP = 0.3, 0.1
 FINETUNE_SHORT_WINDOW = 1.0  # fine-tuning short clips: one window holds a whole clip, 2.4x less compute than 0.3 s
@@ -45,24 +51,25 @@ class Embedder:
 
     settings: WindowSettings
     model_id: str = WEIGHTS_SHA256
-    backbone: torch.nn.Module | None = None  # a fine-tuned network replacing the pretrained one
+    backbone: EfficientAT | None = None  # a fine-tuned network replacing the pretrained one
     precomputed: Path | None = None
 
     def __call__(
-        self, examples: list[Example], *, on_event=None, cancel: Cancel = None
+        self, examples: list[Example], *, on_event: OnEvent = None, cancel: Cancel = None
     ) -> tuple[dict[str, ClipWindows], list[tuple[Example, str]], int]:
         """(embeddings by content sha256, [(example, problem)] for files that failed, number computed)."""
         if self.precomputed is not None:
-            clips, failed = {}, []
+            clips: dict[str, ClipWindows] = {}
+            failed: list[tuple[Example, str]] = []
             for example in examples:
-                result = load_precomputed(example.path)
-                if isinstance(result, str):
-                    failed.append((example, result))
+                loaded = load_precomputed(example.path)
+                if isinstance(loaded, str):
+                    failed.append((example, loaded))
                 else:
-                    clips[example.sha256] = result
+                    clips[example.sha256] = loaded
             return clips, failed, 0
         cache = EmbeddingCache(self.model_id, self.settings)
-        progress = (lambda done, total: on_event(TrainEvent("extract", done, total))) if on_event else None
+        progress = _extract_progress(on_event) if on_event else None
         with torch_threads(network_threads()):
             result = extract(
                 [(example.path, example.sha256) for example in examples],
@@ -82,7 +89,7 @@ class Embedder:
         ]  # every copy of an undecodable file
         return result.clips, failed, result.computed
 
-    def _tagger(self):
+    def _tagger(self) -> _SourceTagger:
         from audioclas.tagger import Tagger
 
         tagger = Tagger()
@@ -94,15 +101,23 @@ class Embedder:
 class _SourceTagger:
     """Hands dataset files to the tagger as single sources, so that no path is read as a folder, glob or archive."""
 
-    def __init__(self, tagger) -> None:
+    def __init__(self, tagger: Tagger) -> None:
         self.tagger = tagger
 
-    def embed_many(self, paths: list[Path], **options):
-        return self.tagger.embed_many([AudioSource(str(path), path=path) for path in paths], **options)
+    def embed_many(
+        self, paths: list[Path], *, window: float, hop: float | None, pad: PadMode
+    ) -> Generator[ClipEmbedding | InputError, None, None]:
+        sources = [AudioSource(str(path), path=path) for path in paths]
+        return self.tagger.embed_many(sources, window=window, hop=hop, pad=pad)
+
+
+def _extract_progress(on_event: Callable[[TrainEvent], None]) -> Callable[[int, int], None]:
+    """``extract``'s progress(done, total) as "extract" events."""
+    return lambda done, total: on_event(TrainEvent("extract", done, total))
 
 
 def embed_splits(
-    dataset: Dataset, embedder: Embedder, skip_bad: bool, on_event, cancel: Cancel, log
+    dataset: Dataset, embedder: Embedder, skip_bad: bool, on_event: OnEvent, cancel: Cancel, log: Log
 ) -> tuple[Dataset, dict[str, ClipWindows], int]:
     """(the dataset without the files that failed, if ``skip_bad``, embeddings by sha256, number computed)."""
     examples = dataset.examples()
@@ -112,12 +127,12 @@ def embed_splits(
         if not skip_bad:
             raise DatasetError(
                 dataset.root,
-                problems
-                + [
+                [
+                    *problems,
                     Problem(
                         str(dataset.root),
                         "fix or remove these files, or skip them (--skip-bad-audio); the rest is cached",
-                    )
+                    ),
                 ],
             )
         for problem in problems:
@@ -137,7 +152,7 @@ def embedded_split(
     )
 
 
-def choose_windows(config: TrainConfig, dataset: Dataset, log: Callable[[str], None]) -> WindowSettings:
+def choose_windows(config: TrainConfig, dataset: Dataset, log: Log) -> WindowSettings:
     """The window settings: as configured, or chosen from the median length of (up to 200) training clips.
 
     Short clips (median at most ``SHORT_CLIP_SECONDS``: spoken words, calls, clicks) get 0.3 s windows every 0.1 s,
@@ -171,7 +186,7 @@ def choose_windows(config: TrainConfig, dataset: Dataset, log: Callable[[str], N
     return settings
 
 
-def embedder_for(config: TrainConfig, dataset: Dataset, log) -> Embedder:
+def embedder_for(config: TrainConfig, dataset: Dataset, log: Log) -> Embedder:
     """The embedder a training config asks for: the network's, or the precomputed ones of ``from_embeddings``."""
     if not config.from_embeddings:
         return Embedder(choose_windows(config, dataset, log))

@@ -87,7 +87,14 @@ def _load(example: Example) -> np.ndarray | None:
         return None
 
 
-def _validation_score(backbone: nn.Module, head: Head, examples: list[Example], settings, classes, multilabel) -> float:
+def _validation_score(
+    backbone: nn.Module,
+    head: Head,
+    examples: list[Example],
+    settings: WindowSettings,
+    classes: list[str],
+    multilabel: bool,
+) -> float:
     backbone.eval()
     sources = [AudioSource(str(example.path), path=example.path) for example in examples]
     kept = [
@@ -159,9 +166,10 @@ def finetune(
                         group["lr"] = base * warmup * 0.5 * (1 + math.cos(math.pi * step / (epochs * batches)))
                     audio = list(pool.map(_load, [train_examples[i] for i in index]))
                     keep = [k for k, clip in enumerate(audio) if clip is not None]
+                    clips = [clip for clip in audio if clip is not None]
                     if not keep:
                         continue
-                    segments = [augmentation.waveform(audio[k], length, rng) for k in keep]
+                    segments = [augmentation.waveform(clip, length, rng) for clip in clips]
                     waves = torch.zeros(len(keep), max(map(len, segments)))
                     for row, segment in enumerate(segments):
                         waves[row, : len(segment)] = torch.from_numpy(segment)

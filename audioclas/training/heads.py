@@ -25,6 +25,9 @@ HEAD_KINDS = ("linear", "mlp", "attention")
 
 
 class Head(nn.Module):
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
@@ -38,8 +41,9 @@ class Head(nn.Module):
     def reset_layers(self) -> None:
         """Fresh random weights in every layer; the input statistics stay."""
         for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+            reset = getattr(module, "reset_parameters", None)
+            if module is not self and reset is not None:
+                reset()
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """(window logits (B, W, C), clip logits (B, C)) from windows (B, W, D) and mask (B, W)."""
@@ -102,7 +106,8 @@ def build_head(kind: HeadKind, dim: int, classes: int, hidden: int = 256, dropou
 
 def decay_parameters(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(weight matrices and conv kernels, everything else): L2 applies to the first group only."""
-    matrices, others = [], []
+    matrices: list[nn.Parameter] = []
+    others: list[nn.Parameter] = []
     for parameter in module.parameters():
         if parameter.requires_grad:
             (matrices if parameter.ndim >= 2 else others).append(parameter)

@@ -26,9 +26,10 @@ from audioclas.fileio import atomic_open
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    return np.divide(
+    quotient: np.ndarray = np.divide(
         numerator, denominator, out=np.zeros(np.shape(numerator), dtype=np.float64), where=np.asarray(denominator) > 0
     )
+    return quotient
 
 
 def _per_class(truth: np.ndarray, predicted: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
@@ -137,7 +138,7 @@ def multilabel_metrics(
 
 def headline(metrics: dict[str, Any]) -> float:
     """The one number early stopping and model selection maximise: macro-F1 (single-label) or mAP (multi-label)."""
-    return metrics["mAP"] if "mAP" in metrics else metrics["macro_f1"]
+    return float(metrics["mAP"] if "mAP" in metrics else metrics["macro_f1"])
 
 
 def split_summaries(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from audioclas.errors import AudioclasError
 from audioclas.model import EMBEDDING_DIM
@@ -35,8 +36,17 @@ from audioclas.training import store
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, load_dataset, with_holdout
 from audioclas.training.embedding_cache import export_embeddings
-from audioclas.training.embeddings import Cancel, Cancelled, Embedder, embed_splits, embedded_split, embedder_for
-from audioclas.training.heads import build_head
+from audioclas.training.embeddings import (
+    Cancel,
+    Cancelled,
+    Embedder,
+    Log,
+    OnEvent,
+    embed_splits,
+    embedded_split,
+    embedder_for,
+)
+from audioclas.training.heads import Head, build_head
 from audioclas.training.metrics import confusion_image, display_score, split_summaries, tune_thresholds
 from audioclas.training.tensorboard_log import TensorBoard
 from audioclas.training.trainer import EmbeddedSplit, FitResult, TrainEvent, fit, predict_scores, split_metrics
@@ -61,10 +71,11 @@ class TrainResult:
 def _as_dataset(data: str | Path | Dataset | None, config: TrainConfig) -> Dataset:
     if isinstance(data, Dataset):
         return data
-    if data is None and config.data is None:
+    path = data if data is not None else config.data
+    if path is None:
         raise AudioclasError("no dataset given: pass a path, or set 'data' in the config")
     embeddings = Path(config.from_embeddings) if config.from_embeddings else None
-    return load_dataset(data if data is not None else config.data, multilabel=config.multilabel, embeddings=embeddings)
+    return load_dataset(path, multilabel=config.multilabel, embeddings=embeddings)
 
 
 def train(
@@ -171,7 +182,7 @@ def train(
 
 
 def _finetune(
-    head,
+    head: Head,
     dataset: Dataset,
     splits: dict[str, EmbeddedSplit],
     embedder: Embedder,
@@ -179,10 +190,10 @@ def _finetune(
     classes: list[str],
     multilabel: bool,
     frozen: FitResult,
-    tensorboard,
-    on_event,
+    tensorboard: TensorBoard,
+    on_event: OnEvent,
     cancel: Cancel,
-    log,
+    log: Log,
 ) -> tuple[torch.nn.Module | None, dict[str, Any], FitResult, Dataset, dict[str, EmbeddedSplit]]:
     """Fine-tune, and measure the frozen head and the fine-tuned network on val and test side by side.
 
@@ -214,7 +225,7 @@ def _finetune(
         "frozen": split_summaries(frozen_metrics),
         "finetuned": None,
     }
-    if tuned.backbone is None:
+    if tuned.backbone is None or tuned.head_state is None:  # both None when no epoch finished
         return None, comparison, tuned.result, dataset, splits
     # The fine-tuned head reads the fine-tuned network's embeddings: re-embed val/test with it.
     tuned_embedder = Embedder(embedder.settings, model_id=store.state_sha256(tuned.backbone), backbone=tuned.backbone)
@@ -243,7 +254,7 @@ def _finetune(
 
 
 def _final_metrics(
-    head, splits: dict[str, EmbeddedSplit], classes: list[str], multilabel: bool
+    head: Head, splits: dict[str, EmbeddedSplit], classes: list[str], multilabel: bool
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Metrics of the final head on val and test; for multi-label, thresholds are tuned on val (else 0.5)."""
     scores = {split: predict_scores(head, splits[split], multilabel)[0] for split in ("val", "test") if split in splits}
@@ -259,7 +270,7 @@ def _final_metrics(
     }, thresholds
 
 
-def _confusion_png(metrics: dict[str, Any], classes: list[str]):
+def _confusion_png(metrics: dict[str, Any], classes: list[str]) -> Image.Image:
     return confusion_image(np.asarray(metrics["confusion_matrix"]), classes)
 
 
@@ -268,9 +279,9 @@ def extract_embeddings(
     config: TrainConfig | None = None,
     *,
     export: Path | None = None,
-    on_event=None,
+    on_event: OnEvent = None,
     cancel: Cancel = None,
-    log=None,
+    log: Log | None = None,
 ) -> int:
     """Compute (and cache) the embeddings of every file of ``data``; optionally export them as ``.npy`` files.
 

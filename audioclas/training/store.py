@@ -68,6 +68,7 @@ from audioclas.model import EMBEDDING_DIM, EfficientAT
 from audioclas.settings import home_dir
 from audioclas.training.heads import Head, build_head
 from audioclas.training.metrics import split_summaries, write_confusion
+from audioclas.windows import PadMode
 
 if TYPE_CHECKING:
     from audioclas.training.config import TrainConfig
@@ -125,7 +126,7 @@ class SavedModel:
     multilabel: bool
     window: float
     hop: float | None
-    pad: str
+    pad: PadMode
     thresholds: np.ndarray | None  # (C,) per-class decision thresholds, multi-label only
     backbone_sha256: str
     pretrained_sha256: str
@@ -148,6 +149,7 @@ class SavedModel:
     def decide(self, clip_scores: np.ndarray) -> list[str]:
         """The labels a clip gets: those at or above their threshold (multi-label), or the top class."""
         if self.multilabel:
+            assert self.thresholds is not None, "a multi-label model has per-class thresholds"  # see model_info
             return [
                 name for name, score, threshold in zip(self.classes, clip_scores, self.thresholds) if score >= threshold
             ]
@@ -325,14 +327,14 @@ def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
-def read_info(model: str | os.PathLike) -> dict[str, Any]:
+def read_info(model: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``model.json`` of a saved model (a name, or a folder as for ``load_model``), without loading any weights."""
     return _read_info(resolve_model(model) if isinstance(model, str) else model_folder(model))
 
 
 def _read_info(folder: Path) -> dict[str, Any]:
     try:
-        info = json.loads((folder / "model.json").read_text("utf-8"))
+        info: dict[str, Any] = json.loads((folder / "model.json").read_text("utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{folder} is not a saved model (no model.json)") from None
     except (OSError, ValueError) as error:
@@ -350,7 +352,7 @@ def resolve_model(name: str) -> Path:
     return folder
 
 
-def model_folder(path: str | os.PathLike) -> Path:
+def model_folder(path: str | os.PathLike[str]) -> Path:
     """An explicitly given model folder (a path the command line's user typed): it must hold a model.json."""
     folder = Path(path)
     if not (folder / "model.json").is_file():
@@ -364,7 +366,7 @@ def model_ref(text: str) -> str | Path:
     return text if NAME_PATTERN.fullmatch(text) else Path(text)
 
 
-def load_model(model: str | os.PathLike) -> SavedModel:
+def load_model(model: str | os.PathLike[str]) -> SavedModel:
     """Load a saved model: a ``str`` is a name under ``home_dir()/models``, a ``Path`` a model folder."""
     folder = resolve_model(model) if isinstance(model, str) else model_folder(model)
     info = _read_info(folder)

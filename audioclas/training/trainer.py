@@ -80,7 +80,7 @@ class EmbeddedSplit:
         for start in range(0, len(order), batch_size * pool):
             run = order[start : start + batch_size * pool]
             run = run[torch.argsort(self.lengths[run], stable=True)]
-            batches += list(run.split(batch_size))
+            batches += list(torch.split(run, batch_size))
         return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
 
     def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
@@ -102,7 +102,7 @@ def predict_scores(
     criterion = nn.BCEWithLogitsLoss(reduction="sum") if multilabel else nn.CrossEntropyLoss(reduction="sum")
     with torch.no_grad():
         order = torch.argsort(split.lengths, stable=True)  # batches of similar lengths: little padding
-        for index in order.split(batch_size):
+        for index in torch.split(order, batch_size):
             _, logits = head(*split.batch(index))
             loss_sum += float(criterion(logits, split.targets[index]))
             scores.append(torch.sigmoid(logits) if multilabel else logits.softmax(-1))
@@ -164,7 +164,7 @@ def lr_factor(config: TrainConfig, epoch: int, epochs: int) -> float:
 def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float) -> float:
     for group, base in zip(optimizer.param_groups, base_lrs):
         group["lr"] = base * factor
-    return optimizer.param_groups[0]["lr"]
+    return float(optimizer.param_groups[0]["lr"])
 
 
 @dataclass

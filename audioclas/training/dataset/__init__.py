@@ -64,7 +64,7 @@ __all__ = [
 
 
 def load_dataset(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     multilabel: bool | None = None,
     embeddings: Path | None = None,

@@ -29,7 +29,8 @@ def _read_classes(root: Path, problems: list[Problem], policy: Policy) -> list[s
     lines = read_text(path, problems, policy) or []
     while lines and not lines[-1].strip():
         lines.pop()
-    classes, seen = [], {}
+    classes: list[str] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
         name = line.strip()
         where = f"classes.txt:{number}"
