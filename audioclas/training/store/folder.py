@@ -1,0 +1,237 @@
+"""One model folder, its format read and written in one place: ``model_info`` and ``write_model_folder`` (which
+``training.run`` calls), ``load_model`` and ``read_info``. The files are listed in ``audioclas.training.store``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from audioclas.fileio import now_iso
+from audioclas.model import EMBEDDING_DIM, EfficientAT
+from audioclas.training.heads import Head, build_head
+from audioclas.training.metrics import split_summaries, write_confusion
+from audioclas.training.store.names import ModelError, model_folder, resolve_model
+from audioclas.windows import PadMode
+
+if TYPE_CHECKING:
+    from audioclas.training.config import TrainConfig
+    from audioclas.training.dataset import Dataset
+    from audioclas.training.trainer import FitResult
+    from audioclas.windows import WindowSettings
+
+
+BACKBONE_NAME = "EfficientAT mn04_as"
+MODEL_FORMAT = "audioclas-classifier"
+MODEL_VERSION = 1
+
+
+@dataclass
+class SavedModel:
+    """A trained classifier loaded for use: see the module docstring."""
+
+    name: str
+    path: Path
+    classes: list[str]
+    multilabel: bool
+    window: float
+    hop: float | None
+    pad: PadMode
+    thresholds: np.ndarray | None  # (C,) per-class decision thresholds, multi-label only
+    backbone_sha256: str
+    pretrained_sha256: str
+    finetuned: bool
+    head: Head
+    info: dict[str, Any]  # the whole model.json
+
+    def classify(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(window scores (n, C), clip scores (C,)) for one clip's window embeddings (n, 384)."""
+        windows = np.asarray(windows, dtype=np.float32)
+        if windows.ndim != 2 or windows.shape[1] != EMBEDDING_DIM or not len(windows):
+            raise ValueError(f"expected window embeddings of shape (n >= 1, {EMBEDDING_DIM}), got {windows.shape}")
+        with torch.no_grad():
+            window_logits, clip_logits = self.head(
+                torch.from_numpy(windows)[None], torch.ones(1, len(windows), dtype=torch.bool)
+            )
+        activate = torch.sigmoid if self.multilabel else (lambda logits: logits.softmax(-1))
+        return activate(window_logits[0]).numpy(), activate(clip_logits[0]).numpy()
+
+    def decide(self, clip_scores: np.ndarray) -> list[str]:
+        """The labels a clip gets: those at or above their threshold (multi-label), or the top class."""
+        if self.multilabel:
+            assert self.thresholds is not None, "a multi-label model has per-class thresholds"  # see model_info
+            return [
+                name for name, score, threshold in zip(self.classes, clip_scores, self.thresholds) if score >= threshold
+            ]
+        return [self.classes[int(np.argmax(clip_scores))]]
+
+    def load_backbone(self) -> EfficientAT | None:
+        """The fine-tuned backbone (eval mode, BatchNorm folded), or None for a head on the pretrained network."""
+        if not self.finetuned:
+            return None
+        file = self.path / "backbone.safetensors"
+        model = EfficientAT()
+        try:
+            model.load_state_dict(load_file(file))
+        except (OSError, RuntimeError, ValueError, SafetensorError) as error:
+            raise ModelError(
+                f"saved model {self.path} is damaged: cannot load {file.name} ({type(error).__name__})"
+            ) from None
+        if state_sha256(model) != self.backbone_sha256:
+            raise ModelError(
+                f"saved model {self.path} is damaged: {file.name} does not match the backbone sha256 in model.json"
+            )
+        return model.eval().fuse_for_inference()
+
+
+def state_sha256(module: torch.nn.Module) -> str:
+    """Identity of a network's weights (a fine-tuned backbone's): sha256 of names and bytes in state_dict order."""
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_info(
+    name: str,
+    dataset: Dataset,
+    config: TrainConfig,
+    settings: WindowSettings,
+    pretrained_sha256: str,
+    multilabel: bool,
+    thresholds: np.ndarray | None,
+    result: FitResult,
+    metrics: dict[str, Any],
+    backbone: torch.nn.Module | None,
+    timings: dict[str, float],
+    comparison: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``model.json`` of a model just trained: ``pretrained_sha256`` names the network its embeddings came
+    from, ``backbone`` is the fine-tuned one (or None), ``comparison`` the fine-tuning report (or None)."""
+    summary = split_summaries(metrics)
+    if comparison is not None:  # both networks' metrics, whichever was kept
+        summary.update(frozen=comparison["frozen"], finetuned=comparison["finetuned"])
+    info = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "name": name,
+        "created": now_iso(),
+        "classes": dataset.classes,
+        "multilabel": multilabel,
+        "head": {
+            "type": config.head,
+            "input_dim": EMBEDDING_DIM,
+            "hidden": config.hidden,
+            "dropout": config.head_dropout,
+        },
+        "window": {"window": settings.window, "hop": settings.hop, "pad": settings.pad},
+        "backbone": {
+            "name": BACKBONE_NAME,
+            "sha256": state_sha256(backbone) if backbone is not None else pretrained_sha256,
+            "pretrained_sha256": pretrained_sha256,
+            "finetuned": backbone is not None,
+            "file": "backbone.safetensors" if backbone is not None else None,
+        },
+        "thresholds": thresholds.tolist() if thresholds is not None else None,
+        "dataset": {"path": str(dataset.root), "layout": dataset.layout, "counts": dataset.counts()},
+        "training": {
+            "stopped": result.stopped,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "seconds": {key: round(value, 3) for key, value in timings.items()},
+        },
+        "metrics": summary,
+    }
+    if comparison is not None:
+        info["finetune"] = {"kept": comparison["kept"], "selection": comparison["selection"]}
+    return info
+
+
+def write_model_folder(
+    folder: Path,
+    head: Head,
+    backbone: torch.nn.Module | None,
+    info: dict[str, Any],
+    config: TrainConfig,
+    dataset: Dataset,
+    metrics: dict[str, Any],
+    history: list[dict[str, float]],
+) -> None:
+    """Write every file of a model (the table above) into ``folder``, the temporary one ``save_model`` gives."""
+    from safetensors.torch import save  # to bytes: safetensors' own file writing hides a full disk in its error
+
+    for file, module in (("head.safetensors", head), ("backbone.safetensors", backbone)):
+        if module is not None:
+            (folder / file).write_bytes(save({key: value.contiguous() for key, value in module.state_dict().items()}))
+    write_json(folder / "model.json", info)
+    write_json(folder / "config.json", config.to_dict())
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "history.json", history)
+    (folder / "classes.txt").write_text("\n".join(dataset.classes) + "\n", "utf-8")
+    if dataset.info:
+        (folder / "info.txt").write_text(dataset.info + "\n", "utf-8")
+    for split, values in metrics.items():
+        if "confusion_matrix" in values:
+            write_confusion(
+                np.asarray(values["confusion_matrix"]), dataset.classes, folder, f"confusion_matrix_{split}"
+            )
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def read_info(model: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``model.json`` of a saved model (a name, or a folder as for ``load_model``), without loading any weights."""
+    return read_folder_info(resolve_model(model) if isinstance(model, str) else model_folder(model))
+
+
+def read_folder_info(folder: Path) -> dict[str, Any]:
+    try:
+        info: dict[str, Any] = json.loads((folder / "model.json").read_text("utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{folder} is not a saved model (no model.json)") from None
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot read {folder / 'model.json'} ({error})") from None
+    if info.get("format") != MODEL_FORMAT or info.get("version") != MODEL_VERSION:
+        raise ModelError(f"{folder} holds no audioclas classifier of version {MODEL_VERSION}")
+    return info
+
+
+def load_model(model: str | os.PathLike[str]) -> SavedModel:
+    """Load a saved model: a ``str`` is a name under ``home_dir()/models``, a ``Path`` a model folder."""
+    folder = resolve_model(model) if isinstance(model, str) else model_folder(model)
+    info = read_folder_info(folder)
+    try:
+        spec, window = info["head"], info["window"]
+        classes = list(info["classes"])
+        head = build_head(spec["type"], spec["input_dim"], len(classes), spec["hidden"], spec["dropout"])
+        head.load_state_dict(load_file(folder / "head.safetensors"))
+        thresholds = np.asarray(info["thresholds"], dtype=np.float64) if info.get("thresholds") else None
+        return SavedModel(
+            name=info["name"],
+            path=folder,
+            classes=classes,
+            multilabel=bool(info["multilabel"]),
+            window=float(window["window"]),
+            hop=window["hop"],
+            pad=window["pad"],
+            thresholds=thresholds,
+            backbone_sha256=info["backbone"]["sha256"],
+            finetuned=bool(info["backbone"]["finetuned"]),
+            pretrained_sha256=info["backbone"].get("pretrained_sha256") or info["backbone"]["sha256"],
+            head=head.eval(),
+            info=info,
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError, SafetensorError) as error:
+        raise ModelError(f"saved model {folder} is damaged ({type(error).__name__}: {error})") from None
