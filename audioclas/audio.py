@@ -12,10 +12,11 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import av
 import numpy as np
+import numpy.typing as npt
 import soxr
 from av.audio.frame import format_dtypes
 
@@ -28,6 +29,8 @@ MIN_RATE, MAX_RATE = 1000, 1_000_000  # a rate outside this is a broken or hosti
 MAX_ARRAY_CHANNELS = 64  # the shorter axis of a 2-D array is channels only if it is this short
 MAX_BAD_PACKETS = 100  # packets that fail to decode before we give up on a file
 RESAMPLE_BLOCK_SECONDS = 1.0  # decoded frames are gathered into blocks this long before they go to soxr
+
+Mono = npt.NDArray[np.float32]  # one channel of float32 samples in [-1, 1]
 
 FRAME_DTYPES = {name: np.dtype(code) for name, code in format_dtypes.items()}  # PyAV sample format -> NumPy
 
@@ -42,9 +45,7 @@ class AudioInfo:
     codec: str
 
 
-def stream_audio(
-    source: AudioSource, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = 60.0
-) -> Iterator[np.ndarray]:
+def stream_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = 60.0) -> Iterator[Mono]:
     """Yield the audio as mono float32 chunks of exactly ``round(chunk_seconds * sample_rate)`` samples (the last
     one shorter), decoding, downmixing (mean of the channels) and resampling as it goes, so memory stays bounded
     whatever the length of the file.
@@ -65,7 +66,7 @@ def stream_audio(
         raise InputError(source.name, "contains no audio (0 samples)")
 
 
-def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> Mono:
     """The whole source as one mono float32 array; for clips that fit in memory."""
     return np.concatenate(list(stream_audio(source, sample_rate)))
 
@@ -78,6 +79,7 @@ def probe(source: AudioSource) -> AudioInfo:
         return AudioInfo(channels_first.shape[1] / rate, rate, channels_first.shape[0], str(source.array.dtype))
     with _open_container(source) as container:
         stream = _first_audio_stream(container, source.name)
+        duration: float | None
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
         else:
@@ -94,12 +96,12 @@ def _open_container(source: AudioSource) -> Iterator[av.container.InputContainer
     """Open the source with PyAV from a Python file object, so FFmpeg never interprets the name (``concat:``,
     ``http:``), and refuse every other file the media asks to open (playlists such as HLS could read local files)."""
 
-    def refuse_nested(url: str, flags: int, options: dict) -> BinaryIO:
+    def refuse_nested(url: str, flags: int, options: dict[str, str]) -> BinaryIO:
         raise UnsupportedInput(source.name, f"refers to another file or URL ({url}); playlists are not supported")
 
     with _open_binary(source) as file:
         try:
-            container = av.open(file, metadata_errors="replace", io_open=refuse_nested)
+            container = av.open(file, "r", metadata_errors="replace", io_open=refuse_nested)
         except av.error.InvalidDataError:
             raise UnsupportedInput(source.name, "not a recognised audio or video format, or corrupt") from None
         except av.error.EOFError:
@@ -117,6 +119,7 @@ def _open_binary(source: AudioSource) -> Iterator[BinaryIO]:
             raise InputError(source.name, "file is empty (0 bytes)")
         yield io.BytesIO(source.data)
         return
+    assert source.path is not None  # an AudioSource holds exactly one payload, and arrays are never opened
     with open_input_file(source.path, source.name) as file:
         if file.seek(0, io.SEEK_END) == 0:
             raise InputError(source.name, "file is empty (0 bytes)")
@@ -135,12 +138,13 @@ def _first_audio_stream(container: av.container.InputContainer, name: str) -> av
     return stream
 
 
-def _decoded_blocks(source: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
+def _decoded_blocks(source: AudioSource) -> Iterator[tuple[Mono, int]]:
     """(mono float32 samples, rate) for each decoded frame of the first audio stream; video is never decoded."""
     with _open_container(source) as container:
         stream = _first_audio_stream(container, source.name)
         packets = container.demux(stream)
-        bad_packets, last_error, decoded = 0, "", 0
+        bad_packets, decoded = 0, 0
+        last_error: str | None = ""
         while True:
             try:
                 packet = next(packets)
@@ -169,17 +173,17 @@ def _decoded_blocks(source: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
             log.warning("%s: skipped %d packets that failed to decode (%s)", source.name, bad_packets, last_error)
 
 
-def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
+def _frame_to_mono(frame: av.AudioFrame) -> Mono:
     """Read the frame's planes in place (4x cheaper than ``to_ndarray``, which stacks copies)."""
     dtype, count, channels = FRAME_DTYPES[frame.format.name], frame.samples, frame.layout.nb_channels
     if frame.format.is_planar:
-        samples = np.stack([np.frombuffer(plane, dtype, count) for plane in frame.planes[:channels]])
+        samples = np.stack([np.frombuffer(memoryview(plane), dtype, count) for plane in frame.planes[:channels]])
     else:  # interleaved
-        samples = np.frombuffer(frame.planes[0], dtype, count * channels).reshape(count, channels).T
+        samples = np.frombuffer(memoryview(frame.planes[0]), dtype, count * channels).reshape(count, channels).T
     return _mono_float32(samples)
 
 
-def _array_blocks(source: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
+def _array_blocks(source: AudioSource) -> Iterator[tuple[Mono, int]]:
     """The array in blocks of about a second, so that scaling to float32 never copies the whole of it."""
     samples = _channels_first(source)
     rate = _checked_rate(source.sample_rate, source.name)
@@ -187,8 +191,9 @@ def _array_blocks(source: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
         yield _mono_float32(samples[:, start : start + rate]), rate
 
 
-def _channels_first(source: AudioSource) -> np.ndarray:
+def _channels_first(source: AudioSource) -> npt.NDArray[Any]:
     samples = np.asarray(source.array)
+    shape = samples.shape
     if samples.dtype.kind not in "iuf":
         raise InputError(source.name, f"array of {samples.dtype} is not audio samples (need integers or floats)")
     if samples.ndim == 1:
@@ -198,12 +203,12 @@ def _channels_first(source: AudioSource) -> np.ndarray:
     if samples.shape[0] > samples.shape[1]:
         samples = samples.T
     if samples.shape[0] > MAX_ARRAY_CHANNELS:
-        problem = f"array of shape {source.array.shape} has more than {MAX_ARRAY_CHANNELS} channels on either axis"
+        problem = f"array of shape {shape} has more than {MAX_ARRAY_CHANNELS} channels on either axis"
         raise InputError(source.name, problem)
     return samples
 
 
-def _mono_float32(samples: np.ndarray) -> np.ndarray:
+def _mono_float32(samples: npt.NDArray[Any]) -> Mono:
     """(channels, n) samples of any PCM dtype -> (n,) float32 in [-1, 1], the mean of the channels.
 
     Floats beyond float32's range become inf, quietly (as may a mean of huge samples): ``stream_audio`` refuses
@@ -216,7 +221,8 @@ def _mono_float32(samples: np.ndarray) -> np.ndarray:
             half_range = 2.0 ** (8 * samples.dtype.itemsize - 1)
             offset = half_range if samples.dtype.kind == "u" else 0.0  # unsigned PCM (u8) is centred on half its range
             samples = (samples.astype(np.float32) - np.float32(offset)) / np.float32(half_range)
-        return samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
+        mono: Mono = samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
+        return mono
 
 
 def _checked_rate(rate: object, name: str) -> int:
@@ -230,18 +236,24 @@ def _checked_rate(rate: object, name: str) -> int:
 # Resampling and chunking ----------------------------------------------------------------------------------------
 
 
+class _Resampler(Protocol):
+    """What ``soxr.ResampleStream`` offers (soxr has no type information)."""
+
+    def resample_chunk(self, x: Mono, last: bool = False) -> Mono: ...
+
+
 class _RateConverter:
     """soxr HQ from one input rate to ``out_rate``; the total output length is ceil(N_in * out_rate / in_rate),
     as librosa makes it (soxr itself may give one sample less), so decodes line up with the reference waveforms."""
 
     def __init__(self, in_rate: int, out_rate: int) -> None:
         self.in_rate, self.out_rate = in_rate, out_rate
-        self.soxr = None
+        self.soxr: _Resampler | None = None
         if in_rate != out_rate:
             self.soxr = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
         self.samples_in = self.samples_out = 0
 
-    def push(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+    def push(self, samples: Mono, last: bool = False) -> Mono:
         self.samples_in += len(samples)
         resampled = samples if self.soxr is None else self.soxr.resample_chunk(samples, last=last)
         if last:
@@ -251,9 +263,11 @@ class _RateConverter:
         return resampled
 
 
-def _resample(blocks: Iterable[tuple[np.ndarray, int]], out_rate: int) -> Iterator[np.ndarray]:
+def _resample(blocks: Iterable[tuple[Mono, int]], out_rate: int) -> Iterator[Mono]:
     """Resample (samples, rate) blocks in about one-second pieces; a change of rate mid-stream starts a new stream."""
-    converter, pending, pending_samples = None, [], 0
+    converter: _RateConverter | None = None
+    pending: list[Mono] = []
+    pending_samples = 0
     for samples, rate in blocks:
         if converter is not None and rate != converter.in_rate:
             yield converter.push(_join(pending), last=True)
@@ -269,9 +283,10 @@ def _resample(blocks: Iterable[tuple[np.ndarray, int]], out_rate: int) -> Iterat
         yield converter.push(_join(pending), last=True)
 
 
-def _rechunk(pieces: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+def _rechunk(pieces: Iterable[Mono], size: int) -> Iterator[Mono]:
     """Regroup pieces of any length into chunks of exactly ``size`` samples, the last one shorter."""
-    pending, pending_samples = [], 0
+    pending: list[Mono] = []
+    pending_samples = 0
     for piece in pieces:
         pending.append(piece)
         pending_samples += len(piece)
@@ -285,5 +300,5 @@ def _rechunk(pieces: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield _join(pending)
 
 
-def _join(pieces: list[np.ndarray]) -> np.ndarray:
+def _join(pieces: list[Mono]) -> Mono:
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

@@ -64,7 +64,7 @@ class LogMelFrontEnd(nn.Module):
                 f"got shape {tuple(waveform.shape)}"
             )
         # The spectrogram of 10 s is 2 MB; a few rows at a time stay in cache (2-3x faster than one big batch).
-        return torch.cat([self._log_mel(rows) for rows in waveform.split(ROWS_PER_CHUNK)]).unsqueeze(1)
+        return torch.cat([self._log_mel(rows) for rows in torch.split(waveform, ROWS_PER_CHUNK)]).unsqueeze(1)
 
     def _log_mel(self, waveform: Tensor) -> Tensor:
         emphasised = waveform[:, 1:] - PREEMPHASIS * waveform[:, :-1]

@@ -26,7 +26,7 @@ class NotRegularFileError(OSError):
     """The path names a FIFO, device or socket: reading it could block forever or never end."""
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """Open ``path`` (following symlinks) for reading in binary mode, only if it is a regular file.
 
     A FIFO or device is refused without blocking: the kind is checked with ``stat`` before opening (so that no
@@ -49,7 +49,7 @@ def _open_regular_fd(path: str, flags: int) -> int:
     return fd
 
 
-def _check_regular(mode: int, path: str | os.PathLike) -> None:
+def _check_regular(mode: int, path: str | os.PathLike[str]) -> None:
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", os.fspath(path))
     if not stat.S_ISREG(mode):

@@ -73,6 +73,7 @@ class ConvBN(nn.Sequential):
         conv, bn = self[0], self[1]
         if not isinstance(bn, nn.BatchNorm2d):
             return
+        assert isinstance(conv, nn.Conv2d) and bn.running_mean is not None and bn.running_var is not None
         scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
         weight = conv.weight.double() * scale[:, None, None, None]
         bias = bn.bias.double() - bn.running_mean.double() * scale
@@ -90,7 +91,7 @@ class ChannelSE(nn.Module):
         self.fc2 = nn.Linear(squeezed, channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
+        gate: Tensor = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
         return x * gate[:, :, None, None]
 
 
@@ -102,7 +103,8 @@ class ConcurrentSE(nn.Module):
         self.conc_se_layers = nn.ModuleList([ChannelSE(channels, squeezed)])
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conc_se_layers[0](x)
+        excited: Tensor = self.conc_se_layers[0](x)
+        return excited
 
 
 class InvertedResidual(nn.Module):
@@ -123,7 +125,8 @@ class InvertedResidual(nn.Module):
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.block(x) if self.residual else self.block(x)
+        out: Tensor = x + self.block(x) if self.residual else self.block(x)
+        return out
 
 
 class MobileNetV3(nn.Module):
@@ -155,8 +158,9 @@ class MobileNetV3(nn.Module):
         )
 
     def forward(self, mel: Tensor) -> tuple[Tensor, Tensor]:
-        embedding = self.features(mel).mean((2, 3))
-        return self.classifier(embedding), embedding
+        embedding: Tensor = self.features(mel).mean((2, 3))
+        logits: Tensor = self.classifier(embedding)
+        return logits, embedding
 
 
 class EfficientAT(nn.Module):
@@ -168,7 +172,8 @@ class EfficientAT(nn.Module):
         self.net = MobileNetV3()
 
     def forward(self, waveform: Tensor) -> tuple[Tensor, Tensor]:
-        return self.net(self.front_end(waveform))
+        outputs: tuple[Tensor, Tensor] = self.net(self.front_end(waveform))
+        return outputs
 
     def fuse_for_inference(self) -> EfficientAT:
         """Fold every BatchNorm into its conv and switch to channels_last, about 3x faster on CPU.
@@ -179,7 +184,8 @@ class EfficientAT(nn.Module):
         for module in self.modules():
             if isinstance(module, ConvBN):
                 module.fold_batchnorm()
-        return self.to(memory_format=torch.channels_last).eval()
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit memory_format
+        return self.eval()
 
 
 def load_efficientat(weights: str | Path | None = None, fuse: bool = True) -> EfficientAT:

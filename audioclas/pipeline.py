@@ -20,8 +20,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from audioclas.audio import SAMPLE_RATE, stream_audio
@@ -31,6 +33,17 @@ from audioclas.windows import Window, WindowSettings, iter_windows
 
 QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)
 STOP_WAIT_SECONDS = 2.0  # how long a consumer that stops early waits for the decoder thread to notice
+
+# What the decoder thread tells the network loop, in order: each clip's name, its windows (with the windowing they
+# belong to), then its length in samples or its error; "done" after the last clip, "fatal" if the inputs broke.
+_Message = (
+    tuple[Literal["clip"], str]
+    | tuple[Literal["window"], tuple[int, Window]]
+    | tuple[Literal["end"], int]
+    | tuple[Literal["error"], InputError]
+    | tuple[Literal["done"], None]
+    | tuple[Literal["fatal"], Exception]
+)
 
 
 def network_threads() -> int:
@@ -60,10 +73,10 @@ class ClipOutput:
 
     source: str
     duration: float  # seconds of decoded audio
-    starts: np.ndarray  # (windows,) seconds
-    ends: np.ndarray  # (windows,) seconds, at most the duration
-    logits: np.ndarray  # (windows, 527)
-    embeddings: np.ndarray  # (windows, 384)
+    starts: npt.NDArray[np.float64]  # (windows,) seconds
+    ends: npt.NDArray[np.float64]  # (windows,) seconds, at most the duration
+    logits: npt.NDArray[np.float32]  # (windows, 527)
+    embeddings: npt.NDArray[np.float32]  # (windows, 384)
     beside: ClipOutput | None = None  # the outputs of the network run beside, on its own windows
 
 
@@ -83,8 +96,8 @@ class _Track:
 
     starts: list[int] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
-    logits: list[np.ndarray] = field(default_factory=list)
-    embeddings: list[np.ndarray] = field(default_factory=list)
+    logits: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
 
 
 @dataclass(eq=False)  # compared and hashed by identity
@@ -108,18 +121,19 @@ class _Clip:
         """
         if self.error is not None:
             return self.error
-        outputs = [self._track_output(track) for track in self.tracks]
+        assert self.total_samples is not None  # finished without an error: decoding ran to the end
+        outputs = [self._track_output(track, self.total_samples) for track in self.tracks]
         for output in outputs:
             if not (np.isfinite(output.logits).all() and np.isfinite(output.embeddings).all()):
                 return InputError(self.source, "gives NaN or infinite scores (samples far outside -1 to 1?)")
         return replace(outputs[0], beside=outputs[1] if len(outputs) > 1 else None)
 
-    def _track_output(self, track: _Track) -> ClipOutput:
+    def _track_output(self, track: _Track, total_samples: int) -> ClipOutput:
         starts = np.asarray(track.starts, dtype=np.float64)
         ends = starts + np.asarray(track.lengths, dtype=np.float64)
         return ClipOutput(
             self.source,
-            self.total_samples / SAMPLE_RATE,
+            total_samples / SAMPLE_RATE,
             starts / SAMPLE_RATE,
             ends / SAMPLE_RATE,
             np.concatenate(track.logits),
@@ -138,11 +152,14 @@ def _windows(source: AudioSource, settings: list[WindowSettings]) -> Iterator[tu
 
 
 def _decode(
-    items: Iterable[AudioSource | InputError], settings: list[WindowSettings], out: queue.Queue, stop: threading.Event
+    items: Iterable[AudioSource | InputError],
+    settings: list[WindowSettings],
+    out: queue.Queue[_Message],
+    stop: threading.Event,
 ) -> None:
     """Producer: ("clip", name) then ("window", (track, Window))… then ("end", samples) or ("error", InputError)."""
 
-    def put(message: tuple) -> None:
+    def put(message: _Message) -> None:
         while not stop.is_set():
             try:
                 out.put(message, timeout=0.1)
@@ -194,7 +211,7 @@ def run_network(
     are the result's ``beside``."""
     networks = [model] + ([beside[0]] if beside else [])
     windowings = [settings] + ([beside[1]] if beside else [])
-    messages: queue.Queue = queue.Queue(maxsize=QUEUE_WINDOWS)
+    messages: queue.Queue[_Message] = queue.Queue(maxsize=QUEUE_WINDOWS)
     stop = threading.Event()
     producer = threading.Thread(target=_decode, args=(items, windowings, messages, stop), daemon=True)
     producer.start()
@@ -231,36 +248,37 @@ def run_network(
                     clips[0].error = clips[0].error or InputError(clips[0].source, "decoding stopped unexpectedly")
                 continue
             try:
-                kind, payload = messages.get_nowait()
+                message = messages.get_nowait()
             except queue.Empty:
                 waiting = [track for track, batch in enumerate(batches) if batch]
                 if waiting:  # the network is idle: run what we have rather than wait for the decoder
                     run_batch(waiting[0])
                     continue
-                kind, payload = messages.get()
-            if kind == "clip":
-                clips.append(_Clip(payload, tuple(_Track() for _ in networks)))
-            elif kind == "window":
-                clip, (track, window) = clips[-1], payload
-                clip.tracks[track].starts.append(window.start)
-                clip.tracks[track].lengths.append(window.length)
-                clip.pending += 1
-                batches[track].append((clip, window))
-                if len(batches[track]) == batch_size:
-                    run_batch(track)
-            elif kind == "end":
-                clips[-1].total_samples = payload
-            elif kind == "error":
-                clips[-1].error = payload
-                for batch in batches:
-                    batch[:] = [(c, w) for c, w in batch if c is not clips[-1]]
-            elif kind == "done":
-                producer_done = True
-                for track, batch in enumerate(batches):
-                    if batch:
+                message = messages.get()
+            match message:
+                case ("clip", source):
+                    clips.append(_Clip(source, tuple(_Track() for _ in networks)))
+                case ("window", (track, window)):
+                    clip = clips[-1]
+                    clip.tracks[track].starts.append(window.start)
+                    clip.tracks[track].lengths.append(window.length)
+                    clip.pending += 1
+                    batches[track].append((clip, window))
+                    if len(batches[track]) == batch_size:
                         run_batch(track)
-            elif kind == "fatal":
-                raise payload
+                case ("end", total_samples):
+                    clips[-1].total_samples = total_samples
+                case ("error", error):
+                    clips[-1].error = error
+                    for batch in batches:
+                        batch[:] = [(c, w) for c, w in batch if c is not clips[-1]]
+                case ("done", _):
+                    producer_done = True
+                    for track, batch in enumerate(batches):
+                        if batch:
+                            run_batch(track)
+                case ("fatal", failure):
+                    raise failure
     finally:
         # Let the decoder finish its current step before the caller removes the inputs' temporary files or the
         # process exits (a daemon thread killed inside soxr makes nanobind print leak reports); a download stuck in

@@ -15,11 +15,13 @@ from numbers import Integral, Real
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from audioclas.errors import OptionError
 from audioclas.labels import resolve_label_names
 
 Aggregate = Literal["max", "mean"]
+Scores = npt.NDArray[np.float32]  # sigmoid scores: (classes,) for a clip, (windows, classes) for its windows
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ class Prediction:
     duration: float  # seconds of audio
     labels: list[LabelScore]
     windows: list[WindowPrediction]
-    scores: np.ndarray = field(repr=False)  # (classes,) clip-level scores
-    window_scores: np.ndarray = field(repr=False)  # (windows, classes)
+    scores: Scores = field(repr=False)  # (classes,) clip-level scores
+    window_scores: Scores = field(repr=False)  # (windows, classes)
     audioset: Prediction | None = None  # AudioSet tags alongside a custom model's labels, when asked
 
     def to_dict(self, timeline: bool = False) -> dict[str, Any]:
@@ -127,7 +129,7 @@ class LabelFilter:
     include: frozenset[int] | None = None  # report only these class indices
     exclude: frozenset[int] = frozenset()
 
-    def select(self, scores: np.ndarray, names: Sequence[str], ids: Sequence[str] | None) -> list[LabelScore]:
+    def select(self, scores: Scores, names: Sequence[str], ids: Sequence[str] | None) -> list[LabelScore]:
         order = np.argsort(-scores, kind="stable")
         chosen: list[LabelScore] = []
         for index in order:
@@ -143,22 +145,25 @@ class LabelFilter:
         return chosen
 
 
-def aggregate_windows(window_scores: np.ndarray, how: Aggregate) -> np.ndarray:
+def aggregate_windows(window_scores: Scores, how: Aggregate) -> Scores:
     """Clip-level scores from (windows, classes) scores."""
+    clip_scores: Scores
     if how == "max":
-        return window_scores.max(axis=0)
-    if how == "mean":
-        return window_scores.mean(axis=0)
-    raise OptionError(f"aggregate must be 'max' or 'mean', not {how!r}")
+        clip_scores = window_scores.max(axis=0)
+    elif how == "mean":
+        clip_scores = window_scores.mean(axis=0)
+    else:
+        raise OptionError(f"aggregate must be 'max' or 'mean', not {how!r}")
+    return clip_scores
 
 
 def make_prediction(
     source: str,
     duration: float,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    window_scores: np.ndarray,
-    scores: np.ndarray,
+    starts: npt.NDArray[np.float64],
+    ends: npt.NDArray[np.float64],
+    window_scores: Scores,
+    scores: Scores,
     names: Sequence[str],
     ids: Sequence[str] | None,
     label_filter: LabelFilter,

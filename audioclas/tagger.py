@@ -14,14 +14,24 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from audioclas.errors import AudioclasError, InputError, OptionError
 from audioclas.inputs import InputLimits, open_sources
+from audioclas.inputs.types import Input
 from audioclas.labels import audioset_labels
 from audioclas.model import load_efficientat
 from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
-from audioclas.predictions import Aggregate, LabelFilter, LabelQuery, Prediction, aggregate_windows, make_prediction
+from audioclas.predictions import (
+    Aggregate,
+    LabelFilter,
+    LabelQuery,
+    Prediction,
+    Scores,
+    aggregate_windows,
+    make_prediction,
+)
 from audioclas.weights import WEIGHTS_SHA256, resolve_weights
 from audioclas.windows import PadMode, WindowRequest, WindowSettings
 
@@ -32,9 +42,9 @@ class ClipEmbedding:
 
     source: str
     duration: float
-    starts: np.ndarray  # (windows,) seconds
-    windows: np.ndarray  # (windows, 384) float32
-    clip: np.ndarray  # (384,) float32
+    starts: npt.NDArray[np.float64]  # (windows,) seconds
+    windows: npt.NDArray[np.float32]  # (windows, 384)
+    clip: npt.NDArray[np.float32]  # (384,)
 
 
 class Classifier(Protocol):
@@ -54,7 +64,7 @@ class Classifier(Protocol):
         or None for the pretrained one."""
         ...
 
-    def classify(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def classify(self, windows: npt.NDArray[np.float32]) -> tuple[Scores, Scores]:
         """(window scores (windows, classes), clip scores (classes,)) from (windows, 384) embeddings."""
         ...
 
@@ -97,7 +107,7 @@ class Tagger:
 
     def outputs(
         self,
-        inputs: Any,
+        inputs: Input | Iterable[Input],
         settings: WindowSettings = WindowSettings(),
         progress: Callable[[Progress], None] | None = None,
         network: torch.nn.Module | None = None,
@@ -110,7 +120,7 @@ class Tagger:
 
     def predict_many(
         self,
-        inputs: Any,
+        inputs: Input | Iterable[Input],
         query: LabelQuery | None = None,
         windows: WindowRequest | WindowSettings | None = None,
         *,
@@ -144,7 +154,7 @@ class Tagger:
 
     def _predict(
         self,
-        inputs: Any,
+        inputs: Input | Iterable[Input],
         query: LabelQuery,
         settings: WindowSettings,
         label_filter: LabelFilter,
@@ -162,24 +172,10 @@ class Tagger:
             if isinstance(output, InputError):
                 yield output
                 continue
-            audioset: Prediction | None = None
-            if model is None or with_audioset:
-                tagged = output.beside or output  # the pretrained network's outputs
-                window_scores = torch.sigmoid(torch.from_numpy(tagged.logits)).numpy()
-                audioset = make_prediction(
-                    tagged.source,
-                    tagged.duration,
-                    tagged.starts,
-                    tagged.ends,
-                    window_scores,
-                    aggregate_windows(window_scores, query.aggregate),
-                    self._names,
-                    self._ids,
-                    audioset_filter,
-                )
             if model is None:
-                yield audioset
+                yield self._audioset_prediction(output, query.aggregate, audioset_filter)
                 continue
+            audioset = self._audioset_prediction(output, query.aggregate, audioset_filter) if with_audioset else None
             window_scores, clip_scores = model.classify(output.embeddings)
             custom = make_prediction(
                 output.source,
@@ -195,6 +191,22 @@ class Tagger:
             custom.audioset = audioset
             yield custom
 
+    def _audioset_prediction(self, output: ClipOutput, aggregate: Aggregate, label_filter: LabelFilter) -> Prediction:
+        """The AudioSet tags of the pretrained network's outputs: ``output`` itself, or those run beside it."""
+        tagged = output.beside or output
+        window_scores = torch.sigmoid(torch.from_numpy(tagged.logits)).numpy()
+        return make_prediction(
+            tagged.source,
+            tagged.duration,
+            tagged.starts,
+            tagged.ends,
+            window_scores,
+            aggregate_windows(window_scores, aggregate),
+            self._names,
+            self._ids,
+            label_filter,
+        )
+
     def _network_for(self, model: Classifier) -> torch.nn.Module:
         """The network whose embeddings ``model`` reads: the pretrained one, or its own fine-tuned backbone."""
         if not model.finetuned:
@@ -205,16 +217,18 @@ class Tagger:
                 )
             return self.model
         if model.backbone_sha256 not in self.backbones:
-            self.backbones = {model.backbone_sha256: model.load_backbone()}
+            backbone = model.load_backbone()
+            assert backbone is not None  # only a head on the pretrained network has no backbone of its own
+            self.backbones = {model.backbone_sha256: backbone}
         return self.backbones[model.backbone_sha256]
 
-    def predict(self, audio: Any, **options: Any) -> Prediction:
+    def predict(self, audio: Input, **options: Any) -> Prediction:
         """Labels for one input; raises ``InputError`` if it cannot be read. Options as ``predict_many``."""
         return _single(audio, self.predict_many([audio], **options))
 
     def embed_many(
         self,
-        inputs: Any,
+        inputs: Input | Iterable[Input],
         windows: WindowSettings | None = None,
         *,
         progress: Callable[[Progress], None] | None = None,
@@ -228,7 +242,7 @@ class Tagger:
         return self._embed(inputs, settings, progress)
 
     def _embed(
-        self, inputs: Any, settings: WindowSettings, progress: Callable[[Progress], None] | None
+        self, inputs: Input | Iterable[Input], settings: WindowSettings, progress: Callable[[Progress], None] | None
     ) -> Generator[ClipEmbedding | InputError, None, None]:
         for output in self.outputs(inputs, settings, progress):
             if isinstance(output, InputError):
@@ -237,7 +251,7 @@ class Tagger:
                 embeddings = output.embeddings
                 yield ClipEmbedding(output.source, output.duration, output.starts, embeddings, embeddings.mean(axis=0))
 
-    def embed(self, audio: Any, **options: Any) -> ClipEmbedding:
+    def embed(self, audio: Input, **options: Any) -> ClipEmbedding:
         """Embeddings of one input; raises ``InputError`` if it cannot be read."""
         return _single(audio, self.embed_many([audio], **options))
 
@@ -289,9 +303,13 @@ def prediction_windows(model: Classifier | None, windows: WindowRequest | Window
 
 
 Options = TypeVar("Options", LabelQuery, WindowRequest, WindowSettings)
+Accepted = TypeVar("Accepted")
+Result = TypeVar("Result")
 
 
-def _given_or_built(given: Any, kind: type[Options], accepts: tuple[type, ...] = (), **keywords: Any) -> Any:
+def _given_or_built(
+    given: object, kind: type[Options], accepts: tuple[type[Accepted], ...] = (), **keywords: Any
+) -> Options | Accepted:
     """``given`` (a ``kind``, or one of ``accepts``), or a ``kind`` built from the Python API's keyword options (those
     not None); never both."""
     chosen = {name: value for name, value in keywords.items() if value is not None}
@@ -299,16 +317,16 @@ def _given_or_built(given: Any, kind: type[Options], accepts: tuple[type, ...] =
         return kind(**chosen)
     if chosen:
         raise OptionError(f"give {', '.join(chosen)} inside the {kind.__name__}, not beside it")
-    if not isinstance(given, (kind, *accepts)):
-        raise OptionError(f"expected a {kind.__name__}, not {type(given).__name__}")
-    return given
+    if isinstance(given, (kind, accepts)):
+        return given
+    raise OptionError(f"expected a {kind.__name__}, not {type(given).__name__}")
 
 
-def _single(audio: Any, results: Iterable[Any]) -> Any:
+def _single(audio: Input, results: Iterable[Result | InputError]) -> Result:
     """The one result of a one-input call, or its error."""
-    results = list(results)
-    if len(results) != 1:
-        raise AudioclasError(f"{audio} holds {len(results)} audio inputs: use the *_many method for several")
-    if isinstance(results[0], InputError):
-        raise results[0]
-    return results[0]
+    found = list(results)
+    if len(found) != 1:
+        raise AudioclasError(f"{audio!s} holds {len(found)} audio inputs: use the *_many method for several")
+    if isinstance(found[0], InputError):
+        raise found[0]
+    return found[0]

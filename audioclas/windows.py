@@ -19,6 +19,7 @@ from numbers import Real
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from audioclas.errors import OptionError
 
@@ -100,17 +101,19 @@ def _is_number(value: Any) -> bool:
 class Window:
     start: int  # first sample, in the clip
     length: int  # samples of real audio it covers (less than the window for a padded short clip)
-    samples: np.ndarray  # float32, exactly one window long
+    samples: npt.NDArray[np.float32]  # exactly one window long
 
 
-def fill_window(audio: np.ndarray, size: int, pad: PadMode) -> np.ndarray:
+def fill_window(audio: npt.NDArray[np.float32], size: int, pad: PadMode) -> npt.NDArray[np.float32]:
     """Loop or zero-pad ``audio`` (shorter than ``size``) to exactly ``size`` samples."""
     if pad == "loop":
         return np.resize(audio, size)
     return np.pad(audio, (0, size - len(audio)))
 
 
-def iter_windows(chunks: Iterable[np.ndarray], size: int, hop: int, pad: PadMode = "loop") -> Iterator[Window]:
+def iter_windows(
+    chunks: Iterable[npt.NDArray[np.floating[Any]]], size: int, hop: int, pad: PadMode = "loop"
+) -> Iterator[Window]:
     """Windows of ``size`` samples every ``hop`` samples over the concatenation of ``chunks``."""
     buffer = np.zeros(0, dtype=np.float32)
     buffer_start = 0  # clip position of buffer[0]

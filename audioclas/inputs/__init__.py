@@ -24,9 +24,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
+from typing_extensions import TypeIs
 
 from audioclas.errors import InputError
 from audioclas.inputs import memory
@@ -69,10 +69,10 @@ def open_sources(
             downloader.close()
 
 
-def _is_single_input(value: Any) -> bool:
+def _is_single_input(value: Input | Iterable[Input]) -> TypeIs[Input]:
     return (
         isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike, AudioSource, HttpURL))
-        or hasattr(value, "read")
+        or memory.is_file_object(value)
         or memory.is_array_input(value)
     )
 
@@ -94,7 +94,7 @@ def _expand(item: Input, workspace: Workspace, downloader: Downloader) -> Iterat
         yield memory.from_bytes(item)
     elif memory.is_array_input(item):
         yield memory.from_array(item)
-    elif hasattr(item, "read"):
+    elif memory.is_file_object(item):
         yield memory.read_file_object(item, workspace.limits.max_download_bytes)
     elif isinstance(item, HttpURL):
         yield from expand_file(downloader.download(item.url), item.url, workspace)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import stat
@@ -22,14 +23,18 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import BinaryIO, Protocol
 
 from audioclas.errors import InputError, InputTooLarge
 from audioclas.inputs.rules import is_audio_name, is_hidden, open_input_file, unsafe_relative_path
 from audioclas.inputs.tarheaders import BoundedTarFile, TarHeaderError, TarHeadersTooLarge
 from audioclas.inputs.types import AudioSource, InputLimits, MiB, Workspace
 
-COMPRESSORS: dict[str, Callable[[IO[bytes], str], IO[bytes]]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+COMPRESSORS: dict[str, Callable[[BinaryIO], io.BufferedIOBase]] = {
+    "gz": lambda file: gzip.GzipFile(fileobj=file, mode="rb"),
+    "bz2": bz2.BZ2File,
+    "xz": lzma.LZMAFile,
+}
 MAX_ZIP_ENTRY_BYTES = 1024  # zip directory bytes allowed per member (name, timestamps, zip64 sizes): bounds what
 # zipfile loads into memory before we can count the members
 COPY_BLOCK = MiB
@@ -75,9 +80,10 @@ def _expand_zip(path: Path, name: str, workspace: Workspace) -> Iterator[AudioSo
                     member_name = f"{name}!{info.filename}"
                     if info.is_dir() or not is_audio_name(info.filename) or is_hidden(info.filename):
                         continue
-                    if problem := _zip_member_problem(info):
-                        yield InputError(member_name, problem)
+                    if member_problem := _zip_member_problem(info):
+                        yield InputError(member_name, member_problem)
                         continue
+                    source: AudioSource | InputError
                     try:
                         with archive.open(info) as member:
                             source = _extract(
@@ -113,8 +119,11 @@ def _expand_tar(path: Path, name: str, kind: str, workspace: Workspace) -> Itera
                 if problem := _tar_member_problem(info):
                     yield InputError(member_name, problem)
                     continue
+                source: AudioSource | InputError
+                member = archive.extractfile(info)
+                assert member is not None  # tarfile gives a file for every regular member, and only those get here
                 try:
-                    source = _extract(archive.extractfile(info), info.size, member_name, workspace)
+                    source = _extract(member, info.size, member_name, workspace)
                 except InputError as error:
                     if budget.exhausted:
                         raise
@@ -140,7 +149,11 @@ def _decompress_single(path: Path, name: str, kind: str, workspace: Workspace) -
         raise InputError(member_name, f"corrupt {kind} data ({error})") from None
 
 
-def _extract(member: IO[bytes], declared_size: int | None, name: str, workspace: Workspace) -> AudioSource:
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _extract(member: _Readable, declared_size: int | None, name: str, workspace: Workspace) -> AudioSource:
     """Copy one member into the temporary folder, counting the bytes actually written, not trusting headers."""
     limit = workspace.limits.max_member_bytes
     if declared_size is not None and declared_size > limit:
@@ -167,7 +180,7 @@ class _Budget:
         self.produced = 0
         self.exhausted = False
 
-    def metered(self, file: IO[bytes], name: str) -> _MeteredReader:
+    def metered(self, file: _Readable, name: str) -> _MeteredReader:
         return _MeteredReader(file, self, name)
 
     def spend(self, count: int, name: str) -> None:
@@ -184,14 +197,18 @@ class _Budget:
         raise InputTooLarge(name, problem)
 
 
-class _MeteredReader:
+class _MeteredReader(io.BufferedIOBase):
     """A read-only file that charges every byte it returns to a budget; errors name ``name``."""
 
-    def __init__(self, file: IO[bytes], budget: _Budget, name: str) -> None:
+    def __init__(self, file: _Readable, budget: _Budget, name: str) -> None:
+        super().__init__()
         self.file, self.budget, self.name = file, budget, name
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.file.read(size if size >= 0 else COPY_BLOCK)
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = self.file.read(size if size is not None and size >= 0 else COPY_BLOCK)
         self.budget.spend(len(data), self.name)
         return data
 
@@ -220,13 +237,13 @@ def _tar_member_problem(info: tarfile.TarInfo) -> str | None:
 
 
 @contextmanager
-def _decompressed(path: Path, name: str, kind: str) -> Iterator[IO[bytes]]:
+def _decompressed(path: Path, name: str, kind: str) -> Iterator[BinaryIO | io.BufferedIOBase]:
     """The bytes of the file at ``path``, decompressed when ``kind`` is 'gz', 'bz2' or 'xz'."""
     with open_input_file(path, name) as file:
         if kind not in COMPRESSORS:
             yield file
             return
-        with COMPRESSORS[kind](file, "rb") as inner:
+        with COMPRESSORS[kind](file) as inner:
             yield inner
 
 
@@ -270,7 +287,7 @@ def _zip_directory_bytes(file: BinaryIO) -> int:
     end = tail.rfind(b"PK\x05\x06")
     if end < 0 or end + 22 > len(tail):
         return 0
-    directory_bytes = struct.unpack_from("<I", tail, end + 12)[0]
+    directory_bytes: int = struct.unpack_from("<I", tail, end + 12)[0]
     locator = end - 20  # zip64 keeps the real size in a record that this locator points to
     if directory_bytes == 0xFFFFFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
         file.seek(struct.unpack_from("<Q", tail, locator + 8)[0])

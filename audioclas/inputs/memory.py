@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 import numpy as np
+import numpy.typing as npt
+from typing_extensions import TypeIs
 
 from audioclas.errors import InputError, InputTooLarge
 from audioclas.inputs.types import AudioSource
 
 
-def is_array_input(item: Any) -> bool:
+def is_array_input(item: object) -> TypeIs[tuple[npt.NDArray[Any], int]]:
     """Whether ``item`` is decoded audio given as ``(array, sample_rate)``."""
     return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], np.ndarray)
 
@@ -20,7 +22,12 @@ def from_bytes(data: bytes | bytearray | memoryview) -> AudioSource:
     return AudioSource("<bytes>", data=bytes(data))
 
 
-def from_array(item: tuple[np.ndarray, int]) -> AudioSource:
+def is_file_object(item: object) -> TypeIs[BinaryIO]:
+    """Whether ``item`` is a file-like object: anything with a ``read`` method (what it returns is checked on reading)."""
+    return hasattr(item, "read")
+
+
+def from_array(item: tuple[npt.NDArray[Any], int]) -> AudioSource:
     return AudioSource("<array>", array=item[0], sample_rate=item[1])
 
 

@@ -58,7 +58,7 @@ _SEPARATORS = re.compile(r"[/\\]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def is_audio_name(name: str | os.PathLike) -> bool:
+def is_audio_name(name: str | os.PathLike[str]) -> bool:
     """Whether ``name`` (a file name or path) ends with an audio extension, in any case."""
     return os.path.splitext(os.fspath(name))[1].lower() in AUDIO_EXTENSIONS
 
@@ -96,6 +96,6 @@ def open_input_file(path: Path, name: str) -> BinaryIO:
     except PermissionError:
         raise InputError(name, "permission denied") from None
     except NotRegularFileError as error:
-        raise InputError(name, error.strerror) from None
+        raise InputError(name, error.strerror or str(error)) from None
     except OSError as error:
         raise InputError(name, f"cannot read ({error.strerror or error})") from None

@@ -46,9 +46,10 @@ class BoundedTarInfo(tarfile.TarInfo):
             archive.count_extended_header(self)
         elif self.type == tarfile.GNUTYPE_SPARSE:
             raise TarHeaderError("has a GNU sparse member, which is not supported")
-        return super()._proc_member(archive)
+        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]  # private: not in the stubs
+        return member
 
-    def _proc_gnusparse_10(self, next: tarfile.TarInfo, pax_headers: dict, archive: tarfile.TarFile) -> None:
+    def _proc_gnusparse_10(self, next: tarfile.TarInfo, pax_headers: dict[str, str], archive: tarfile.TarFile) -> None:
         raise TarHeaderError("has a GNU sparse member, which is not supported")
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
-import numpy as np
+import numpy.typing as npt
 
 from audioclas.errors import InputError, printable
 
@@ -34,7 +34,7 @@ class AudioSource:
 
     name: str
     path: Path | None = None
-    array: np.ndarray | None = None
+    array: npt.NDArray[Any] | None = None
     sample_rate: int | None = None
     data: bytes | None = None
 
@@ -68,7 +68,17 @@ class HttpURL:
 
 
 # What a user may pass; an AudioSource is passed through unchanged.
-Input = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | tuple[np.ndarray, int] | AudioSource | HttpURL
+Input = (
+    str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | BinaryIO
+    | tuple[npt.NDArray[Any], int]
+    | AudioSource
+    | HttpURL
+)
 
 
 @dataclass(frozen=True)
