@@ -19,7 +19,7 @@ import torch
 
 from audioclas.errors import AudioclasError, InputError, OptionError
 from audioclas.inputs import InputLimits, open_sources
-from audioclas.inputs.types import Input
+from audioclas.inputs.types import Input, OpenedSources
 from audioclas.labels import audioset_labels
 from audioclas.model import load_efficientat
 from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
@@ -107,7 +107,7 @@ class Tagger:
 
     def outputs(
         self,
-        inputs: Input | Iterable[Input],
+        inputs: Input | Iterable[Input] | OpenedSources,
         settings: WindowSettings = WindowSettings(),
         progress: Callable[[Progress], None] | None = None,
         network: torch.nn.Module | None = None,
@@ -115,12 +115,15 @@ class Tagger:
     ) -> Iterator[ClipOutput | InputError]:
         """Raw outputs (logits and embeddings per window) of ``network`` (default: the pretrained one), and of a
         network run ``beside`` it on its own windows (see ``run_network``)."""
+        if isinstance(inputs, OpenedSources):
+            yield from run_network(network or self.model, inputs.items, settings, self.batch_size, progress, beside)
+            return
         with open_sources(inputs, self.limits) as items:
             yield from run_network(network or self.model, items, settings, self.batch_size, progress, beside)
 
     def predict_many(
         self,
-        inputs: Input | Iterable[Input],
+        inputs: Input | Iterable[Input] | OpenedSources,
         query: LabelQuery | None = None,
         windows: WindowRequest | WindowSettings | None = None,
         *,
@@ -154,7 +157,7 @@ class Tagger:
 
     def _predict(
         self,
-        inputs: Input | Iterable[Input],
+        inputs: Input | Iterable[Input] | OpenedSources,
         query: LabelQuery,
         settings: WindowSettings,
         label_filter: LabelFilter,
@@ -228,7 +231,7 @@ class Tagger:
 
     def embed_many(
         self,
-        inputs: Input | Iterable[Input],
+        inputs: Input | Iterable[Input] | OpenedSources,
         windows: WindowSettings | None = None,
         *,
         progress: Callable[[Progress], None] | None = None,
@@ -242,7 +245,10 @@ class Tagger:
         return self._embed(inputs, settings, progress)
 
     def _embed(
-        self, inputs: Input | Iterable[Input], settings: WindowSettings, progress: Callable[[Progress], None] | None
+        self,
+        inputs: Input | Iterable[Input] | OpenedSources,
+        settings: WindowSettings,
+        progress: Callable[[Progress], None] | None,
     ) -> Generator[ClipEmbedding | InputError, None, None]:
         for output in self.outputs(inputs, settings, progress):
             if isinstance(output, InputError):

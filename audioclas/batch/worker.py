@@ -24,18 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import torch
 
 from audioclas.batch.job import ITEMS_KEY, JobSpec, OutputFolder
 from audioclas.batch.tables import ShardTables
 from audioclas.batch.tasks import Item, Shard
 from audioclas.errors import AudioclasError, InputError
 from audioclas.fileio import file_sha256
-from audioclas.inputs import AudioSource, open_sources
-from audioclas.pipeline import ClipOutput, Progress, run_network
+from audioclas.inputs import AudioSource, OpenedSources, open_sources
+from audioclas.pipeline import ClipOutput, Progress
 from audioclas.predictions import Prediction
 from audioclas.tagger import Tagger
-from audioclas.windows import WindowSettings
 
 CRASHES_BEFORE_SKIP = 2  # attempts that died reading an input before it is skipped as the cause
 MAX_UNEXPLAINED_DEATHS = 3  # attempts that died with no input to blame before the shard gives up
@@ -53,25 +51,6 @@ class ShardResult:
     reused: bool = False  # the shard was already committed (a retried task)
 
 
-class _StreamTagger(Tagger):
-    """A ``Tagger`` whose inputs are already-opened sources, consumed lazily as the decoder asks for them.
-
-    ``predict_many`` hands its inputs to ``outputs``; the base class opens them itself, listing them first (fine
-    for a user's paths, but it would expand a whole shard of archives and URLs before decoding the first one, and
-    leave no place to watch each source as it is decoded).
-    """
-
-    def outputs(
-        self,
-        inputs: Iterable[AudioSource | InputError],
-        settings: WindowSettings = WindowSettings(),
-        progress: Callable[[Progress], None] | None = None,
-        network: torch.nn.Module | None = None,
-        beside: tuple[torch.nn.Module, WindowSettings] | None = None,
-    ) -> Iterator[ClipOutput | InputError]:
-        yield from run_network(network or self.model, inputs, settings, self.batch_size, progress, beside)
-
-
 class ShardWorker:
     """Loads the network once; ``run(shard)`` writes and commits one shard and says what it held.
 
@@ -81,7 +60,7 @@ class ShardWorker:
     def __init__(self, spec: JobSpec, out_dir: str, threads: int) -> None:
         self.spec = spec
         self.folder = OutputFolder(out_dir)
-        self.tagger = _StreamTagger(spec.weights, batch_size=spec.batch_size, threads=threads)
+        self.tagger = Tagger(spec.weights, batch_size=spec.batch_size, threads=threads)
 
     def run(self, shard: Shard, progress: Callable[[Progress], None] | None = None) -> ShardResult:
         if self.folder.is_committed(shard.id):
@@ -111,8 +90,8 @@ class ShardWorker:
     ) -> Iterator[ClipOutput | Prediction | InputError]:
         spec = self.spec
         if spec.task == "embed":
-            return self.tagger.outputs(sources, spec.windows, progress)
-        return self.tagger.predict_many(sources, spec.query, spec.windows, progress=progress)
+            return self.tagger.outputs(OpenedSources(sources), spec.windows, progress)
+        return self.tagger.predict_many(OpenedSources(sources), spec.query, spec.windows, progress=progress)
 
 
 def _committed_result(folder: OutputFolder, shard_id: str) -> ShardResult:

@@ -32,7 +32,7 @@ from audioclas.errors import InputError
 from audioclas.inputs import memory
 from audioclas.inputs.archives import expand_file
 from audioclas.inputs.local import expand_path
-from audioclas.inputs.types import AudioSource, HttpURL, Input, InputLimits, Workspace
+from audioclas.inputs.types import AudioSource, HttpURL, Input, InputLimits, OpenedSources, Workspace
 from audioclas.inputs.urls import URL_PATTERN, Downloader
 
 
@@ -106,4 +106,4 @@ def _expand(item: Input, workspace: Workspace, downloader: Downloader) -> Iterat
         raise InputError(repr(item)[:60], f"unsupported input type {type(item).__name__}")
 
 
-__all__ = ["AudioSource", "HttpURL", "InputLimits", "open_sources"]
+__all__ = ["AudioSource", "HttpURL", "InputLimits", "OpenedSources", "open_sources"]

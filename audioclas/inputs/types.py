@@ -5,6 +5,7 @@ that may only be downloaded, the ``InputLimits`` that bound what expanding input
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -79,6 +80,14 @@ Input = (
     | AudioSource
     | HttpURL
 )
+
+
+@dataclass(frozen=True)
+class OpenedSources:
+    """Sources a caller has already opened with ``open_sources`` (a batch worker watching each one as it is
+    decoded): the ``Tagger`` consumes them lazily as they are, instead of opening its inputs itself."""
+
+    items: Iterable[AudioSource | InputError]
 
 
 @dataclass(frozen=True)
