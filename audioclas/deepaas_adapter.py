@@ -14,15 +14,18 @@ restart) and runs them in its prediction worker pool, and has no web page.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audioclas import __version__
 from audioclas.errors import AudioclasError
 
-_predictor = None
+if TYPE_CHECKING:
+    from audioclas.service.predictor import Predictor
+
+_predictor: Predictor | None = None
 
 
-def _shared_predictor():
+def _shared_predictor() -> Predictor:
     global _predictor
     if _predictor is None:
         from audioclas.service.predictor import Predictor
@@ -86,7 +89,8 @@ def predict(**args: Any) -> dict[str, Any]:
     from audioclas.predictions import LabelQuery
     from audioclas.windows import WindowRequest
 
-    inputs, refused = [], []
+    inputs: list[tuple[str, Path | HttpURL]] = []
+    refused: list[InputError] = []
     if args.get("data") is not None:  # DEEPaaS's UploadedFile: the upload saved to a temporary file
         upload = args["data"]
         inputs.append((upload.original_filename or "upload", Path(upload.filename)))

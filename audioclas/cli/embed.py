@@ -23,7 +23,7 @@ or set-up error.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "embed",
         help="compute embeddings of many files into Parquet (local or on Ray)",

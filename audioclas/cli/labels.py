@@ -11,7 +11,7 @@ from audioclas.cli.console import print_json
 from audioclas.labels import audioset_labels, search_labels
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "labels",
         help="list or search the 527 AudioSet classes",

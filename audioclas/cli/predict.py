@@ -6,6 +6,7 @@ import argparse
 import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error
@@ -13,7 +14,7 @@ from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError, InputError
 from audioclas.output import FORMATS, ResultWriter, open_output, output_format
 from audioclas.predictions import LabelQuery
-from audioclas.tagger import Tagger
+from audioclas.tagger import Classifier, Tagger
 from audioclas.windows import WindowRequest
 
 EXAMPLES = """
@@ -33,7 +34,7 @@ exit status: 0 if every input was tagged, 1 if any input failed (each failure is
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="tag audio with AudioSet labels (or a custom model's classes)",
@@ -115,11 +116,12 @@ def run(args: argparse.Namespace) -> int:
         return run_predict_job(args, query, windows)
     fmt, inputs = output_format(args.format, args.output), _with_stdin(args.inputs)
     tagger = Tagger(args.weights, batch_size=args.batch_size)
-    custom = None
+    custom: Classifier | None = None
     if args.model:
         from audioclas.training.store import load_model, model_ref
 
-        custom = load_model(model_ref(args.model))
+        # SavedModel.pad is typed str, Classifier.pad a PadMode: WindowSettings checks it when the model is used
+        custom = cast(Classifier, load_model(model_ref(args.model)))
     failures = 0
     with ExitStack() as stack:
         writer = ResultWriter(stack.enter_context(open_output(args.output)), fmt, args.timeline)
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _with_stdin(inputs: list[str]) -> list:
+def _with_stdin(inputs: list[str]) -> list[str | BinaryIO]:
     """``-`` is the audio on standard input (read whole, within the inputs' size bound)."""
     if "-" in inputs and sys.stdin.isatty():
         raise AudioclasError("- reads audio from standard input, which is a terminal: pipe or redirect a file into it")

@@ -25,7 +25,7 @@ a loopback name, the --host name or an --allowed-hosts name (this stops DNS-rebi
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the REST API (DEEPaaS v2 layout), the training queue and the web page",

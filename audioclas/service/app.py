@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,15 +22,12 @@ from starlette.responses import JSONResponse
 
 from audioclas import __version__
 from audioclas.errors import AudioclasError
-from audioclas.service.catalogue import Catalogue
+from audioclas.service.context import Service
 from audioclas.service.docs import add_docs
 from audioclas.service.errors import RequestError, http_status
 from audioclas.service.guards import RequestGuard
-from audioclas.service.jobs import JobStore
-from audioclas.service.predictor import Predictor
 from audioclas.service.routes import health, models, train, web
 from audioclas.service.settings import ServiceSettings
-from audioclas.settings import home_dir
 
 log = logging.getLogger("audioclas.service")
 
@@ -44,33 +39,7 @@ cancel or delete need `Authorization: Bearer TOKEN` when the server was started 
 """
 
 
-class Service:
-    """What the routes share: settings, the predictor, the job store and its dispatcher, the model catalogue."""
-
-    def __init__(self, settings: ServiceSettings) -> None:
-        from audioclas.service.worker import Dispatcher
-
-        self.settings = settings
-        self.started = time.monotonic()
-        self.predictor = Predictor(settings)
-        folder = Path(settings.home or home_dir()) / "service"
-        self.store = JobStore(folder / "jobs.sqlite3")
-        self.dispatcher = Dispatcher(
-            self.store, folder / "jobs", settings.max_jobs, settings.cancel_grace_seconds, settings.data_roots
-        )
-        self.catalogue = Catalogue(self.predictor, self.store)
-        self.submit_lock = threading.Lock()  # no two jobs queued for the same model name
-
-    def start(self) -> None:
-        self.dispatcher.start()
-
-    def stop(self) -> None:
-        self.dispatcher.stop()
-        self.predictor.close()
-        self.store.close()
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra) -> JSONResponse:
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status, headers=headers)

@@ -149,6 +149,13 @@ class JobStore:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
+    def require(self, job_id: str) -> Job:
+        """The job ``job_id``, known to exist (jobs are never deleted); ``KeyError`` otherwise."""
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id}")
+        return job
+
     def history(self, model: str, limit: int = 100) -> list[Job]:
         """Jobs started on ``model`` or saving a model of that name, newest first."""
         with self._lock:
@@ -181,7 +188,7 @@ class JobStore:
                 (job_id, base, target, dataset, json.dumps(config), "queued", _now()),
             )
         self.log(job_id, f"queued: train {target!r} on {dataset}")
-        return self.get(job_id)
+        return self.require(job_id)
 
     def start(self, job_id: str) -> str | None:
         """queued → running; returns the run token the worker must show, or None if the job was not queued."""
@@ -197,7 +204,7 @@ class JobStore:
         with self._transaction() as db:
             db.execute("UPDATE jobs SET pid = ? WHERE id = ? AND run_token = ?", (pid, job_id, token))
 
-    def request_cancel(self, job_id: str) -> Job | None:
+    def request_cancel(self, job_id: str) -> Job:
         """A queued job is cancelled at once; a running one is flagged for the dispatcher to stop."""
         with self._transaction() as db:
             db.execute(
@@ -206,7 +213,7 @@ class JobStore:
                 (_now(), job_id),
             )
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (job_id,))
-        return self.get(job_id)
+        return self.require(job_id)
 
     def end(self, job_id: str, status: str, error: str | None = None, token: str | None = None, **values: Any) -> bool:
         """running → ``status`` (with ``token``: only for that run); False if the job was not running."""

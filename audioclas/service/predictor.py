@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -28,7 +28,7 @@ from audioclas.pipeline import Progress
 from audioclas.predictions import LabelQuery, Prediction
 from audioclas.service.netguard import NetGuard
 from audioclas.service.settings import ServiceSettings
-from audioclas.tagger import Tagger, resolve_options
+from audioclas.tagger import Classifier, Tagger, resolve_options
 from audioclas.windows import WindowRequest
 
 AUDIOSET = "audioset"  # the name of the pretrained model in the API
@@ -56,8 +56,8 @@ class _TooLong(Exception):
 
 @dataclass
 class _Custom:
-    stamp: float  # mtime of model.json when loaded
-    model: Any  # audioclas.training.store.SavedModel
+    stamp: float | None  # mtime of model.json when loaded (None: it could not be read)
+    model: Classifier  # an audioclas.training.store.SavedModel
     tagger: Tagger  # the shared one, or a copy holding the model's fine-tuned backbone
 
 
@@ -71,7 +71,8 @@ class Predictor:
         self.http = self.guard.client()
         self.slots = threading.Semaphore(settings.inference_slots)
         self.tagger = Tagger(settings.weights, limits=self.limits)
-        self.tagger.model = _Exclusive(self.tagger.model, self.slots)
+        # Tagger.model is typed as its EfficientAT, but the tagger only calls it as a Module, which _Exclusive is.
+        self.tagger.model = _Exclusive(self.tagger.model, self.slots)  # type: ignore[assignment]
         self._custom: dict[str, _Custom] = {}
         self._custom_lock = threading.Lock()
 
@@ -93,11 +94,13 @@ class Predictor:
             cached = self._custom.get(name)
             if cached is not None and cached.stamp == stamp:
                 return cached
-            model = load_model(name)
+            # SavedModel.pad is typed str, Classifier.pad a PadMode: WindowSettings checks it when the model is used
+            model = cast(Classifier, load_model(name))
             tagger = self.tagger
-            if model.finetuned:  # the backbone is loaded once, and shares the slots of the pretrained network
+            backbone = model.load_backbone()  # None unless fine-tuned
+            if backbone is not None:  # the backbone is loaded once, and shares the slots of the pretrained network
                 tagger = copy.copy(self.tagger)
-                tagger.backbones = {model.backbone_sha256: _Exclusive(model.load_backbone(), self.slots)}
+                tagger.backbones = {model.backbone_sha256: _Exclusive(backbone, self.slots)}
             self._custom[name] = _Custom(stamp, model, tagger)
             return self._custom[name]
 

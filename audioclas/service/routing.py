@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from audioclas.service.context import Service
 from audioclas.service.errors import RequestError
 
 
@@ -18,9 +19,10 @@ class SlashRouter(APIRouter):
             super().add_api_route(alternate, endpoint, **{**kwargs, "include_in_schema": False})
 
 
-def service(request: Request):
+def service(request: Request) -> Service:
     """The ``Service`` of the app handling ``request`` (a FastAPI dependency)."""
-    return request.app.state.service
+    svc: Service = request.app.state.service
+    return svc
 
 
 def require_token(request: Request) -> None:

@@ -14,6 +14,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from audioclas.inputs.types import InputLimits, MiB
 
@@ -88,7 +89,7 @@ class ServiceSettings:
         )
 
     @classmethod
-    def from_environment(cls, **values) -> ServiceSettings:
+    def from_environment(cls, **values: Any) -> ServiceSettings:
         """Settings with the token taken from ``$AUDIOCLAS_TOKEN`` when none is given."""
         if not values.get("token"):
             values["token"] = os.environ.get(TOKEN_VARIABLE) or None

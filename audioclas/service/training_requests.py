@@ -20,7 +20,7 @@ from audioclas.service.schemas import TrainRequest
 from audioclas.training.config import TrainConfig, make_config
 
 if TYPE_CHECKING:
-    from audioclas.service.app import Service
+    from audioclas.service.context import Service
     from audioclas.service.settings import ServiceSettings
 
 

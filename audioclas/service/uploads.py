@@ -12,7 +12,7 @@ import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
@@ -20,6 +20,9 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from audioclas.service.errors import RequestError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # a TypedDict that exists only for type checkers
 
 MAX_FIELDS = 50
 MAX_FIELD_BYTES = 64 * 1024
@@ -107,7 +110,7 @@ class _FormParser:
         self._value = bytearray()
         self._file: IO[bytes] | None = None
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self.part_begin,
             "on_header_field": self.header_field,
@@ -149,7 +152,7 @@ class _FormParser:
         slot = self.folder / str(len(self.form.files))
         slot.mkdir()
         path = slot / safe_file_name(shown)
-        self._file = open(path, "wb")
+        self._file = open(path, "wb")  # noqa: SIM115 -- written by part_data, closed by part_end or close
         self.form.files.append(Upload(shown, path))
 
     def part_data(self, data: bytes, start: int, end: int) -> None:

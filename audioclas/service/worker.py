@@ -14,6 +14,7 @@ orphaned and exits, and the next server marks its job interrupted on start-up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -24,10 +25,13 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audioclas.fileio import now_iso
 from audioclas.service.jobs import Job, JobStore
+
+if TYPE_CHECKING:
+    from audioclas.training import TrainEvent
 
 log = logging.getLogger("audioclas.service")
 REPORT_EVERY = 0.5  # seconds between two progress writes of a worker
@@ -38,7 +42,7 @@ STDERR_TAIL = 20  # lines of a dead worker's stderr kept as its error
 class _Running:
     job_id: str
     token: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     stderr_path: Path
     kill_at: float | None = None  # set once SIGTERM was sent for a cancel
 
@@ -99,9 +103,9 @@ class Dispatcher:
             if run.process.poll() is not None:
                 self._finished(run)
         for job in self.store.with_status("running"):
-            run = self.running.get(job.id)
-            if run is not None and job.cancel_requested:
-                self._cancel(run)
+            running = self.running.get(job.id)
+            if running is not None and job.cancel_requested:
+                self._cancel(running)
         while len(self.running) < self.max_jobs and not self._stopping:
             queued = self.store.with_status("queued")
             if not queued:
@@ -149,10 +153,7 @@ class Dispatcher:
         """Reap a worker; if it died without recording an end, record one for it."""
         self.running.pop(run.job_id, None)
         code = run.process.wait()
-        if code < 0:
-            how = f"was killed by signal {signal.Signals(-code).name}"
-        else:
-            how = f"exited with status {code}"
+        how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
         if run.kill_at is not None:
             ended = self.store.end(run.job_id, "cancelled", f"cancelled (the worker {how})", token=run.token)
         else:
@@ -165,11 +166,9 @@ class Dispatcher:
         self.wake()
 
 
-def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
-    try:
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _kill_orphan(job: Job) -> None:
@@ -181,10 +180,8 @@ def _kill_orphan(job: Job) -> None:
     except OSError:
         return
     if b"audioclas.service.worker" in command and job.id.encode() in command:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(job.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -209,7 +206,7 @@ class _Reporter:
         self.history: list[dict[str, Any]] = []
         self.last_write = 0.0
 
-    def event(self, event) -> None:
+    def event(self, event: TrainEvent) -> None:
         stage_changed = event.stage != self.progress.get("stage")
         self.progress = {"stage": event.stage, "done": event.done, "total": event.total}
         if event.stage == "train" and event.metrics:

@@ -7,6 +7,7 @@ import time
 from fastapi import Depends
 
 from audioclas import __version__
+from audioclas.service.context import Service
 from audioclas.service.routing import SlashRouter, service
 from audioclas.service.schemas import Health
 
@@ -14,7 +15,7 @@ router = SlashRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health, summary="Liveness, version, and jobs queued and running")
-def health(svc=Depends(service)) -> Health:
+def health(svc: Service = Depends(service)) -> Health:
     from audioclas.training.store import list_models
 
     jobs = {status: len(svc.store.with_status(status)) for status in ("queued", "running")}

@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse
 
 from audioclas.errors import InputError
 from audioclas.inputs import HttpURL
-from audioclas.predictions import LabelQuery
+from audioclas.predictions import LabelQuery, Prediction
+from audioclas.service.context import Service
 from audioclas.service.errors import RequestError, http_status
 from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut, PredictResponse
@@ -27,12 +28,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for co
 
 
 @router.get("/v2/models/", response_model=ModelList, summary="List the models: AudioSet and the trained ones")
-def list_models(svc=Depends(service)) -> ModelList:
+def list_models(svc: Service = Depends(service)) -> ModelList:
     return ModelList(models=svc.catalogue.models())
 
 
 @router.get("/v2/models/{name}/", response_model=ModelInfo, responses=ERRORS, summary="Describe one model")
-def get_model(name: str, svc=Depends(service)) -> ModelInfo:
+def get_model(name: str, svc: Service = Depends(service)) -> ModelInfo:
     return svc.catalogue.describe(name)
 
 
@@ -43,7 +44,7 @@ def get_model(name: str, svc=Depends(service)) -> ModelInfo:
     dependencies=[Depends(require_token)],
     summary="Delete a trained model (needs the token when the server has one)",
 )
-def delete_model(name: str, svc=Depends(service)) -> DeletedModel:
+def delete_model(name: str, svc: Service = Depends(service)) -> DeletedModel:
     svc.catalogue.delete(name)
     return DeletedModel(name=name, deleted=True)
 
@@ -155,7 +156,7 @@ def parse_options(fields: dict[str, list[str]]) -> PredictRequest:
     openapi_extra=PREDICT_BODY,
     summary="Tag uploaded files, archives or URLs",
 )
-async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
+async def predict(name: str, request: Request, svc: Service = Depends(service)) -> Any:
     """Multipart upload of one or more files (or archives), and/or ``url`` fields; options as form fields.
 
     Every input (each archive member) gets a result; an input that fails gets an ``error`` while the others are
@@ -169,7 +170,8 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
         form = await read_form(request, folder, settings.max_upload_bytes, settings.max_files)
         options = parse_options(form.fields)
         urls = [_http_url(url.strip()) for url in form.fields.get("url", []) if url.strip()]
-        inputs = [(upload.name, upload.path) for upload in form.files] + [(url.url, url) for url in urls]
+        inputs: list[tuple[str, Path | HttpURL]] = [(upload.name, upload.path) for upload in form.files]
+        inputs += [(url.url, url) for url in urls]
         if not inputs:
             raise RequestError(400, "nothing to tag: send one or more files, or a 'url' field")
         if len(inputs) > settings.max_files:
@@ -183,7 +185,7 @@ async def predict(name: str, request: Request, svc=Depends(service)) -> Any:
     outputs = [_output(result, options.timeline) for result in results]
     failed = sum(1 for result in results if isinstance(result, InputError))
     if results and failed == len(results):
-        statuses = {output.status for output in outputs}
+        statuses = {http_status(result) for result in results if isinstance(result, InputError)}  # as in outputs
         status = statuses.pop() if len(statuses) == 1 else 400
         message = str(results[0]) if len(outputs) == 1 else f"none of the {len(outputs)} inputs could be tagged"
         body = ErrorResponse(error=message, status=status, results=outputs)
@@ -199,7 +201,7 @@ def _http_url(text: str) -> HttpURL:
         raise RequestError(400, f"url {error}") from None
 
 
-def _output(result, timeline: bool) -> PredictionOut:
+def _output(result: Prediction | InputError, timeline: bool) -> PredictionOut:
     if isinstance(result, InputError):
         return PredictionOut(input=result.source, error=result.problem, status=http_status(result))
     return PredictionOut.model_validate(result.to_dict(timeline))

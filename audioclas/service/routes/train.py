@@ -13,6 +13,7 @@ from fastapi import Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from audioclas.service.context import Service
 from audioclas.service.errors import RequestError
 from audioclas.service.jobs import Job
 from audioclas.service.predictor import AUDIOSET
@@ -47,7 +48,7 @@ def job_info(job: Job, log: list[str] | None = None) -> JobInfo:
     )
 
 
-def require_training(svc=Depends(service)) -> None:
+def require_training(svc: Service = Depends(service)) -> None:
     """Refuse with 403 when this server does not train (see ``ServiceSettings.training_refusal``)."""
     refusal = svc.settings.training_refusal()
     if refusal:
@@ -62,7 +63,7 @@ def require_training(svc=Depends(service)) -> None:
     dependencies=[Depends(require_token), Depends(require_training)],
     summary="Start a training job (queued; returns its id)",
 )
-def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> JobInfo:
+def start_training(name: str, request: TrainRequest, svc: Service = Depends(service)) -> JobInfo:
     svc.catalogue.require(name)  # 404 for a model that does not exist
     return job_info(start_job(svc, name, request))
 
@@ -74,13 +75,13 @@ def start_training(name: str, request: TrainRequest, svc=Depends(service)) -> Jo
     dependencies=[Depends(require_token)],
     summary="Training history (it shows server paths: token)",
 )
-def training_history(name: str, limit: int = Query(100, ge=1, le=1000), svc=Depends(service)) -> JobList:
+def training_history(name: str, limit: int = Query(100, ge=1, le=1000), svc: Service = Depends(service)) -> JobList:
     if name != AUDIOSET and not svc.store.history(name, 1):
         svc.catalogue.require(name)  # 404 for a name that is neither a model nor the target of a job
     return JobList(jobs=[job_info(job) for job in svc.store.history(name, limit)])
 
 
-def _job(svc, name: str, job_id: str) -> Job:
+def _job(svc: Service, name: str, job_id: str) -> Job:
     job = svc.store.get(job_id)
     if job is None or name not in (job.base, job.target):
         raise RequestError(404, f"no training job {job_id!r} for model {name!r}")
@@ -94,7 +95,7 @@ def _job(svc, name: str, job_id: str) -> Job:
     dependencies=[Depends(require_token)],
     summary="A job's status, progress, metrics and log tail (token)",
 )
-def training_status(name: str, job_id: str, svc=Depends(service)) -> JobInfo:
+def training_status(name: str, job_id: str, svc: Service = Depends(service)) -> JobInfo:
     job = _job(svc, name, job_id)
     return job_info(job, svc.store.log_tail(job.id))
 
@@ -106,7 +107,7 @@ def training_status(name: str, job_id: str, svc=Depends(service)) -> JobInfo:
     dependencies=[Depends(require_token)],
     summary="Cancel a job (200 once stopped, 202 while its process is still stopping)",
 )
-async def cancel_training(name: str, job_id: str, svc=Depends(service)) -> Any:
+async def cancel_training(name: str, job_id: str, svc: Service = Depends(service)) -> Any:
     job = _job(svc, name, job_id)
     if job.final:
         raise RequestError(409, f"job {job_id} has already ended ({job.status})")
@@ -116,6 +117,6 @@ async def cancel_training(name: str, job_id: str, svc=Depends(service)) -> Any:
     deadline = loop.time() + CANCEL_WAIT
     while not job.final and loop.time() < deadline:
         await asyncio.sleep(0.1)
-        job = await run_in_threadpool(svc.store.get, job_id)
+        job = await run_in_threadpool(svc.store.require, job_id)
     info = job_info(job, await run_in_threadpool(svc.store.log_tail, job_id))
     return JSONResponse(info.model_dump(), status_code=200 if job.final else 202)
