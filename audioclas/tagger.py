@@ -89,7 +89,7 @@ class Tagger:
             raise OptionError(f"batch size must be at least 1, not {batch_size}")
         torch.set_num_threads(threads or network_threads())
         self.weights_path = resolve_weights(weights)
-        self.model = load_efficientat(self.weights_path)
+        self.model: torch.nn.Module = load_efficientat(self.weights_path)  # a service may wrap it (inference slots)
         self.batch_size = batch_size
         self.limits = limits or InputLimits()
         labels = audioset_labels()

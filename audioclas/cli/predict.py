@@ -6,7 +6,7 @@ import argparse
 import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error
@@ -120,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         from audioclas.training.store import load_model, model_ref
 
-        # SavedModel.pad is typed str, Classifier.pad a PadMode: WindowSettings checks it when the model is used
-        custom = cast(Classifier, load_model(model_ref(args.model)))
+        custom = load_model(model_ref(args.model))
     failures = 0
     with ExitStack() as stack:
         writer = ResultWriter(stack.enter_context(open_output(args.output)), fmt, args.timeline)

@@ -243,8 +243,7 @@ def _train(args: argparse.Namespace) -> int:
     with display.live:
         if args.embeddings_only:
             computed = extract_embeddings(
-                # no data raises "no dataset given" as train() does; extract_embeddings' annotation omits None
-                args.data or config.data,  # type: ignore[arg-type]
+                args.data or config.data,
                 config,
                 export=args.export_embeddings,
                 on_event=display,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
@@ -72,7 +72,7 @@ class Predictor:
         self.slots = threading.Semaphore(settings.inference_slots)
         self.tagger = Tagger(settings.weights, limits=self.limits)
         # Tagger.model is typed as its EfficientAT, but the tagger only calls it as a Module, which _Exclusive is.
-        self.tagger.model = _Exclusive(self.tagger.model, self.slots)  # type: ignore[assignment]
+        self.tagger.model = _Exclusive(self.tagger.model, self.slots)
         self._custom: dict[str, _Custom] = {}
         self._custom_lock = threading.Lock()
 
@@ -94,8 +94,7 @@ class Predictor:
             cached = self._custom.get(name)
             if cached is not None and cached.stamp == stamp:
                 return cached
-            # SavedModel.pad is typed str, Classifier.pad a PadMode: WindowSettings checks it when the model is used
-            model = cast(Classifier, load_model(name))
+            model = load_model(name)
             tagger = self.tagger
             backbone = model.load_backbone()  # None unless fine-tuned
             if backbone is not None:  # the backbone is loaded once, and shares the slots of the pretrained network

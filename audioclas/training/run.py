@@ -275,7 +275,7 @@ def _confusion_png(metrics: dict[str, Any], classes: list[str]) -> Image.Image:
 
 
 def extract_embeddings(
-    data: str | Path | Dataset,
+    data: str | Path | Dataset | None,
     config: TrainConfig | None = None,
     *,
     export: Path | None = None,
