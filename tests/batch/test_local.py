@@ -248,7 +248,7 @@ def test_training_cache_reads_an_embed_job(embed_job: Path, tmp_path: Path) -> N
 def test_parquet_output_needs_only_the_base_install(audio_dir: Path, tmp_path: Path) -> None:
     """``embed`` and ``predict --out`` work without the [ray] extra: pyarrow is a base dependency, and a local job
     never imports Ray (blocked in the child process, as if not installed)."""
-    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     assert "pyarrow" in {re.match(r"[\w.-]+", requirement)[0].lower() for requirement in project["dependencies"]}
     without_ray = "import sys; sys.modules['ray'] = None; from audioclas.cli import main; sys.exit(main())"
     out = tmp_path / "out"
