@@ -22,6 +22,8 @@ from expand import expand
 
 from audioclas.inputs import InputLimits, open_sources, tarheaders
 
+pytestmark = pytest.mark.unit
+
 
 def add_tar_member(archive: tarfile.TarFile, name: str, data: bytes = b"", **fields) -> None:
     info = tarfile.TarInfo(name)

@@ -20,6 +20,8 @@ from audioclas.errors import InputError, InputTooLarge, UnsupportedInput
 from audioclas.inputs import AudioSource, InputLimits, open_sources
 from audioclas.service.errors import http_status
 
+pytestmark = pytest.mark.unit
+
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 
 

@@ -12,6 +12,8 @@ from audioclas.audio import load_audio
 from audioclas.errors import InputError
 from audioclas.inputs import AudioSource, InputLimits, open_sources
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_file_given_explicitly_is_tried_whatever_its_extension(tmp_path: Path, robin_bytes: bytes) -> None:
     (tmp_path / "robin.data").write_bytes(robin_bytes)

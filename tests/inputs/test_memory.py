@@ -15,6 +15,8 @@ from audioclas.audio import load_audio
 from audioclas.errors import InputError
 from audioclas.inputs import AudioSource, InputLimits, open_sources
 
+pytestmark = pytest.mark.unit
+
 
 def test_bytes_file_objects_and_arrays(tmp_path: Path, audio_dir: Path, robin_bytes: bytes) -> None:
     waveform = load_audio(AudioSource("robin", path=audio_dir / ROBIN))

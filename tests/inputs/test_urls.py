@@ -16,6 +16,8 @@ from expand import expand
 from audioclas.errors import InputError
 from audioclas.inputs import HttpURL, InputLimits
 
+pytestmark = pytest.mark.unit
+
 
 def serve(routes: dict[str, httpx.Response | Exception]) -> httpx.Client:
     """An httpx client whose transport answers from ``routes`` (URL -> response, or exception to raise)."""

@@ -14,6 +14,8 @@ import pytest
 
 from audioclas.service.netguard import NetGuard, UnsafeURL, address_problem
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("address", "problem"),

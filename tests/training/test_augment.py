@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.unit
+
 
 def tone(seconds: float, hz: float = 440.0, amplitude: float = 0.3) -> np.ndarray:
     t = np.arange(round(seconds * 32000)) / 32000

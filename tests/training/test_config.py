@@ -8,6 +8,8 @@ from pydantic import ValidationError
 
 from audioclas.training.config import ConfigError, TrainConfig, TrainOptions, make_config, read_config_file
 
+pytestmark = pytest.mark.unit
+
 
 def test_invalid_values_are_refused_on_construction_and_the_config_is_frozen() -> None:
     with pytest.raises(ValidationError, match="epochs must be 1..100000, not 0"):

@@ -10,6 +10,8 @@ import pytest
 
 from audioclas.training.dataset import OUTSIDE, DatasetError, load_dataset, stratified_holdout, with_holdout
 
+pytestmark = pytest.mark.unit
+
 DIGITS = ["zero", "one", "two"]
 
 

@@ -356,6 +356,7 @@ def test_models_show_says_which_network_was_kept(tuned, capsys: pytest.CaptureFi
     assert f"kept the fine-tuned network: {NO_VALIDATION}" in shown
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seconds", [0.2, 0.3, 0.45, 0.6, 1.0])
 def test_finetune_windows_are_the_prediction_windows(seconds: float) -> None:
     from audioclas.training.finetune import window_batch

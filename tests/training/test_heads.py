@@ -8,6 +8,8 @@ import torch
 
 from audioclas.training.heads import build_head
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("kind", ["linear", "mlp", "attention"])
 def test_heads_ignore_padding_windows(kind: str) -> None:

@@ -19,6 +19,8 @@ from audioclas.training.metrics import (
     write_confusion,
 )
 
+pytestmark = pytest.mark.unit
+
 NAMES = ["a", "b", "c"]
 
 

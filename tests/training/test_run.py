@@ -468,6 +468,7 @@ def test_finetune_saves_and_uses_its_own_network(digits: Path, tmp_path: Path) -
 # ---------------------------------------------------------------- saved models: atomic writes, names, CLI
 
 
+@pytest.mark.unit
 def test_saving_is_atomic(tmp_path: Path) -> None:
     def crash(folder: Path) -> None:
         (folder / "model.json").write_text("{}")
@@ -534,6 +535,7 @@ def test_train_cli_with_a_config_file_and_overriding_flags(digits: Path, tmp_pat
     assert json.loads(capsys.readouterr().out)["examples"] == 9
 
 
+@pytest.mark.unit
 def test_train_cli_reports_every_data_problem_and_exits_1(digits: Path, tmp_path: Path, capsys) -> None:
     from audioclas.cli import train as train_cli
 
