@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 CLIP   ?= $(SHARED)/audio/456440__inspectorj__bird-whistling-robin-single-13.ogg
 export AUDIOCLAS_SHARED = $(SHARED)
 
-.PHONY: setup demo test browser bench clean
+.PHONY: setup demo test test-fast lint browser bench clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,15 @@ demo: setup
 
 test: setup browser
 	$(PY) -m pytest -q
+
+# The unit tests only: no weights, no network, no browser; seconds. Tests that read ../shared skip without it.
+test-fast: setup
+	$(PY) -m pytest -q -m unit
+
+lint: setup
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
 
 # The web page is tested in Debian's Chromium (Playwright's own browser download needs the internet).
 browser:
