@@ -72,7 +72,7 @@ def test_env_beats_cache(weights_path, cache, monkeypatch):
 @pytest.mark.unit
 def test_env_folder_without_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIOCLAS_WEIGHTS", str(tmp_path))
-    with pytest.raises(WeightsError, match="not found.*AUDIOCLAS_WEIGHTS"):
+    with pytest.raises(WeightsError, match=r"not found.*AUDIOCLAS_WEIGHTS"):
         resolve_weights()
 
 

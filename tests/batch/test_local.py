@@ -134,7 +134,7 @@ def test_rerun_skips_done_inputs_and_redoes_only_a_lost_shard(inputs: Path, embe
 
 
 def test_a_job_is_resumed_only_with_its_own_settings(inputs: Path, embed_job: Path, tmp_path: Path) -> None:
-    with pytest.raises(AudioclasError, match="other settings.*hop"):
+    with pytest.raises(AudioclasError, match=r"other settings.*hop"):
         run_job([str(inputs)], embed_job, JobSpec("embed", WindowSettings(hop=5.0), timeline=True))
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(AudioclasError, match="not empty and holds no batch job"):
