@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 CLIP   ?= $(SHARED)/audio/456440__inspectorj__bird-whistling-robin-single-13.ogg
 export AUDIOCLAS_SHARED = $(SHARED)
 
-.PHONY: setup demo test browser bench clean
+.PHONY: setup demo test test-fast lint browser bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,8 +23,18 @@ demo: setup
 	AUDIOCLAS_WEIGHTS=$${AUDIOCLAS_WEIGHTS:-$(wildcard $(SHARED)/weights/efficientat)} \
 		$(VENV)/bin/audioclas predict "$(CLIP)" --timeline
 
-test: setup browser
+# Lint, format and type checks first: CI fails on any of them before the suite runs.
+test: lint browser
 	$(PY) -m pytest -q
+
+# The unit tests only: no weights, no network, no browser; seconds. Tests that read ../shared skip without it.
+test-fast: setup
+	$(PY) -m pytest -q -m unit
+
+lint: setup
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
 
 # The web page is tested in Debian's Chromium (Playwright's own browser download needs the internet).
 browser:

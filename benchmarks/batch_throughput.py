@@ -20,11 +20,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDIOCLAS_SHARED", REPO.parent / "shared"))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("AUDIOCLAS_WEIGHTS", str(SHARED / "weights" / "efficientat"))
 
-from media import encode  # noqa: E402  (tests/media.py: PyAV encoding helper)
+from media import encode  # noqa: E402  (tests/support/media.py: PyAV encoding helper)
 from predict_speed import RATE, real_audio  # noqa: E402
 
 from audioclas.batch import JobSpec, read_table, run_job  # noqa: E402  (first: sets OMP_WAIT_POLICY before torch)

@@ -24,10 +24,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDIOCLAS_SHARED", REPO.parent / "shared"))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 os.environ.setdefault("AUDIOCLAS_WEIGHTS", str(SHARED / "weights" / "efficientat"))
 
-from media import encode  # noqa: E402  (tests/media.py: PyAV encoding helper)
+from media import encode  # noqa: E402  (tests/support/media.py: PyAV encoding helper)
 
 from audioclas.audio import load_audio, stream_audio  # noqa: E402
 from audioclas.inputs import AudioSource  # noqa: E402

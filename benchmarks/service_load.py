@@ -22,10 +22,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDIOCLAS_SHARED", REPO.parent / "shared"))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 os.environ.setdefault("AUDIOCLAS_WEIGHTS", str(SHARED / "weights" / "efficientat"))
 
-from service_server import Server  # noqa: E402  (tests/service_server.py: starts `audioclas serve`)
+from service_server import Server  # noqa: E402  (tests/support/service_server.py: starts `audioclas serve`)
 
 CLIP = SHARED / "audio" / "metro_station-paris.wav"
 CLIP_SECONDS = 10.0

@@ -17,6 +17,8 @@ from audioclas.audio import SAMPLE_RATE, AudioInfo, load_audio, probe, stream_au
 from audioclas.errors import InputError
 from audioclas.inputs import AudioSource
 
+pytestmark = pytest.mark.unit
+
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 HUMPBACK = "glacier-bay-humpback.ogg"
 

@@ -103,6 +103,7 @@ def whole_clips(model, reference) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {clip: (logits[0].numpy(), embedding[0].numpy()) for clip, (logits, embedding) in outputs.items()}
 
 
+@pytest.mark.unit
 def test_mel_filterbank(reference):
     expected = reference["mel_filterbank"]
     np.testing.assert_allclose(kaldi_mel_filterbank().float().numpy(), expected, rtol=0, atol=1e-4)
@@ -110,6 +111,7 @@ def test_mel_filterbank(reference):
     np.testing.assert_array_equal(LogMelFrontEnd().window.numpy(), reference["stft_window"])
 
 
+@pytest.mark.unit
 def test_mel_whole_clip(reference):
     front_end = LogMelFrontEnd()
     for clip in reference["clip_ids"]:
@@ -186,6 +188,7 @@ def test_fused_model_has_no_batchnorm(weights_path):
     assert not fused.training
 
 
+@pytest.mark.unit
 def test_make_divisible():
     # Examples from docs/efficientat-mn04.md section 3.2.
     assert [make_divisible(v * 0.4) for v in (16, 24, 64, 72, 184, 672, 960, 1280)] == [

@@ -7,6 +7,8 @@ from audioclas.errors import AudioclasError, OptionError
 from audioclas.labels import audioset_labels, resolve_label_names, search_labels
 from audioclas.predictions import LabelFilter, LabelQuery, aggregate_windows
 
+pytestmark = pytest.mark.unit
+
 NAMES = ["Speech", "Dog", "Bark", "Music", "Silence"]
 SCORES = np.array([0.9, 0.2, 0.7, 0.5, 0.01], dtype=np.float32)
 

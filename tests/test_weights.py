@@ -69,9 +69,10 @@ def test_env_beats_cache(weights_path, cache, monkeypatch):
     assert resolve_weights() == weights_path
 
 
+@pytest.mark.unit
 def test_env_folder_without_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIOCLAS_WEIGHTS", str(tmp_path))
-    with pytest.raises(WeightsError, match="not found.*AUDIOCLAS_WEIGHTS"):
+    with pytest.raises(WeightsError, match=r"not found.*AUDIOCLAS_WEIGHTS"):
         resolve_weights()
 
 
@@ -121,6 +122,7 @@ def offline() -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("make_client", [lambda: github(b"Not Found", status=404), offline], ids=["404", "offline"])
 def test_no_weights_anywhere_says_where_to_put_them(cache, make_client):
     with pytest.raises(WeightsError) as error:

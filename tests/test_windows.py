@@ -6,6 +6,8 @@ import pytest
 from audioclas.errors import OptionError
 from audioclas.windows import WindowRequest, WindowSettings, iter_windows
 
+pytestmark = pytest.mark.unit
+
 
 def windows_of(total: int, size: int, hop: int, chunk: int, pad: str = "loop") -> list:
     audio = np.arange(total, dtype=np.float32)

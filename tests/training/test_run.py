@@ -159,7 +159,7 @@ def test_the_trained_model_separates_the_digits(trained) -> None:
 
 def test_load_and_classify_window_embeddings(trained, splits) -> None:
     model = load_model("digits")
-    (by_split, dataset) = splits
+    (by_split, _dataset) = splits
     assert model.classes == DIGITS and not model.multilabel and model.backbone_sha256 == WEIGHTS_SHA256
     test = by_split["test"]
     expected, _ = predict_scores(model.head, test, False)
@@ -218,7 +218,7 @@ def test_a_second_training_decodes_nothing(trained, digits: Path) -> None:
 
 
 def test_the_same_seed_gives_the_same_head_and_l2_really_applies(splits) -> None:
-    (by_split, dataset) = splits
+    (by_split, _dataset) = splits
 
     def weights(**options) -> torch.Tensor:
         torch.manual_seed(0)
@@ -468,6 +468,7 @@ def test_finetune_saves_and_uses_its_own_network(digits: Path, tmp_path: Path) -
 # ---------------------------------------------------------------- saved models: atomic writes, names, CLI
 
 
+@pytest.mark.unit
 def test_saving_is_atomic(tmp_path: Path) -> None:
     def crash(folder: Path) -> None:
         (folder / "model.json").write_text("{}")
@@ -534,6 +535,7 @@ def test_train_cli_with_a_config_file_and_overriding_flags(digits: Path, tmp_pat
     assert json.loads(capsys.readouterr().out)["examples"] == 9
 
 
+@pytest.mark.unit
 def test_train_cli_reports_every_data_problem_and_exits_1(digits: Path, tmp_path: Path, capsys) -> None:
     from audioclas.cli import train as train_cli
 

@@ -20,6 +20,8 @@ from audioclas.errors import InputError, InputTooLarge, UnsupportedInput
 from audioclas.inputs import AudioSource, InputLimits, open_sources
 from audioclas.service.errors import http_status
 
+pytestmark = pytest.mark.unit
+
 # Random bytes that FFmpeg recognises as no format: fixed, since some random draws probe as a tiny WAV.
 NOISE = random.Random(0).randbytes(4000)
 

@@ -29,6 +29,7 @@ def test_metadata_and_predict_like_deepaas(audio_dir: Path) -> None:
         assert result == {"input": path, "error": result["error"]} and "only http and https URLs" in result["error"]
 
 
+@pytest.mark.unit
 def test_training_errors_quote_no_file_contents(tmp_path: Path) -> None:
     (tmp_path / "secret.csv").write_text("hunter2-password,hunter2-password\nroot:x:0:0:hunter2\n")
     with pytest.raises(DatasetError) as caught:

@@ -2,7 +2,8 @@
 API, the CLI, the REST service and the DEEPaaS adapter, evaluates, and shows the frozen head's and the fine-tuned
 network's metrics side by side. Also: window options with a custom model, and AudioSet tags beside one.
 
-One fine-tuning (two digits, 5 training clips each, one epoch) is shared by the whole module.
+One fine-tuning (two digits, 5 training clips each, one epoch) is shared by the module's end-to-end tests; the
+windows fine-tuning cuts are checked on their own against the prediction windows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from service_server import Server
 
 from audioclas import deepaas_adapter
@@ -352,3 +354,16 @@ def test_models_show_says_which_network_was_kept(tuned, capsys: pytest.CaptureFi
     assert main(["models", "show", NAME]) == 0
     shown = " ".join(capsys.readouterr().out.split())
     assert f"kept the fine-tuned network: {NO_VALIDATION}" in shown
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("seconds", [0.2, 0.3, 0.45, 0.6, 1.0])
+def test_finetune_windows_are_the_prediction_windows(seconds: float) -> None:
+    from audioclas.training.finetune import window_batch
+    from audioclas.windows import WindowSettings, iter_windows
+
+    settings = WindowSettings(0.3, 0.1, "zeros")
+    wave = np.random.default_rng(0).standard_normal(round(seconds * 32000)).astype(np.float32)
+    size, hop = settings.in_samples(32000)
+    expected = np.stack([window.samples for window in iter_windows([wave], size, hop, "zeros")])
+    np.testing.assert_array_equal(window_batch(torch.from_numpy(wave)[None], settings)[0].numpy(), expected)

@@ -1,4 +1,4 @@
-"""Inputs and checks shared by the batch-job tests (test_batch_local.py, test_batch_ray.py)."""
+"""Inputs and checks shared by the batch-job tests (tests/batch/test_local.py, test_ray.py)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ import pytest
 from audioclas.inputs import open_sources
 from audioclas.inputs.rules import AUDIO_EXTENSIONS, is_audio_name, is_hidden, unsafe_relative_path
 
+pytestmark = pytest.mark.unit
+
 # The two lists this one replaced: tagging's (sources.py) and training's (training/dataset.py).
 TAGGING = (
     ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .wma .aiff .aif .webm .mp4 .mkv .mov .avi .3gp .amr .caf .au .snd .mka"

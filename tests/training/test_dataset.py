@@ -10,6 +10,8 @@ import pytest
 
 from audioclas.training.dataset import OUTSIDE, DatasetError, load_dataset, stratified_holdout, with_holdout
 
+pytestmark = pytest.mark.unit
+
 DIGITS = ["zero", "one", "two"]
 
 
@@ -194,13 +196,13 @@ def test_stratified_holdout_is_seeded_and_stratified(fsdd: Path) -> None:
     train, val = stratified_holdout(dataset.splits["train"], 0.1, seed=7)
     assert len(train) + len(val) == 2700 and not {e.path for e in train} & {e.path for e in val}
     assert Counter(e.label for e in val) == {label: 27 for label in range(10)}
-    again, val_again = stratified_holdout(list(reversed(dataset.splits["train"])), 0.1, seed=7)
+    _again, val_again = stratified_holdout(list(reversed(dataset.splits["train"])), 0.1, seed=7)
     assert [e.path for e in val_again] == [e.path for e in val]  # independent of the input order
     _, other = stratified_holdout(dataset.splits["train"], 0.1, seed=8)
     assert {e.path for e in other} != {e.path for e in val}
     assert with_holdout(dataset, 0.1, 7).splits["val"] == val
-    tiny = [e for e in dataset.splits["train"] if e.label in (0, 1)][:2] + [dataset.splits["train"][-1]]
-    kept, held = stratified_holdout(tiny, 0.5, 0)  # a class of one example stays in train
+    tiny = [*[e for e in dataset.splits["train"] if e.label in (0, 1)][:2], dataset.splits["train"][-1]]
+    kept, _held = stratified_holdout(tiny, 0.5, 0)  # a class of one example stays in train
     assert dataset.splits["train"][-1] in kept
 
 

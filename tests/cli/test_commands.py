@@ -273,7 +273,7 @@ def test_a_full_disk_is_one_line(audio_dir: Path, tmp_path: Path, full_disk: Pat
 
 def test_format_follows_the_output_file_extension(audio_dir: Path, tmp_path: Path) -> None:
     for name, parse in (
-        ("tags.csv", lambda text: list(csv.DictReader(io.StringIO(text)))[0]["label"]),
+        ("tags.csv", lambda text: next(iter(csv.DictReader(io.StringIO(text))))["label"]),
         ("tags.ndjson", lambda text: json.loads(text.splitlines()[0])["labels"][0]["name"]),
         ("tags.JSON", lambda text: json.loads(text)[0]["labels"][0]["name"]),
     ):

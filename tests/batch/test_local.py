@@ -134,7 +134,7 @@ def test_rerun_skips_done_inputs_and_redoes_only_a_lost_shard(inputs: Path, embe
 
 
 def test_a_job_is_resumed_only_with_its_own_settings(inputs: Path, embed_job: Path, tmp_path: Path) -> None:
-    with pytest.raises(AudioclasError, match="other settings.*hop"):
+    with pytest.raises(AudioclasError, match=r"other settings.*hop"):
         run_job([str(inputs)], embed_job, JobSpec("embed", WindowSettings(hop=5.0), timeline=True))
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(AudioclasError, match="not empty and holds no batch job"):
@@ -248,7 +248,7 @@ def test_training_cache_reads_an_embed_job(embed_job: Path, tmp_path: Path) -> N
 def test_parquet_output_needs_only_the_base_install(audio_dir: Path, tmp_path: Path) -> None:
     """``embed`` and ``predict --out`` work without the [ray] extra: pyarrow is a base dependency, and a local job
     never imports Ray (blocked in the child process, as if not installed)."""
-    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     assert "pyarrow" in {re.match(r"[\w.-]+", requirement)[0].lower() for requirement in project["dependencies"]}
     without_ray = "import sys; sys.modules['ray'] = None; from audioclas.cli import main; sys.exit(main())"
     out = tmp_path / "out"

@@ -1,6 +1,6 @@
 """Batch jobs on a real local Ray cluster (2 CPUs, started here for this module and shut down after it).
 
-The same inputs as test_batch_local.py: real clips from ../shared/audio, a corrupt file and a zip. A Ray actor is
+The same inputs as test_local.py: real clips from ../shared/audio, a corrupt file and a zip. A Ray actor is
 really killed (SIGKILL) mid-job through the worker's test hook, which the actor processes read from the
 environment they inherit from this process: set before ``ray.init``, armed per test by writing its JSON file.
 """
