@@ -7,11 +7,10 @@ binary file objects, or ``(array, sample_rate)`` tuples.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,13 +21,13 @@ from audioclas.inputs import InputLimits, open_sources
 from audioclas.inputs.types import Input, OpenedSources
 from audioclas.labels import audioset_labels
 from audioclas.model import load_efficientat
+from audioclas.options import Classifier, given_or_built, resolve_options
 from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
 from audioclas.predictions import (
     Aggregate,
     LabelFilter,
     LabelQuery,
     Prediction,
-    Scores,
     aggregate_windows,
     make_prediction,
 )
@@ -45,28 +44,6 @@ class ClipEmbedding:
     starts: npt.NDArray[np.float64]  # (windows,) seconds
     windows: npt.NDArray[np.float32]  # (windows, 384)
     clip: npt.NDArray[np.float32]  # (384,)
-
-
-class Classifier(Protocol):
-    """A custom classifier trained on window embeddings (``audioclas.training.store.SavedModel``)."""
-
-    name: str
-    classes: list[str]
-    window: float
-    hop: float | None
-    pad: PadMode
-    backbone_sha256: str  # the network whose embeddings it reads: the pretrained one, or its fine-tuned copy
-    pretrained_sha256: str  # the pretrained network it derives from
-    finetuned: bool
-
-    def load_backbone(self) -> torch.nn.Module | None:
-        """The fine-tuned network whose embeddings the classifier reads (checked against ``backbone_sha256``),
-        or None for the pretrained one."""
-        ...
-
-    def classify(self, windows: npt.NDArray[np.float32]) -> tuple[Scores, Scores]:
-        """(window scores (windows, classes), clip scores (classes,)) from (windows, 384) embeddings."""
-        ...
 
 
 class Tagger:
@@ -148,10 +125,10 @@ class Tagger:
         are that classifier's classes, and ``with_audioset`` adds the AudioSet tags alongside, computed as without a
         model: by the pretrained network on its own 10 s windows.
         """
-        query = _given_or_built(
+        query = given_or_built(
             query, LabelQuery, top_k=top_k, threshold=threshold, labels=labels, exclude=exclude, aggregate=aggregate
         )
-        request = _given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
+        request = given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
         settings, label_filter = resolve_options(model, query, request)  # option errors here, before any input
         return self._predict(inputs, query, settings, label_filter, model, with_audioset, progress)
 
@@ -241,7 +218,7 @@ class Tagger:
     ) -> Generator[ClipEmbedding | InputError, None, None]:
         """Window and clip embeddings (384-d) for each input, in order; ``windows`` (or ``window``, ``hop``, ``pad``)
         as given, 10 s looped windows by default."""
-        settings = _given_or_built(windows, WindowSettings, window=window, hop=hop, pad=pad)
+        settings = given_or_built(windows, WindowSettings, window=window, hop=hop, pad=pad)
         return self._embed(inputs, settings, progress)
 
     def _embed(
@@ -262,70 +239,7 @@ class Tagger:
         return _single(audio, self.embed_many([audio], **options))
 
 
-def class_names(model: Classifier | None) -> tuple[list[str], list[str] | None]:
-    """(names, ids) of the classes a model reports: AudioSet's without one, a custom model's (no ids) with one."""
-    if model is None:
-        labels = audioset_labels()
-        return [label.name for label in labels], [label.id for label in labels]
-    return list(model.classes), None
-
-
-def resolve_options(
-    model: Classifier | None, query: LabelQuery, windows: WindowRequest | WindowSettings
-) -> tuple[WindowSettings, LabelFilter]:
-    """The windows and the label filter a prediction with ``model`` (None: the network's AudioSet tags) runs with:
-    the one place where options meet a model. Raises ``AudioclasError`` (one line) for options it cannot use: labels
-    it does not have, windows it was not trained on."""
-    return prediction_windows(model, windows), query.resolve(*class_names(model))
-
-
-def prediction_windows(model: Classifier | None, windows: WindowRequest | WindowSettings) -> WindowSettings:
-    """The windows to predict with; raises ``OptionError`` (one line) for settings that cannot be used.
-
-    Without a model: 10 s windows (the network's own), looped, unless given. A custom model reads embeddings of
-    the windows it was trained on: its window length and padding are part of it, so a different ``window`` or
-    ``pad`` is refused (a head trained on 0.3 s windows knows nothing of 10 s ones); ``hop`` only sets where
-    windows start, so it is honoured (a finer timeline), up to the window length. ``WindowSettings`` ask for all
-    three.
-    """
-    window, hop, pad = windows.window, windows.hop, windows.pad
-    if model is not None:
-        if window is not None and not math.isclose(window, model.window):
-            raise OptionError(
-                f"model {model.name!r} was trained on {model.window:g} s windows: it cannot use "
-                f"{window:g} s windows (leave the window out)"
-            )
-        if pad is not None and pad != model.pad:
-            raise OptionError(
-                f"model {model.name!r} was trained with short clips padded by {model.pad}: it "
-                f"cannot use pad {pad} (leave pad out)"
-            )
-        window, hop, pad = model.window, model.hop if hop is None else hop, model.pad
-    try:
-        return WindowSettings(10.0 if window is None else window, hop, pad or "loop")
-    except OptionError as error:
-        suffix = f" (model {model.name!r} uses {model.window:g} s windows)" if model else ""
-        raise OptionError(f"{error}{suffix}") from None
-
-
-Options = TypeVar("Options", LabelQuery, WindowRequest, WindowSettings)
-Accepted = TypeVar("Accepted")
 Result = TypeVar("Result")
-
-
-def _given_or_built(
-    given: object, kind: type[Options], accepts: tuple[type[Accepted], ...] = (), **keywords: Any
-) -> Options | Accepted:
-    """``given`` (a ``kind``, or one of ``accepts``), or a ``kind`` built from the Python API's keyword options (those
-    not None); never both."""
-    chosen = {name: value for name, value in keywords.items() if value is not None}
-    if given is None:
-        return kind(**chosen)
-    if chosen:
-        raise OptionError(f"give {', '.join(chosen)} inside the {kind.__name__}, not beside it")
-    if isinstance(given, (kind, accepts)):
-        return given
-    raise OptionError(f"expected a {kind.__name__}, not {type(given).__name__}")
 
 
 def _single(audio: Input, results: Iterable[Result | InputError]) -> Result:

@@ -64,7 +64,7 @@ class WindowSettings:
 class WindowRequest:
     """The windows a caller asks for: each ``None`` is left to the model (10 s looped windows for the network's own
     tags; a custom model's own window, hop and padding). What is given is checked on construction; the hop against
-    the window once that is known (``tagger.prediction_windows`` settles a request into ``WindowSettings``)."""
+    the window once that is known (``options.prediction_windows`` settles a request into ``WindowSettings``)."""
 
     window: float | None = None
     hop: float | None = None

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 from audioclas import __version__
 from audioclas.errors import AudioclasError
 from audioclas.fileio import atomic_open
+from audioclas.options import resolve_options
 from audioclas.predictions import LabelQuery
-from audioclas.tagger import resolve_options
 from audioclas.weights import WEIGHTS_SHA256
 from audioclas.windows import WindowSettings
 

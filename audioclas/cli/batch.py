@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from audioclas.cli.console import print_error, stderr
 from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError
+from audioclas.options import prediction_windows
 from audioclas.predictions import LabelQuery
-from audioclas.tagger import prediction_windows
 from audioclas.windows import WindowRequest, WindowSettings
 
 if TYPE_CHECKING:

@@ -33,3 +33,22 @@ def per_class_table(rows: list[dict[str, Any]], title: str = "per class") -> Tab
         scores = (f"{row[name]:.3f}" for name in ("precision", "recall", "f1"))
         table.add_row(row["class"], *scores, str(row["support"]))
     return table
+
+
+def metrics_table(metrics: dict[str, dict[str, Any]], title: str = "metrics") -> Table:
+    """The headline metrics of each split: accuracy, balanced accuracy, macro-F1 (single-label) or mAP, micro-F1."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("split")
+    names = [
+        name
+        for name in ("accuracy", "balanced_accuracy", "macro_f1", "mAP", "micro_f1")
+        if any(name in values for values in metrics.values())
+    ]
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
+    table.add_column("clips", justify="right")
+    for split, values in metrics.items():
+        table.add_row(
+            split, *(f"{values[name]:.4f}" if name in values else "" for name in names), str(values["examples"])
+        )
+    return table

@@ -12,9 +12,10 @@ from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error
 from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError, InputError
+from audioclas.options import Classifier
 from audioclas.output import FORMATS, ResultWriter, open_output, output_format
 from audioclas.predictions import LabelQuery
-from audioclas.tagger import Classifier, Tagger
+from audioclas.tagger import Tagger
 from audioclas.windows import WindowRequest
 
 EXAMPLES = """

@@ -1,15 +1,13 @@
-"""``audioclas train`` (a classifier on your own labelled audio) and ``audioclas evaluate`` (a saved one on data)."""
+"""``audioclas train``: a classifier on your own labelled audio, saved under a name."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from audioclas.cli.console import per_class_table, print_error, print_json, stderr
+from audioclas.cli.console import metrics_table, print_error, print_json, stderr
 from audioclas.cli.progress import TrainProgress
 from audioclas.training.config import TrainConfig, make_config
 
@@ -33,12 +31,6 @@ decodes nothing. Ctrl-C stops training and saves the best epoch so far.
 
 exit status: 0 when a model was saved, 1 when the data has problems (all are listed), 2 for a usage error,
 130 when interrupted before the first epoch finished.
-"""
-
-EVALUATE_EXAMPLES = """
-examples:
-  audioclas evaluate birds birds/                  the test split (or all of DATA when it has no splits)
-  audioclas evaluate birds new_recordings/ --split train --output report/   metrics.json + confusion matrix
 """
 
 
@@ -168,28 +160,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(func=run)
 
-    evaluate = subparsers.add_parser(
-        "evaluate",
-        help="measure a saved classifier on a dataset",
-        description="Accuracy, balanced accuracy, macro-F1, per-class precision and recall and the confusion matrix "
-        "(mAP and F1 at the model's thresholds for multi-label models) of a saved model on a dataset in any "
-        "training layout. Classes are matched by name.",
-        epilog=EVALUATE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    evaluate.add_argument("model", metavar="MODEL", help="saved model name, or a folder's path (./dir)")
-    evaluate.add_argument("data", metavar="DATA", help="dataset folder or CSV")
-    evaluate.add_argument(
-        "--split", choices=("train", "val", "test"), help="default: test if DATA has it, else everything"
-    )
-    evaluate.add_argument(
-        "--output", type=Path, metavar="DIR", help="write metrics.json and the confusion matrix (PNG, JSON) here"
-    )
-    evaluate.add_argument("--skip-bad-audio", action="store_true", help="leave out files that cannot be decoded")
-    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress display")
-    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
-    evaluate.set_defaults(func=run_evaluate)
-
 
 OPTION_NAMES = [name for name in TrainConfig.model_fields if name != "data"]
 
@@ -199,24 +169,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.data is not None:
         overrides["data"] = args.data
     return make_config(args.config, **overrides)
-
-
-def _metrics_table(metrics: dict[str, dict[str, Any]], title: str = "metrics") -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("split")
-    names = [
-        name
-        for name in ("accuracy", "balanced_accuracy", "macro_f1", "mAP", "micro_f1")
-        if any(name in values for values in metrics.values())
-    ]
-    for name in names:
-        table.add_column(name.replace("_", " "), justify="right")
-    table.add_column("clips", justify="right")
-    for split, values in metrics.items():
-        table.add_row(
-            split, *(f"{values[name]:.4f}" if name in values else "" for name in names), str(values["examples"])
-        )
-    return table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -264,7 +216,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     out = Console(highlight=False)
     if result.metrics:
-        out.print(_metrics_table(result.metrics))
+        out.print(metrics_table(result.metrics))
     if result.finetune:  # both networks side by side: a fine-tuned network can be far worse than the frozen head
         rows = {
             f"{split} ({network})": values
@@ -272,7 +224,7 @@ def _train(args: argparse.Namespace) -> int:
             for split, values in (result.finetune[key] or {}).items()
         }
         if rows:
-            out.print(_metrics_table(rows, "frozen head and fine-tuned network"))
+            out.print(metrics_table(rows, "frozen head and fine-tuned network"))
         unchecked = result.finetune["selection"] == NO_VALIDATION
         out.print(
             ("warning: " if unchecked else "") + result.finetune["selection"],
@@ -284,37 +236,4 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.best_epoch}; embeddings {result.timings['extract']:.1f} s, training {result.timings['train']:.1f} s)"
     )
     out.print(f"use it: audioclas predict FILE --model {result.model.name}")
-    return 0
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from audioclas.training.dataset import DatasetError
-    from audioclas.training.evaluation import evaluate
-    from audioclas.training.store import model_ref
-
-    display = TrainProgress(stderr, enabled=not args.no_progress)
-    try:
-        with display.live:
-            result = evaluate(
-                model_ref(args.model),
-                args.data,
-                args.split,
-                output=args.output,
-                skip_bad_audio=args.skip_bad_audio,
-                on_event=display,
-                log=lambda message: None,
-            )
-    except DatasetError as error:
-        print_error(error)
-        return 1
-    if args.json:
-        print_json(result.metrics)
-        return 0
-    out = Console(highlight=False)
-    out.print(_metrics_table({args.split or "evaluated": result.metrics}))
-    out.print(per_class_table(result.metrics["per_class"]))
-    for path in result.skipped:
-        stderr.print(f"skipped {path}: could not be decoded", highlight=False, markup=False)
-    if args.output:
-        out.print(f"report written to {args.output}")
     return 0

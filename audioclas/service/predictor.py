@@ -24,11 +24,12 @@ import torch
 
 from audioclas.errors import AudioclasError, InputError, InputTooLarge, OptionError
 from audioclas.inputs import AudioSource, HttpURL, open_sources
+from audioclas.options import Classifier, resolve_options
 from audioclas.pipeline import Progress
 from audioclas.predictions import LabelQuery, Prediction
 from audioclas.service.netguard import NetGuard
 from audioclas.service.settings import ServiceSettings
-from audioclas.tagger import Classifier, Tagger, resolve_options
+from audioclas.tagger import Tagger
 from audioclas.windows import WindowRequest
 
 AUDIOSET = "audioset"  # the name of the pretrained model in the API
@@ -111,7 +112,7 @@ class Predictor:
 
     def check_options(self, model: str, query: LabelQuery, windows: WindowRequest) -> None:
         """Raise ``AudioclasError`` for options this service refuses (``MAX_TOP_K``, ``MIN_WINDOW_SECONDS``), labels
-        the model does not have, or window settings it cannot use (``tagger.resolve_options``)."""
+        the model does not have, or window settings it cannot use (``options.resolve_options``)."""
         if not 1 <= query.top_k <= MAX_TOP_K:
             raise OptionError(f"top_k must be between 1 and {MAX_TOP_K} here, not {query.top_k}")
         for option, seconds in (("window", windows.window), ("hop", windows.hop)):
