@@ -507,6 +507,7 @@ def test_models_list_show_delete(trained, capsys: pytest.CaptureFixture) -> None
 
 
 def test_train_cli_with_a_config_file_and_overriding_flags(digits: Path, tmp_path: Path, capsys) -> None:
+    from audioclas.cli import evaluate as evaluate_cli
     from audioclas.cli import train as train_cli
 
     config = tmp_path / "train.toml"
@@ -531,7 +532,7 @@ def test_train_cli_with_a_config_file_and_overriding_flags(digits: Path, tmp_pat
     assert printed["model"] == "from-cli" and set(printed["metrics"]) == {"val", "test"}
     saved = json.loads((models_dir() / "from-cli" / "config.json").read_text())
     assert (saved["head"], saved["epochs"], saved["lr"], saved["tensorboard"]) == ("mlp", 3, 0.01, False)
-    assert run_cli(train_cli, ["evaluate", "from-cli", str(digits), "--json", "--no-progress"]) == 0
+    assert run_cli(evaluate_cli, ["evaluate", "from-cli", str(digits), "--json", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 9
 
 
