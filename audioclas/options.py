@@ -6,16 +6,18 @@ options are checked against a model); and building the option objects from the P
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from audioclas.errors import OptionError
 from audioclas.labels import audioset_labels
 from audioclas.predictions import LabelFilter, LabelQuery, Scores
 from audioclas.windows import PadMode, WindowRequest, WindowSettings
+
+if TYPE_CHECKING:
+    import torch
 
 Options = TypeVar("Options", LabelQuery, WindowRequest, WindowSettings)
 Accepted = TypeVar("Accepted")

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from audioclas.cli.console import per_class_table, print_json
-from audioclas.training.store import delete_model, headline_text, list_models, load_model, model_ref, models_dir
 
 EXAMPLES = """
 examples:
@@ -46,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from audioclas.training.store import list_models, models_dir  # here: the store loads PyTorch
+
     models = list_models()
     if args.json:
         print_json(
@@ -88,6 +89,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from audioclas.training.store import headline_text, load_model, model_ref
+
     model = load_model(model_ref(args.name))
     metrics_file = model.path / "metrics.json"
     metrics = json.loads(metrics_file.read_text("utf-8")) if metrics_file.is_file() else {}
@@ -138,6 +141,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    from audioclas.training.store import delete_model
+
     if not args.yes:
         if not sys.stdin.isatty():
             Console(stderr=True).print("refusing to delete without confirmation: add --yes")

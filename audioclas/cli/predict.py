@@ -15,7 +15,6 @@ from audioclas.errors import AudioclasError, InputError
 from audioclas.options import Classifier
 from audioclas.output import FORMATS, ResultWriter, open_output, output_format
 from audioclas.predictions import LabelQuery
-from audioclas.tagger import Tagger
 from audioclas.windows import WindowRequest
 
 EXAMPLES = """
@@ -115,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     windows = WindowRequest(args.window, args.hop, args.pad)
     if args.out is not None or args.engine == "ray":  # a batch job: Parquet tables, resumable, local or on Ray
         return run_predict_job(args, query, windows)
+    from audioclas.tagger import Tagger  # here: PyTorch loads only for a command that runs the network
+
     fmt, inputs = output_format(args.format, args.output), _with_stdin(args.inputs)
     tagger = Tagger(args.weights, batch_size=args.batch_size)
     custom: Classifier | None = None

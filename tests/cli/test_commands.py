@@ -106,6 +106,27 @@ def test_labels_search_and_help() -> None:
     assert run.returncode == 0 and "--timeline" in run.stdout and "examples:" in run.stdout
 
 
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["predict", "--help"], ["train", "--help"], ["labels", "dog"]]
+)
+def test_commands_that_run_no_network_never_import_torch(argv: list[str]) -> None:
+    """Help, the version and the label list answer without loading PyTorch (about a second of start-up and
+    teardown): the sub-commands import the network, the store and the training stack only when they run."""
+    code = (
+        "import sys\n"
+        "from audioclas.cli import main\n"
+        "try:\n"
+        f"    status = main({argv!r})\n"
+        "except SystemExit as done:\n"
+        "    status = done.code\n"
+        "assert status == 0, status\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO TORCH', file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "NO TORCH"
+
+
 def test_undecodable_and_escape_sequence_names_are_shown_safely(audio_dir: Path, tmp_path: Path) -> None:
     """Member names with a byte that is not UTF-8 and a terminal escape sequence (clear screen, bell): shown with
     visible escapes on the screen and in the output file, and every member still gets its result."""
