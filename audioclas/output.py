@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -42,7 +42,7 @@ def output_format(given: str | None, output: Path | None) -> Format:
     if given is not None:
         if given not in FORMATS:
             raise OptionError(f"format must be one of {', '.join(FORMATS)}, not {given!r}")
-        return given  # type: ignore[return-value]
+        return cast(Format, given)  # one of FORMATS, checked above
     if output is None:
         return "table"
     try:

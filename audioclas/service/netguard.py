@@ -130,4 +130,4 @@ class _PinnedBackend(httpcore.SyncBackend):
                 return super().connect_tcp(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 last_error = error
-        raise last_error  # type: ignore[misc]
+        raise last_error or httpcore.ConnectError(f"no address to connect to for {host}")

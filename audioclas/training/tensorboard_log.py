@@ -70,5 +70,5 @@ def _quiet_tensorboard_threads() -> None:
         if not (type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError)):
             previous(args)
 
-    hook.quiets_tensorboard = True  # type: ignore[attr-defined]
+    hook.quiets_tensorboard = True  # type: ignore[attr-defined]  # a mark on the function, to install it once
     threading.excepthook = hook
