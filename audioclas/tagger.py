@@ -212,22 +212,25 @@ class Tagger:
         windows: WindowSettings | None = None,
         *,
         progress: Callable[[Progress], None] | None = None,
+        network: torch.nn.Module | None = None,
         window: float | None = None,
         hop: float | None = None,
         pad: PadMode | None = None,
     ) -> Generator[ClipEmbedding | InputError, None, None]:
         """Window and clip embeddings (384-d) for each input, in order; ``windows`` (or ``window``, ``hop``, ``pad``)
-        as given, 10 s looped windows by default."""
+        as given, 10 s looped windows by default. ``network``: another network of the same kind to embed with (a
+        fine-tuned backbone), instead of the pretrained one."""
         settings = given_or_built(windows, WindowSettings, window=window, hop=hop, pad=pad)
-        return self._embed(inputs, settings, progress)
+        return self._embed(inputs, settings, progress, network)
 
     def _embed(
         self,
         inputs: Input | Iterable[Input] | OpenedSources,
         settings: WindowSettings,
         progress: Callable[[Progress], None] | None,
+        network: torch.nn.Module | None = None,
     ) -> Generator[ClipEmbedding | InputError, None, None]:
-        for output in self.outputs(inputs, settings, progress):
+        for output in self.outputs(inputs, settings, progress, network):
             if isinstance(output, InputError):
                 yield output
             else:

@@ -25,7 +25,7 @@ from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
 from audioclas.model import EMBEDDING_DIM
 from audioclas.settings import cache_dir
-from audioclas.windows import PadMode, WindowSettings
+from audioclas.windows import WindowSettings
 
 if TYPE_CHECKING:
     from audioclas.tagger import ClipEmbedding
@@ -59,7 +59,7 @@ class PathEmbedder(Protocol):
     """What ``extract`` computes embeddings with: ``Tagger.embed_many`` over audio files, one result per path."""
 
     def embed_many(
-        self, paths: list[Path], *, window: float, hop: float | None, pad: PadMode
+        self, paths: list[Path], settings: WindowSettings
     ) -> Generator[ClipEmbedding | InputError, None, None]: ...
 
 
@@ -171,7 +171,7 @@ def extract(
 def _embed(
     tagger: PathEmbedder, paths: list[Path], settings: WindowSettings
 ) -> Generator[ClipEmbedding | InputError, None, None]:
-    return tagger.embed_many(paths, window=settings.window, hop=settings.hop, pad=settings.pad)
+    return tagger.embed_many(paths, settings)
 
 
 # ---------------------------------------------------------------- precomputed embeddings outside the cache

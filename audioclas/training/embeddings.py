@@ -28,7 +28,7 @@ from audioclas.training.embedding_cache import ClipWindows, EmbeddingCache, extr
 from audioclas.training.store import BACKBONE_NAME
 from audioclas.training.trainer import EmbeddedSplit, TrainEvent
 from audioclas.weights import WEIGHTS_SHA256
-from audioclas.windows import PadMode, WindowSettings
+from audioclas.windows import WindowSettings
 
 if TYPE_CHECKING:
     from audioclas.tagger import ClipEmbedding, Tagger
@@ -92,23 +92,20 @@ class Embedder:
     def _tagger(self) -> _SourceTagger:
         from audioclas.tagger import Tagger
 
-        tagger = Tagger()
-        if self.backbone is not None:
-            tagger.model = self.backbone
-        return _SourceTagger(tagger)
+        return _SourceTagger(Tagger(), self.backbone)
 
 
 class _SourceTagger:
     """Hands dataset files to the tagger as single sources, so that no path is read as a folder, glob or archive."""
 
-    def __init__(self, tagger: Tagger) -> None:
-        self.tagger = tagger
+    def __init__(self, tagger: Tagger, network: EfficientAT | None) -> None:
+        self.tagger, self.network = tagger, network  # network: a fine-tuned backbone, else the pretrained one
 
     def embed_many(
-        self, paths: list[Path], *, window: float, hop: float | None, pad: PadMode
+        self, paths: list[Path], settings: WindowSettings
     ) -> Generator[ClipEmbedding | InputError, None, None]:
         sources = [AudioSource(str(path), path=path) for path in paths]
-        return self.tagger.embed_many(sources, window=window, hop=hop, pad=pad)
+        return self.tagger.embed_many(sources, settings, network=self.network)
 
 
 def _extract_progress(on_event: Callable[[TrainEvent], None]) -> Callable[[int, int], None]:

@@ -331,9 +331,9 @@ def test_an_interrupted_extraction_resumes_with_only_the_rest(trained, digits: P
     class CountingTagger:
         tagger = Tagger()
 
-        def embed_many(self, paths, **options):
+        def embed_many(self, paths, settings):
             computed_paths.extend(paths)
-            return self.tagger.embed_many([AudioSource(str(p), path=p) for p in paths], **options)
+            return self.tagger.embed_many([AudioSource(str(p), path=p) for p in paths], settings)
 
     done_counts: list[int] = []
     first = extract(
