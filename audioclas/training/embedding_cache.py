@@ -105,10 +105,10 @@ class EmbeddingCache:
 
 @dataclass
 class Extraction:
-    """What ``extract`` found: embeddings per content hash, failures per path, and how many were computed."""
+    """What ``extract`` found: embeddings and failures per content hash, and how many were computed."""
 
     clips: dict[str, ClipWindows]
-    errors: list[InputError]
+    errors: dict[str, InputError]  # by content sha256, each naming the path it was read from
     computed: int
     cancelled: bool = False
 
@@ -140,7 +140,7 @@ def extract(
     done, total = len(clips), len(unique)
     if progress:
         progress(done, total)
-    errors: list[InputError] = []
+    errors: dict[str, InputError] = {}
     computed = 0
     if missing:
         tagger = tagger_factory()
@@ -152,7 +152,7 @@ def extract(
             try:
                 for (path, sha256), result in zip(chunk, results):
                     if isinstance(result, InputError):
-                        errors.append(result.renamed(str(path)))
+                        errors[sha256] = result.renamed(str(path))
                     else:
                         clip = ClipWindows(result.windows, result.starts, result.duration)
                         cache.put(sha256, clip)

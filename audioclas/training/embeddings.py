@@ -80,8 +80,7 @@ class Embedder:
             )
         if result.cancelled:
             raise Cancelled(f"cancelled during embedding extraction ({result.computed} files were computed and cached)")
-        sha256_of = {printable(str(example.path)): example.sha256 for example in examples}  # as errors name them
-        problems = {sha256_of[error.source]: error.problem for error in result.errors}
+        problems = {sha256: error.problem for sha256, error in result.errors.items()}
         failed = [
             (example, problems.get(example.sha256, "could not be embedded"))
             for example in examples
