@@ -10,17 +10,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-SAMPLE_RATE = 32000
-N_FFT = 1024
-WIN_LENGTH = 800
-HOP_LENGTH = 320
-N_MELS = 128
-F_MAX = 15000.0
-PREEMPHASIS = 0.97
-LOG_OFFSET = 1e-5
+from .architecture import (
+    F_MAX,
+    HOP_LENGTH,
+    LOG_OFFSET,
+    MIN_SAMPLES,
+    N_FFT,
+    N_MELS,
+    PREEMPHASIS,
+    SAMPLE_RATE,
+    WIN_LENGTH,
+)
+
 ROWS_PER_CHUNK = 2
-MIN_SAMPLES = N_FFT // 2 + 2
-"""Shortest waveform the STFT accepts: reflect padding needs more than n_fft / 2 pre-emphasised samples."""
 
 
 def num_frames(num_samples: int) -> int:

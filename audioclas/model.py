@@ -12,45 +12,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .architecture import BLOCKS, BN_EPS, HEAD_HIDDEN, NUM_CLASSES, STEM_CHANNELS, WIDTH, make_divisible, scaled
 from .features import LogMelFrontEnd
 from .weights import resolve_weights
-
-WIDTH = 0.4
-EMBEDDING_DIM = 384
-NUM_CLASSES = 527
-BN_EPS = 1e-3
-
-# MobileNetV3-Large blocks in full-width channels, scaled by WIDTH below:
-# (in, kernel, expanded, out, squeeze-excite, activation, stride)
-BLOCKS = [
-    (16, 3, 16, 16, False, "RE", 1),
-    (16, 3, 64, 24, False, "RE", 2),
-    (24, 3, 72, 24, False, "RE", 1),
-    (24, 5, 72, 40, True, "RE", 2),
-    (40, 5, 120, 40, True, "RE", 1),
-    (40, 5, 120, 40, True, "RE", 1),
-    (40, 3, 240, 80, False, "HS", 2),
-    (80, 3, 200, 80, False, "HS", 1),
-    (80, 3, 184, 80, False, "HS", 1),
-    (80, 3, 184, 80, False, "HS", 1),
-    (80, 3, 480, 112, True, "HS", 1),
-    (112, 3, 672, 112, True, "HS", 1),
-    (112, 5, 672, 160, True, "HS", 2),
-    (160, 5, 960, 160, True, "HS", 1),
-    (160, 5, 960, 160, True, "HS", 1),
-]
-STEM_CHANNELS = 16
-HEAD_HIDDEN = 1280
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """TF-slim channel rounding: nearest multiple of ``divisor``, never more than 10 % below ``value``."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-def scaled(channels: int) -> int:
-    return make_divisible(channels * WIDTH)
 
 
 class ConvBN(nn.Sequential):

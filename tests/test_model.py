@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from audioclas.features import MIN_SAMPLES, LogMelFrontEnd, kaldi_mel_filterbank, num_frames
-from audioclas.model import EMBEDDING_DIM, NUM_CLASSES, MobileNetV3, load_efficientat, make_divisible
+from audioclas.architecture import EMBEDDING_DIM, MIN_SAMPLES, NUM_CLASSES, make_divisible
+from audioclas.features import LogMelFrontEnd, kaldi_mel_filterbank, num_frames
+from audioclas.model import MobileNetV3, load_efficientat
 
 LABELS_CSV = Path(__file__).resolve().parents[1] / "audioclas" / "data" / "class_labels_indices.csv"
 LABELS_SHA256 = "cdd1049833c4b86127c2773ac0d14a2754b6a6d0d1798002ed5c66e699708429"  # upstream metadata file

@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audioclas.architecture import EMBEDDING_DIM
 from audioclas.batch.job import LISTING, OutputFolder
 from audioclas.batch.tables import FAILURES, clip_schema, window_schema
 from audioclas.errors import AudioclasError
-from audioclas.model import EMBEDDING_DIM
 
 
 @dataclass(frozen=True)

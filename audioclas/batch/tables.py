@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audioclas.architecture import EMBEDDING_DIM
 from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
-from audioclas.model import EMBEDDING_DIM
 from audioclas.pipeline import ClipOutput
 from audioclas.predictions import LabelScore, Prediction
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from audioclas.model import EMBEDDING_DIM
+from audioclas.architecture import EMBEDDING_DIM
 from audioclas.service.errors import ModelBusy, PretrainedModel
 from audioclas.service.jobs import JobStore
 from audioclas.service.predictor import AUDIOSET, Predictor

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from audioclas.architecture import EMBEDDING_DIM
 from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
-from audioclas.model import EMBEDDING_DIM
 from audioclas.settings import cache_dir
 from audioclas.windows import WindowSettings
 

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from audioclas.architecture import EMBEDDING_DIM
 from audioclas.errors import AudioclasError
-from audioclas.model import EMBEDDING_DIM
 from audioclas.pipeline import network_threads, torch_threads
 from audioclas.settings import home_dir
 from audioclas.training import store

@@ -20,12 +20,12 @@ import pyarrow as pa
 import pytest
 from batch_inputs import ARCHIVE, CLIPS, CORRUPT, assert_exactly_once, expected_inputs, make_inputs, set_faults, tables
 
+from audioclas.architecture import EMBEDDING_DIM
 from audioclas.batch import JobSpec, read_embeddings, read_job, read_table, run_job
 from audioclas.batch.job import OutputFolder
 from audioclas.batch.tasks import list_inputs
 from audioclas.batch.worker import FAULTS_ENV, _Journal
 from audioclas.errors import AudioclasError, InputError
-from audioclas.model import EMBEDDING_DIM
 from audioclas.predictions import LabelQuery
 from audioclas.tagger import Tagger
 from audioclas.windows import WindowSettings

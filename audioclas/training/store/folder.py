@@ -16,8 +16,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from audioclas.architecture import EMBEDDING_DIM
 from audioclas.fileio import now_iso
-from audioclas.model import EMBEDDING_DIM, EfficientAT
+from audioclas.model import EfficientAT
 from audioclas.training.heads import Head, build_head
 from audioclas.training.metrics import split_summaries, write_confusion
 from audioclas.training.store.names import ModelError, model_folder, resolve_model
