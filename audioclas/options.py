@@ -6,18 +6,16 @@ options are checked against a model); and building the option objects from the P
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from audioclas.engine import Backend, Engine
 from audioclas.errors import OptionError
 from audioclas.labels import audioset_labels
 from audioclas.predictions import LabelFilter, LabelQuery, Scores
 from audioclas.windows import PadMode, WindowRequest, WindowSettings
-
-if TYPE_CHECKING:
-    import torch
 
 Options = TypeVar("Options", LabelQuery, WindowRequest, WindowSettings)
 Accepted = TypeVar("Accepted")
@@ -35,9 +33,9 @@ class Classifier(Protocol):
     pretrained_sha256: str  # the pretrained network it derives from
     finetuned: bool
 
-    def load_backbone(self) -> torch.nn.Module | None:
-        """The fine-tuned network whose embeddings the classifier reads (checked against ``backbone_sha256``),
-        or None for the pretrained one."""
+    def load_backbone(self, backend: Backend = "auto", threads: int | None = None) -> Engine | None:
+        """The engine of the fine-tuned network whose embeddings the classifier reads (checked against
+        ``backbone_sha256``) on ``backend`` with ``threads``, or None for the pretrained one."""
         ...
 
     def classify(self, windows: npt.NDArray[np.float32]) -> tuple[Scores, Scores]:

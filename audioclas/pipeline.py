@@ -18,15 +18,14 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from audioclas.audio import SAMPLE_RATE, stream_audio
+from audioclas.engine import Engine
 from audioclas.errors import InputError
 from audioclas.inputs import AudioSource
 from audioclas.windows import Window, WindowSettings, iter_windows
@@ -47,24 +46,8 @@ _Message = (
 
 
 def network_threads() -> int:
-    """PyTorch threads for the network while a decoder thread runs beside it: every usable core but one."""
+    """Compute threads for the network while a decoder thread runs beside it: every usable core but one."""
     return max(1, len(os.sched_getaffinity(0)) - 1)
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` PyTorch threads, then restore the previous number.
-
-    Measured on the 2-core target with other work on the machine: head training on FSDD took 8 s with one thread
-    and 57-170 s with two (the threads of tiny matrix products spin and wait on each other), and extraction, whose
-    decoder thread needs a core of its own, was 10x slower with two network threads than with one.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass
@@ -198,18 +181,18 @@ class _Stopped(Exception):
 
 
 def run_network(
-    model: torch.nn.Module,
+    engine: Engine,
     items: Iterable[AudioSource | InputError],
     settings: WindowSettings,
     batch_size: int = 16,
     progress: Callable[[Progress], None] | None = None,
-    beside: tuple[torch.nn.Module, WindowSettings] | None = None,
+    beside: tuple[Engine, WindowSettings] | None = None,
 ) -> Iterator[ClipOutput | InputError]:
-    """Run ``model`` over every window of every input; yield one result per input, in order.
+    """Run ``engine`` over every window of every input; yield one result per input, in order.
 
-    With ``beside`` (network, settings), that network also runs over its own windows of each input: its outputs
+    With ``beside`` (engine, settings), that engine also runs over its own windows of each input: its outputs
     are the result's ``beside``."""
-    networks = [model] + ([beside[0]] if beside else [])
+    networks = [engine] + ([beside[0]] if beside else [])
     windowings = [settings] + ([beside[1]] if beside else [])
     messages: queue.Queue[_Message] = queue.Queue(maxsize=QUEUE_WINDOWS)
     stop = threading.Event()
@@ -221,11 +204,10 @@ def run_network(
 
     def run_batch(track: int) -> None:
         batch = batches[track]
-        with torch.inference_mode():
-            logits, embeddings = networks[track](torch.from_numpy(np.stack([window.samples for _, window in batch])))
+        logits, embeddings = networks[track].run(np.stack([window.samples for _, window in batch]))
         for i, (clip, window) in enumerate(batch):
-            clip.tracks[track].logits.append(logits[i : i + 1].numpy())
-            clip.tracks[track].embeddings.append(embeddings[i : i + 1].numpy())
+            clip.tracks[track].logits.append(logits[i : i + 1])
+            clip.tracks[track].embeddings.append(embeddings[i : i + 1])
             clip.pending -= 1
             clip.heard = max(clip.heard, window.start + window.length)
         if progress is not None:

@@ -14,15 +14,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
+from audioclas.engine import Backend, Engine, load_engine
 from audioclas.errors import AudioclasError, InputError, OptionError
 from audioclas.inputs import InputLimits, open_sources
 from audioclas.inputs.types import Input, OpenedSources
 from audioclas.labels import audioset_labels
-from audioclas.model import load_efficientat
 from audioclas.options import Classifier, given_or_built, resolve_options
-from audioclas.pipeline import ClipOutput, Progress, network_threads, run_network
+from audioclas.pipeline import ClipOutput, Progress, run_network
 from audioclas.predictions import (
     Aggregate,
     LabelFilter,
@@ -31,7 +30,6 @@ from audioclas.predictions import (
     aggregate_windows,
     make_prediction,
 )
-from audioclas.weights import WEIGHTS_SHA256, resolve_weights
 from audioclas.windows import PadMode, WindowRequest, WindowSettings
 
 
@@ -55,48 +53,54 @@ class Tagger:
         batch_size: int = 16,
         limits: InputLimits | None = None,
         threads: int | None = None,
+        backend: Backend = "auto",
+        *,
+        wrap: Callable[[Engine], Engine] | None = None,
     ) -> None:
-        """``threads``: PyTorch's intra-op threads; by default all cores but one, which the decoder uses.
+        """``threads``: the network's compute threads; by default all cores but one, which the decoder uses.
 
         On 2 cores that is one network thread, and end-to-end tagging runs 1.4x faster than with two
         (755x against 535x real time on a 10-minute mp3): two network threads and the decoder thread
         would fight for the two cores.
+
+        ``backend``: "onnxruntime", "torch", or "auto" (ONNX Runtime when installed). ``wrap`` is applied to every
+        engine the tagger builds, the pretrained one and fine-tuned backbones alike (the service puts them behind
+        its inference slots).
         """
         if batch_size < 1:
             raise OptionError(f"batch size must be at least 1, not {batch_size}")
-        torch.set_num_threads(threads or network_threads())
-        self.weights_path = resolve_weights(weights)
-        self.model: torch.nn.Module = load_efficientat(self.weights_path)  # a service may wrap it (inference slots)
+        self.backend, self.threads = backend, threads
+        self._wrap: Callable[[Engine], Engine] = wrap or (lambda engine: engine)
+        self.engine: Engine = self._wrap(load_engine(weights, backend, threads))
         self.batch_size = batch_size
         self.limits = limits or InputLimits()
         labels = audioset_labels()
         self.labels = labels
         self._names = [label.name for label in labels]
         self._ids = [label.id for label in labels]
-        # The fine-tuned backbone in use, by its sha256; one at a time, so that memory stays bounded. A service
-        # may preset it (see ``service.predictor``).
-        self.backbones: dict[str, torch.nn.Module] = {}
+        # The fine-tuned backbone in use, by its sha256; one at a time, so that memory stays bounded.
+        self.backbones: dict[str, Engine] = {}
 
     @property
     def model_id(self) -> str:
         """Identity of the backbone: the sha256 of its checkpoint (``resolve_weights`` verified it)."""
-        return WEIGHTS_SHA256
+        return self.engine.identity
 
     def outputs(
         self,
         inputs: Input | Iterable[Input] | OpenedSources,
         settings: WindowSettings = WindowSettings(),
         progress: Callable[[Progress], None] | None = None,
-        network: torch.nn.Module | None = None,
-        beside: tuple[torch.nn.Module, WindowSettings] | None = None,
+        network: Engine | None = None,
+        beside: tuple[Engine, WindowSettings] | None = None,
     ) -> Iterator[ClipOutput | InputError]:
-        """Raw outputs (logits and embeddings per window) of ``network`` (default: the pretrained one), and of a
-        network run ``beside`` it on its own windows (see ``run_network``)."""
+        """Raw outputs (logits and embeddings per window) of ``network`` (default: the pretrained one), and of an
+        engine run ``beside`` it on its own windows (see ``run_network``)."""
         if isinstance(inputs, OpenedSources):
-            yield from run_network(network or self.model, inputs.items, settings, self.batch_size, progress, beside)
+            yield from run_network(network or self.engine, inputs.items, settings, self.batch_size, progress, beside)
             return
         with open_sources(inputs, self.limits) as items:
-            yield from run_network(network or self.model, items, settings, self.batch_size, progress, beside)
+            yield from run_network(network or self.engine, items, settings, self.batch_size, progress, beside)
 
     def predict_many(
         self,
@@ -105,6 +109,7 @@ class Tagger:
         windows: WindowRequest | WindowSettings | None = None,
         *,
         model: Classifier | None = None,
+        backbone: Engine | None = None,
         with_audioset: bool = False,
         progress: Callable[[Progress], None] | None = None,
         top_k: int | None = None,
@@ -123,14 +128,17 @@ class Tagger:
         ``prediction_windows``). ``top_k``, ``threshold``, ``labels``, ``exclude``, ``aggregate`` and ``window``,
         ``hop``, ``pad`` are the same options as keywords, for when no object is given. With ``model``, the labels
         are that classifier's classes, and ``with_audioset`` adds the AudioSet tags alongside, computed as without a
-        model: by the pretrained network on its own 10 s windows.
+        model: by the pretrained network on its own 10 s windows. ``backbone``: the engine of a fine-tuned model's
+        own network, already loaded (checked against the model's ``backbone_sha256``); by default the tagger loads
+        it.
         """
         query = given_or_built(
             query, LabelQuery, top_k=top_k, threshold=threshold, labels=labels, exclude=exclude, aggregate=aggregate
         )
         request = given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
         settings, label_filter = resolve_options(model, query, request)  # option errors here, before any input
-        return self._predict(inputs, query, settings, label_filter, model, with_audioset, progress)
+        network = None if model is None else self._network_for(model, backbone)
+        return self._predict(inputs, query, settings, label_filter, model, network, with_audioset, progress)
 
     def _predict(
         self,
@@ -139,14 +147,14 @@ class Tagger:
         settings: WindowSettings,
         label_filter: LabelFilter,
         model: Classifier | None,
+        network: Engine | None,
         with_audioset: bool,
         progress: Callable[[Progress], None] | None,
     ) -> Generator[Prediction | InputError, None, None]:
-        network, beside, audioset_filter = None, None, label_filter
+        beside, audioset_filter = None, label_filter
         if model is not None:
-            network = self._network_for(model)
             if with_audioset and (model.finetuned or (settings.window, settings.pad) != (10.0, "loop")):
-                beside = (self.model, WindowSettings())
+                beside = (self.engine, WindowSettings())
             audioset_filter = LabelQuery(query.top_k).resolve(self._names, self._ids)  # as many AudioSet tags, any
         for output in self.outputs(inputs, settings, progress, network, beside):
             if isinstance(output, InputError):
@@ -174,7 +182,7 @@ class Tagger:
     def _audioset_prediction(self, output: ClipOutput, aggregate: Aggregate, label_filter: LabelFilter) -> Prediction:
         """The AudioSet tags of the pretrained network's outputs: ``output`` itself, or those run beside it."""
         tagged = output.beside or output
-        window_scores = torch.sigmoid(torch.from_numpy(tagged.logits)).numpy()
+        window_scores = np.exp(-np.logaddexp(np.float32(0), -tagged.logits))  # the sigmoid, without overflow
         return make_prediction(
             tagged.source,
             tagged.duration,
@@ -187,20 +195,26 @@ class Tagger:
             label_filter,
         )
 
-    def _network_for(self, model: Classifier) -> torch.nn.Module:
-        """The network whose embeddings ``model`` reads: the pretrained one, or its own fine-tuned backbone."""
+    def _network_for(self, model: Classifier, given: Engine | None = None) -> Engine:
+        """The engine whose embeddings ``model`` reads: the pretrained one, or its own fine-tuned backbone (``given``,
+        or loaded on this tagger's backend)."""
         if not model.finetuned:
             if model.backbone_sha256 != self.model_id:
                 raise AudioclasError(
                     f"model {model.name!r} was trained on another backbone "
                     f"({model.backbone_sha256[:12]}…, this one is {self.model_id[:12]}…)"
                 )
-            return self.model
-        if model.backbone_sha256 not in self.backbones:
-            backbone = model.load_backbone()
+            return self.engine
+        if given is not None:
+            if given.identity != model.backbone_sha256:
+                raise AudioclasError(f"the backbone given for model {model.name!r} is not the one it was trained on")
+            return given
+        backbones = self.backbones
+        if model.backbone_sha256 not in backbones:
+            backbone = model.load_backbone(self.backend, self.threads)
             assert backbone is not None  # only a head on the pretrained network has no backbone of its own
-            self.backbones = {model.backbone_sha256: backbone}
-        return self.backbones[model.backbone_sha256]
+            backbones = self.backbones = {model.backbone_sha256: self._wrap(backbone)}
+        return backbones[model.backbone_sha256]
 
     def predict(self, audio: Input, **options: Any) -> Prediction:
         """Labels for one input; raises ``InputError`` if it cannot be read. Options as ``predict_many``."""
@@ -212,14 +226,14 @@ class Tagger:
         windows: WindowSettings | None = None,
         *,
         progress: Callable[[Progress], None] | None = None,
-        network: torch.nn.Module | None = None,
+        network: Engine | None = None,
         window: float | None = None,
         hop: float | None = None,
         pad: PadMode | None = None,
     ) -> Generator[ClipEmbedding | InputError, None, None]:
         """Window and clip embeddings (384-d) for each input, in order; ``windows`` (or ``window``, ``hop``, ``pad``)
-        as given, 10 s looped windows by default. ``network``: another network of the same kind to embed with (a
-        fine-tuned backbone), instead of the pretrained one."""
+        as given, 10 s looped windows by default. ``network``: another engine to embed with (a fine-tuned
+        backbone's), instead of the pretrained one."""
         settings = given_or_built(windows, WindowSettings, window=window, hop=hop, pad=pad)
         return self._embed(inputs, settings, progress, network)
 
@@ -228,7 +242,7 @@ class Tagger:
         inputs: Input | Iterable[Input] | OpenedSources,
         settings: WindowSettings,
         progress: Callable[[Progress], None] | None,
-        network: torch.nn.Module | None = None,
+        network: Engine | None = None,
     ) -> Generator[ClipEmbedding | InputError, None, None]:
         for output in self.outputs(inputs, settings, progress, network):
             if isinstance(output, InputError):

@@ -26,7 +26,7 @@ from audioclas.batch.tasks import Shard, list_inputs, make_shards
 from audioclas.batch.worker import ShardResult, ShardWorker
 from audioclas.errors import AudioclasError, InputError
 from audioclas.inputs import InputLimits
-from audioclas.pipeline import Progress, torch_threads
+from audioclas.pipeline import Progress
 
 Engine = Literal["local", "ray"]
 
@@ -84,7 +84,7 @@ def run_job(
     """
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
-    threads = max(1, round(cpus_per_worker))  # PyTorch threads per worker, in both engines
+    threads = max(1, round(cpus_per_worker))  # network threads per worker, in both engines
     started = time.perf_counter()
     folder = OutputFolder(out_dir)
     summary = Summary(folder.root, engine)
@@ -144,10 +144,9 @@ def _run_local(
     threads: int,
     on_progress: Callable[[Progress], None] | None,
 ) -> Iterator[ShardResult]:
-    with torch_threads(threads):
-        worker = ShardWorker(spec, str(folder.root), threads)
-        for shard in shards:
-            yield worker.run(shard, on_progress)
+    worker = ShardWorker(spec, str(folder.root), threads)  # its engine runs on ``threads`` threads
+    for shard in shards:
+        yield worker.run(shard, on_progress)
 
 
 class _RayShardWorker:

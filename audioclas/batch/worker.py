@@ -54,7 +54,7 @@ class ShardResult:
 class ShardWorker:
     """Loads the network once; ``run(shard)`` writes and commits one shard and says what it held.
 
-    ``threads`` is PyTorch's thread count, the same in every engine, for identical results.
+    ``threads`` is the network's thread count, the same in every engine, for identical results.
     """
 
     def __init__(self, spec: JobSpec, out_dir: str, threads: int) -> None:

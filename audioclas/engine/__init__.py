@@ -13,6 +13,7 @@ engine runs: the pretrained checkpoint's, or a fine-tuned backbone's.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -35,3 +36,11 @@ class Engine(Protocol):
     def run(self, waveforms: Waveforms) -> tuple[Logits, Embeddings]:
         """(logits (B, 527), embeddings (B, 384)) for windows (B, N) of equal length, N >= ``MIN_SAMPLES``."""
         ...
+
+
+def load_engine(weights: str | Path | None = None, backend: Backend = "auto", threads: int | None = None) -> Engine:
+    """The pretrained network on ``backend`` (see ``audioclas.engine.loading``, imported only when called, so that
+    importing this package imports neither PyTorch nor ONNX Runtime)."""
+    from audioclas.engine.loading import load_engine as load
+
+    return load(weights, backend, threads)

@@ -1,8 +1,8 @@
 """Predictions for the service: one network shared by every request, custom models loaded once, every input bounded.
 
-Requests run in FastAPI's thread pool. The network is stateless at inference (eval mode, BatchNorm folded,
-``inference_mode``), so threads may call it together; ``inference_slots`` bounds how many do at once. One
-slot is the default: PyTorch already spreads one forward pass over every core, and two at once were no
+Requests run in FastAPI's thread pool. An engine is stateless at inference, so threads may call it together;
+``inference_slots`` bounds how many do at once (``Exclusive``, around the pretrained engine and every fine-tuned
+backbone's). One slot is the default: the engine already spreads one batch over every core, and two at once were no
 faster on two cores (``benchmarks/service_load.py --slots 1 2`` measures it). Decoding, downloads and
 archive expansion run outside the slot, in parallel.
 
@@ -12,16 +12,13 @@ bound is checked after every batch of windows, so at most one batch more than th
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-import torch
-
+from audioclas.engine import Embeddings, Engine, Logits, Waveforms
 from audioclas.errors import AudioclasError, InputError, InputTooLarge, OptionError
 from audioclas.inputs import AudioSource, HttpURL, open_sources
 from audioclas.options import Classifier, resolve_options
@@ -39,16 +36,16 @@ MAX_TOP_K = 100  # labels a request may ask for, per clip and per window
 MIN_WINDOW_SECONDS = 1.0  # a window or hop a request asks for: the duration bound then also bounds the windows computed
 
 
-class _Exclusive(torch.nn.Module):
-    """The network behind a semaphore: at most ``slots`` forward passes at once."""
+class Exclusive:
+    """An engine behind a semaphore shared with others: at most ``slots`` runs at once, over all of them."""
 
-    def __init__(self, network: torch.nn.Module, slots: threading.Semaphore) -> None:
-        super().__init__()
-        self.network, self.slots = network, slots
+    def __init__(self, engine: Engine, slots: threading.Semaphore) -> None:
+        self.engine, self.slots = engine, slots
+        self.identity, self.backend = engine.identity, engine.backend
 
-    def forward(self, *args: Any) -> Any:
+    def run(self, waveforms: Waveforms) -> tuple[Logits, Embeddings]:
         with self.slots:
-            return self.network(*args)
+            return self.engine.run(waveforms)
 
 
 class _TooLong(Exception):
@@ -59,7 +56,7 @@ class _TooLong(Exception):
 class _Custom:
     stamp: float | None  # mtime of model.json when loaded (None: it could not be read)
     model: Classifier  # an audioclas.training.store.SavedModel
-    tagger: Tagger  # the shared one, or a copy holding the model's fine-tuned backbone
+    backbone: Engine | None  # its fine-tuned network, behind the shared slots (None: the pretrained one)
 
 
 class Predictor:
@@ -71,11 +68,13 @@ class Predictor:
         self.guard = NetGuard(settings.allow_private_urls)
         self.http = self.guard.client()
         self.slots = threading.Semaphore(settings.inference_slots)
-        self.tagger = Tagger(settings.weights, limits=self.limits)
-        # Tagger.model is typed as its EfficientAT, but the tagger only calls it as a Module, which _Exclusive is.
-        self.tagger.model = _Exclusive(self.tagger.model, self.slots)
+        self.tagger = Tagger(settings.weights, limits=self.limits, wrap=self.exclusive)
         self._custom: dict[str, _Custom] = {}
         self._custom_lock = threading.Lock()
+
+    def exclusive(self, engine: Engine) -> Engine:
+        """``engine`` sharing this server's inference slots."""
+        return Exclusive(engine, self.slots)
 
     def close(self) -> None:
         self.http.close()
@@ -96,12 +95,9 @@ class Predictor:
             if cached is not None and cached.stamp == stamp:
                 return cached
             model = load_model(name)
-            tagger = self.tagger
             backbone = model.load_backbone()  # None unless fine-tuned
-            if backbone is not None:  # the backbone is loaded once, and shares the slots of the pretrained network
-                tagger = copy.copy(self.tagger)
-                tagger.backbones = {model.backbone_sha256: _Exclusive(backbone, self.slots)}
-            self._custom[name] = _Custom(stamp, model, tagger)
+            # The backbone is loaded once, and shares the slots of the pretrained network.
+            self._custom[name] = _Custom(stamp, model, backbone and self.exclusive(backbone))
             return self._custom[name]
 
     def forget(self, name: str) -> None:
@@ -132,12 +128,12 @@ class Predictor:
         per member. An input that fails gives its ``InputError``. A URL is an ``HttpURL``, never a string, so
         that what a client sends as a URL can never be opened as a path, folder or glob on the server."""
         custom = None if model == AUDIOSET else self.custom_model(model)
-        tagger = self.tagger if custom is None else custom.tagger
         run = partial(
-            tagger.predict_many,
+            self.tagger.predict_many,
             query=query,
             windows=windows,
             model=custom.model if custom else None,
+            backbone=custom.backbone if custom else None,
             with_audioset=with_audioset,
         )
         results: list[Prediction | InputError] = []

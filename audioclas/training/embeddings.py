@@ -1,7 +1,7 @@
 """Where a run's window embeddings come from, and the window settings they are computed with.
 
-``Embedder`` takes them from the cache (``embedding_cache``), computing what is missing with the pretrained or a
-fine-tuned network, or reads a folder of precomputed ones; ``embedder_for`` chooses it (and the windows) for a
+``Embedder`` takes them from the cache (``embedding_cache``), computing what is missing with the pretrained network's
+engine or a fine-tuned one, or reads a folder of precomputed ones; ``embedder_for`` chooses it (and the windows) for a
 training config; ``embed_splits`` embeds a whole dataset, reporting or skipping the files that cannot be; and
 ``embedded_split`` turns a split's examples into the tensors the trainer reads.
 """
@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from audioclas.audio import probe
+from audioclas.engine import Engine
 from audioclas.errors import AudioclasError, InputError, printable
 from audioclas.inputs import AudioSource
-from audioclas.model import EfficientAT
-from audioclas.pipeline import network_threads, torch_threads
 from audioclas.training.config import TrainConfig
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem
 from audioclas.training.embedding_cache import ClipWindows, EmbeddingCache, extract, load_precomputed, read_manifest
@@ -51,7 +50,7 @@ class Embedder:
 
     settings: WindowSettings
     model_id: str = WEIGHTS_SHA256
-    backbone: EfficientAT | None = None  # a fine-tuned network replacing the pretrained one
+    engine: Engine | None = None  # a fine-tuned network's, replacing the pretrained one (the default engine)
     precomputed: Path | None = None
 
     def __call__(
@@ -70,14 +69,13 @@ class Embedder:
             return clips, failed, 0
         cache = EmbeddingCache(self.model_id, self.settings)
         progress = _extract_progress(on_event) if on_event else None
-        with torch_threads(network_threads()):
-            result = extract(
-                [(example.path, example.sha256) for example in examples],
-                cache,
-                self._tagger,
-                progress=progress,
-                cancel=cancel,
-            )
+        result = extract(
+            [(example.path, example.sha256) for example in examples],
+            cache,
+            self._tagger,
+            progress=progress,
+            cancel=cancel,
+        )
         if result.cancelled:
             raise Cancelled(f"cancelled during embedding extraction ({result.computed} files were computed and cached)")
         problems = {sha256: error.problem for sha256, error in result.errors.items()}
@@ -91,14 +89,14 @@ class Embedder:
     def _tagger(self) -> _SourceTagger:
         from audioclas.tagger import Tagger
 
-        return _SourceTagger(Tagger(), self.backbone)
+        return _SourceTagger(Tagger(), self.engine)
 
 
 class _SourceTagger:
     """Hands dataset files to the tagger as single sources, so that no path is read as a folder, glob or archive."""
 
-    def __init__(self, tagger: Tagger, network: EfficientAT | None) -> None:
-        self.tagger, self.network = tagger, network  # network: a fine-tuned backbone, else the pretrained one
+    def __init__(self, tagger: Tagger, network: Engine | None) -> None:
+        self.tagger, self.network = tagger, network  # network: a fine-tuned backbone's engine, else the pretrained one
 
     def embed_many(
         self, paths: list[Path], settings: WindowSettings

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from audioclas.engine.torch_engine import torch_threads
 from audioclas.errors import AudioclasError
 from audioclas.fileio import atomic_open
-from audioclas.pipeline import torch_threads
 from audioclas.training import store
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem, load_dataset
 from audioclas.training.embeddings import Cancel, Embedder, embedded_split
@@ -75,9 +75,8 @@ def evaluate(
         )
     remap = [index[name] for name in dataset.classes]
     examples = [Example(e.path, tuple(remap[label] for label in e.labels), e.where, e.sha256) for e in examples]
-    backbone = model.load_backbone()
     embedder = Embedder(
-        WindowSettings(model.window, model.hop, model.pad), model_id=model.backbone_sha256, backbone=backbone
+        WindowSettings(model.window, model.hop, model.pad), model_id=model.backbone_sha256, engine=model.load_backbone()
     )
     clips, failed, _ = embedder(examples, on_event=on_event, cancel=cancel)
     if failed and not skip_bad_audio:

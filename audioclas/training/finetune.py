@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from audioclas.audio import SAMPLE_RATE, load_audio
+from audioclas.engine.torch_engine import TorchEngine, module_sha256
 from audioclas.errors import InputError
 from audioclas.inputs import AudioSource
 from audioclas.model import EfficientAT, load_efficientat
@@ -88,7 +89,7 @@ def _load(example: Example) -> np.ndarray | None:
 
 
 def _validation_score(
-    backbone: nn.Module,
+    backbone: EfficientAT,
     head: Head,
     examples: list[Example],
     settings: WindowSettings,
@@ -96,10 +97,11 @@ def _validation_score(
     multilabel: bool,
 ) -> float:
     backbone.eval()
+    engine = TorchEngine(backbone, module_sha256(backbone))  # the caller's threads
     sources = [AudioSource(str(example.path), path=example.path) for example in examples]
     kept = [
         (example, output.embeddings)
-        for example, output in zip(examples, run_network(backbone, sources, settings))
+        for example, output in zip(examples, run_network(engine, sources, settings))
         if not isinstance(output, InputError)
     ]
     split = EmbeddedSplit.build([w for _, w in kept], [e.labels for e, _ in kept], len(classes), multilabel)

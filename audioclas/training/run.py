@@ -29,8 +29,9 @@ import torch
 from PIL import Image
 
 from audioclas.architecture import EMBEDDING_DIM
+from audioclas.engine.torch_engine import TorchEngine, torch_threads
 from audioclas.errors import AudioclasError
-from audioclas.pipeline import network_threads, torch_threads
+from audioclas.pipeline import network_threads
 from audioclas.settings import home_dir
 from audioclas.training import store
 from audioclas.training.config import TrainConfig
@@ -228,7 +229,8 @@ def _finetune(
     if tuned.backbone is None or tuned.head_state is None:  # both None when no epoch finished
         return None, comparison, tuned.result, dataset, splits
     # The fine-tuned head reads the fine-tuned network's embeddings: re-embed val/test with it.
-    tuned_embedder = Embedder(embedder.settings, model_id=store.state_sha256(tuned.backbone), backbone=tuned.backbone)
+    engine = TorchEngine(tuned.backbone, store.state_sha256(tuned.backbone), network_threads())
+    tuned_embedder = Embedder(embedder.settings, model_id=engine.identity, engine=engine)
     tuned_dataset, tuned_clips, _ = embed_splits(dataset, tuned_embedder, True, None, None, log)
     tuned_splits = {
         split: embedded_split(items, tuned_clips, len(classes), multilabel)

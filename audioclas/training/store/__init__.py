@@ -39,6 +39,7 @@ Modules: ``names`` (where models live, the name rule, lookups), ``folder`` (one 
 and written), ``collection`` (saving into the models folder atomically, listing, deleting).
 """
 
+from audioclas.engine.torch_engine import module_sha256 as state_sha256
 from audioclas.training.store.collection import ModelSummary, delete_model, headline_text, list_models, save_model
 from audioclas.training.store.folder import (
     BACKBONE_NAME,
@@ -48,7 +49,6 @@ from audioclas.training.store.folder import (
     load_model,
     model_info,
     read_info,
-    state_sha256,
     write_json,
     write_model_folder,
 )

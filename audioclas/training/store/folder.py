@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,8 +16,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from audioclas.architecture import EMBEDDING_DIM
+from audioclas.engine import Backend, Engine
+from audioclas.engine.loading import BackboneError, load_backbone_engine
+from audioclas.engine.torch_engine import module_sha256
 from audioclas.fileio import now_iso
-from audioclas.model import EfficientAT
 from audioclas.training.heads import Head, build_head
 from audioclas.training.metrics import split_summaries, write_confusion
 from audioclas.training.store.names import ModelError, model_folder, resolve_model
@@ -75,32 +76,15 @@ class SavedModel:
             ]
         return [self.classes[int(np.argmax(clip_scores))]]
 
-    def load_backbone(self) -> EfficientAT | None:
-        """The fine-tuned backbone (eval mode, BatchNorm folded), or None for a head on the pretrained network."""
+    def load_backbone(self, backend: Backend = "auto", threads: int | None = None) -> Engine | None:
+        """The fine-tuned backbone's engine on ``backend`` (checked against ``backbone_sha256``), or None for a head
+        on the pretrained network."""
         if not self.finetuned:
             return None
-        file = self.path / "backbone.safetensors"
-        model = EfficientAT()
         try:
-            model.load_state_dict(load_file(file))
-        except (OSError, RuntimeError, ValueError, SafetensorError) as error:
-            raise ModelError(
-                f"saved model {self.path} is damaged: cannot load {file.name} ({type(error).__name__})"
-            ) from None
-        if state_sha256(model) != self.backbone_sha256:
-            raise ModelError(
-                f"saved model {self.path} is damaged: {file.name} does not match the backbone sha256 in model.json"
-            )
-        return model.eval().fuse_for_inference()
-
-
-def state_sha256(module: torch.nn.Module) -> str:
-    """Identity of a network's weights (a fine-tuned backbone's): sha256 of names and bytes in state_dict order."""
-    digest = hashlib.sha256()
-    for key, tensor in module.state_dict().items():
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+            return load_backbone_engine(self.path / "backbone.safetensors", self.backbone_sha256, backend, threads)
+        except BackboneError as error:
+            raise ModelError(f"saved model {self.path} is damaged: {error}") from None
 
 
 def model_info(
@@ -138,7 +122,7 @@ def model_info(
         "window": {"window": settings.window, "hop": settings.hop, "pad": settings.pad},
         "backbone": {
             "name": BACKBONE_NAME,
-            "sha256": state_sha256(backbone) if backbone is not None else pretrained_sha256,
+            "sha256": module_sha256(backbone) if backbone is not None else pretrained_sha256,
             "pretrained_sha256": pretrained_sha256,
             "finetuned": backbone is not None,
             "file": "backbone.safetensors" if backbone is not None else None,
