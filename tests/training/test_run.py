@@ -19,6 +19,7 @@ from media import encode
 from PIL import Image
 
 from audioclas.audio import load_audio
+from audioclas.engine.torch_engine import TorchEngine
 from audioclas.inputs import AudioSource
 from audioclas.training import (
     Cancelled,
@@ -460,8 +461,9 @@ def test_finetune_saves_and_uses_its_own_network(digits: Path, tmp_path: Path) -
     assert (model.window, model.hop, model.pad) == (1.0, None, "zeros")  # short clips: one window per clip
     assert model.backbone_sha256 != WEIGHTS_SHA256 and model.info["backbone"]["pretrained_sha256"] == WEIGHTS_SHA256
     assert len(result.history) == FAST["epochs"] + 1 and result.history[-1]["finetune_epoch"] == 1
-    backbone = load_model("tuned").load_backbone()
-    assert backbone is not None and not backbone.training
+    backbone = load_model("tuned").load_backbone(backend="torch")
+    assert isinstance(backbone, TorchEngine) and not backbone.module.training
+    assert backbone.identity == model.backbone_sha256
     assert evaluate("tuned", root).metrics["accuracy"] == result.metrics["test"]["accuracy"]
 
 
