@@ -95,9 +95,9 @@ class Predictor:
             if cached is not None and cached.stamp == stamp:
                 return cached
             model = load_model(name)
-            backbone = model.load_backbone()  # None unless fine-tuned
+            backbone = model.load_backbone(self.tagger.backend, self.tagger.threads)  # None unless fine-tuned
             # The backbone is loaded once, and shares the slots of the pretrained network.
-            self._custom[name] = _Custom(stamp, model, backbone and self.exclusive(backbone))
+            self._custom[name] = _Custom(stamp, model, None if backbone is None else self.exclusive(backbone))
             return self._custom[name]
 
     def forget(self, name: str) -> None:

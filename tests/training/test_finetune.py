@@ -218,6 +218,17 @@ def test_python_predict_uses_the_fine_tuned_network(tuned, evaluated, test_files
     assert tagger.backbones.keys() == {model.backbone_sha256}  # loaded once, kept for the next call
 
 
+def test_a_backbone_engine_given_to_predict_is_used_only_if_it_is_the_models(tuned, test_files: list[Path]) -> None:
+    """The service passes each model's backbone engine (behind its slots) rather than letting the tagger load it."""
+    model, tagger = load_model(NAME), Tagger(backend="torch")
+    backbone = model.load_backbone("torch")
+    given = tagger.predict(test_files[0], model=model, backbone=backbone, top_k=0)
+    assert not tagger.backbones  # the one given was used, nothing loaded
+    np.testing.assert_array_equal(given.scores, tagger.predict(test_files[0], model=model, top_k=0).scores)
+    with pytest.raises(AudioclasError, match="is not the one it was trained on"):
+        tagger.predict(test_files[0], model=model, backbone=tagger.engine)
+
+
 def test_evaluate_matches_training(tuned, evaluated) -> None:
     assert evaluated.metrics["accuracy"] == tuned.metrics["test"]["accuracy"]
     assert evaluated.metrics["examples"] == 6
