@@ -16,11 +16,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from audioclas.architecture import MIN_SAMPLES, N_MELS
+from audioclas.architecture import HOP_LENGTH, MIN_SAMPLES, N_FFT, N_MELS
 from audioclas.engine.checkpoint import State, read_checkpoint, state_sha256
 from audioclas.engine.layout import state_layout
 from audioclas.engine.onnx_engine import OnnxEngine, cached_graph_path
-from audioclas.engine.onnx_frontend import log_mel
+from audioclas.engine.onnx_frontend import frame_window, log_mel, mel_filterbank
 from audioclas.engine.onnx_graph import build_model
 from audioclas.engine.onnx_ops import Graph
 from audioclas.weights import WEIGHTS_SHA256
@@ -220,3 +220,24 @@ def test_graph_from_any_state_is_valid_onnx():
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     logits, embeddings = session.run(["logits", "embedding"], {"waveform": np.zeros((2, 5000), np.float32)})
     assert logits.shape == (2, 527) and embeddings.shape == (2, 384) and np.isfinite(logits).all()
+
+
+@pytest.mark.unit
+def test_front_end_frame_count_at_every_phase():
+    """Lengths at every offset within a hop (the grid of 32-sample rows can yield one frame too many)."""
+    graph = Graph()
+    mel = log_mel(graph, graph.input("waveform", ["batch", "samples"]))
+    model = graph.model({graph.rename(mel, "mel"): ["batch", 1, N_MELS, "frames"]})
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for length in range(MIN_SAMPLES, MIN_SAMPLES + 2 * HOP_LENGTH, 7):
+        wave = rng.uniform(-0.5, 0.5, (1, length)).astype(np.float32)
+        (out,) = session.run(["mel"], {"waveform": wave})
+        assert out.shape == (1, 1, N_MELS, 1 + (length - 1) // HOP_LENGTH), length
+        if length % 5 == 0:  # the last frame against a NumPy STFT of the same definition
+            emphasised = wave[0, 1:] - 0.97 * wave[0, :-1]
+            padded = np.pad(emphasised.astype(np.float64), N_FFT // 2, mode="reflect")
+            frame = padded[HOP_LENGTH * (out.shape[3] - 1) :][:N_FFT] * frame_window()
+            power = np.abs(np.fft.rfft(frame)) ** 2
+            expected = (np.log(mel_filterbank().astype(np.float64) @ power + 1e-5) + 4.5) / 5
+            np.testing.assert_allclose(out[0, 0, :, -1], expected, rtol=0, atol=1e-3, err_msg=str(length))
