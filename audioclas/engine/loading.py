@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from audioclas.engine import BACKENDS, Backend, Engine
-from audioclas.errors import AudioclasError, OptionError
+from audioclas.errors import AudioclasError, OptionError, WeightsError
 from audioclas.pipeline import network_threads
 from audioclas.weights import WEIGHTS_SHA256, resolve_weights
 
@@ -29,10 +29,7 @@ def resolve_backend(backend: Backend) -> Resolved:
         raise OptionError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "auto":
         return backend
-    # The second check keeps "auto" working in a tree without the ONNX engine module (a partial checkout).
-    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("audioclas.engine.onnx_engine"):
-        return "onnxruntime"
-    return "torch"
+    return "onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
 
 
 def load_engine(weights: str | Path | None = None, backend: Backend = "auto", threads: int | None = None) -> Engine:
@@ -63,8 +60,8 @@ def load_backbone_engine(file: Path, sha256: str, backend: Backend = "auto", thr
 
     try:
         state = read_safetensors(file)
-    except (OSError, ValueError) as error:
-        raise BackboneError(f"cannot load {file.name} ({type(error).__name__})") from None
+    except WeightsError:
+        raise BackboneError(f"cannot load {file.name} (damaged, or not an EfficientAT backbone)") from None
     if state_sha256(state) != sha256:
         raise BackboneError(f"{file.name} does not match the backbone sha256 in model.json")
     return OnnxEngine.from_state(state, sha256, threads)
