@@ -167,7 +167,7 @@ def test_state_sha256_matches_the_model_folder(weights_path, tmp_path):
     from safetensors.torch import save_file
 
     from audioclas.model import EfficientAT
-    from audioclas.training.store.folder import state_sha256 as module_sha256
+    from audioclas.engine.torch_engine import module_sha256
 
     model = EfficientAT()
     model.net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
