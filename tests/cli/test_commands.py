@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from media import encode
+from no_torch import run_without_torch
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
@@ -165,6 +166,20 @@ def test_predict_and_embed_never_import_torch(audio_dir: Path, tmp_path: Path) -
     assert json.loads((tmp_path / "tags.json").read_text())[0]["labels"][0]["name"] == "Bird"
     assert training_stack_loaded(["embed", clip, "--out", str(tmp_path / "emb"), "--no-progress"]) == []
     assert list((tmp_path / "emb").rglob("*.parquet"))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("command", "what"), [("train", "training"), ("evaluate", "evaluation")])
+def test_training_commands_without_torch_name_the_extra(command: str, what: str, tmp_path: Path) -> None:
+    """On an install without the [train] extra (``import torch`` blocked in the subprocess): one line naming the
+    extra to install, exit status 2, no traceback."""
+    argv = [command, str(tmp_path)] if command == "train" else [command, "some-model", str(tmp_path)]
+    run = run_without_torch(f"from audioclas.cli import main\nsys.exit(main({argv!r}))\n")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert (
+        run.stderr.strip()
+        == f"error: {what} needs the [train] extra (torch not installed): pip install 'audioclas[train]'"
+    )
 
 
 def test_undecodable_and_escape_sequence_names_are_shown_safely(audio_dir: Path, tmp_path: Path) -> None:
