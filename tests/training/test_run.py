@@ -184,7 +184,7 @@ def test_a_saved_model_classifies_in_numpy_as_its_torch_head_does(kind: str, tra
     model = (
         trained.model
         if kind == "attention"
-        else train(digits, TrainConfig(name=f"digits-{kind}", head=kind, **FAST)).model
+        else train(digits, TrainConfig(name=f"numpy-{kind}", head=kind, **FAST)).model
     )
     head = model.torch_head()
     test = splits[0]["test"]
