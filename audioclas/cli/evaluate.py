@@ -9,6 +9,7 @@ from rich.console import Console
 
 from audioclas.cli.console import metrics_table, per_class_table, print_error, print_json, stderr
 from audioclas.cli.progress import TrainProgress
+from audioclas.extras import require_extra
 
 EXAMPLES = """
 examples:
@@ -42,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("train", "evaluation")
     from audioclas.training.dataset import DatasetError
     from audioclas.training.evaluation import evaluate
     from audioclas.training.store import model_ref

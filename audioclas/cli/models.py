@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from audioclas.training.store import list_models, models_dir  # here: the store loads PyTorch
+    from audioclas.training.store import list_models, models_dir
 
     models = list_models()
     if args.json:

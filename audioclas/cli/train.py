@@ -9,6 +9,7 @@ from rich.console import Console
 
 from audioclas.cli.console import metrics_table, print_error, print_json, stderr
 from audioclas.cli.progress import TrainProgress
+from audioclas.extras import require_extra
 from audioclas.training.config import TrainConfig, make_config
 
 TRAIN_EXAMPLES = """
@@ -174,6 +175,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     from audioclas.training.dataset import DatasetError
 
+    require_extra("train", "training")
     try:
         return _train(args)
     except DatasetError as error:

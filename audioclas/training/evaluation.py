@@ -85,7 +85,7 @@ def evaluate(
     examples = [example for example in examples if example.path not in bad]
     evaluated = embedded_split(examples, clips, len(model.classes), model.multilabel)
     with torch_threads(1):
-        scores, _ = predict_scores(model.head, evaluated, model.multilabel)
+        scores, _ = predict_scores(model.torch_head(), evaluated, model.multilabel)
     metrics = split_metrics(scores, evaluated, model.classes, model.multilabel, model.thresholds)
     log(f"{model.name} on {dataset.root} ({split or 'all'}, {len(examples)} files): {display_score(metrics)}")
     if output is not None:

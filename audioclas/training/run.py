@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from audioclas.architecture import EMBEDDING_DIM
-from audioclas.engine.torch_engine import TorchEngine, torch_threads
+from audioclas.engine.torch_engine import TorchEngine, module_sha256, torch_threads
 from audioclas.errors import AudioclasError
 from audioclas.pipeline import network_threads
 from audioclas.settings import home_dir
@@ -229,7 +229,7 @@ def _finetune(
     if tuned.backbone is None or tuned.head_state is None:  # both None when no epoch finished
         return None, comparison, tuned.result, dataset, splits
     # The fine-tuned head reads the fine-tuned network's embeddings: re-embed val/test with it.
-    engine = TorchEngine(tuned.backbone, store.state_sha256(tuned.backbone), network_threads())
+    engine = TorchEngine(tuned.backbone, module_sha256(tuned.backbone), network_threads())
     tuned_embedder = Embedder(embedder.settings, model_id=engine.identity, engine=engine)
     tuned_dataset, tuned_clips, _ = embed_splits(dataset, tuned_embedder, True, None, None, log)
     tuned_splits = {

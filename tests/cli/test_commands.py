@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import importlib.util
 import io
 import json
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from media import encode
+from no_torch import run_without_torch
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
@@ -106,25 +108,78 @@ def test_labels_search_and_help() -> None:
     assert run.returncode == 0 and "--timeline" in run.stdout and "examples:" in run.stdout
 
 
-@pytest.mark.parametrize(
-    "argv", [["--help"], ["--version"], ["predict", "--help"], ["train", "--help"], ["labels", "dog"]]
+TRAINING_STACK = ("torch", "sklearn", "PIL", "tensorboard")  # what only the [train] extra installs
+ONNX_ENGINE_MISSING = importlib.util.find_spec("audioclas.engine.onnx_engine") is None
+NEEDS_ONNX_ENGINE = pytest.mark.skipif(
+    ONNX_ENGINE_MISSING, reason="needs the ONNX Runtime engine (audioclas.engine.onnx_engine, issue 11)"
 )
-def test_commands_that_run_no_network_never_import_torch(argv: list[str]) -> None:
-    """Help, the version and the label list answer without loading PyTorch (about a second of start-up and
-    teardown): the sub-commands import the network, the store and the training stack only when they run."""
+
+
+def training_stack_loaded(argv: list[str] | None) -> list[str]:
+    """The training stack's modules that running ``audioclas ARGV`` in a fresh interpreter loaded (``None``: only
+    ``import audioclas``). The command must succeed."""
     code = (
         "import sys\n"
+        "import audioclas\n"
         "from audioclas.cli import main\n"
         "try:\n"
-        f"    status = main({argv!r})\n"
+        f"    status = main({argv!r}) if {argv!r} is not None else 0\n"
         "except SystemExit as done:\n"
         "    status = done.code\n"
         "assert status == 0, status\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO TORCH', file=sys.stderr)\n"
+        f"print('loaded:', *(name for name in {TRAINING_STACK!r} if name in sys.modules), file=sys.stderr)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0 and run.stdout, run.stderr
-    assert run.stderr.strip().splitlines()[-1] == "NO TORCH"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    loaded = run.stderr.strip().splitlines()[-1].split()
+    assert loaded[0] == "loaded:", run.stderr
+    return loaded[1:]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        None,
+        ["--help"],
+        ["--version"],
+        ["predict", "--help"],
+        ["embed", "--help"],
+        ["train", "--help"],
+        ["evaluate", "--help"],
+        ["serve", "--help"],
+        ["labels", "dog"],
+        ["models", "list"],
+    ],
+)
+def test_commands_that_run_no_network_never_import_torch(argv: list[str] | None) -> None:
+    """``import audioclas``, help, the version, the label list and the saved models answer without loading PyTorch
+    or the training stack (the [train] extra, and about a second of start-up and teardown): the sub-commands
+    import the network, the store and the training stack only when they run."""
+    assert training_stack_loaded(argv) == []
+
+
+@NEEDS_ONNX_ENGINE
+def test_predict_and_embed_never_import_torch(audio_dir: Path, tmp_path: Path) -> None:
+    """Tagging a real clip and embedding it into Parquet run on ONNX Runtime: no PyTorch, no training stack."""
+    clip = str(audio_dir / ROBIN)
+    assert training_stack_loaded(["predict", clip, "-f", "json", "-o", str(tmp_path / "tags.json")]) == []
+    assert json.loads((tmp_path / "tags.json").read_text())[0]["labels"][0]["name"] == "Bird"
+    assert training_stack_loaded(["embed", clip, "--out", str(tmp_path / "emb"), "--no-progress"]) == []
+    assert list((tmp_path / "emb").rglob("*.parquet"))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("command", "what"), [("train", "training"), ("evaluate", "evaluation")])
+def test_training_commands_without_torch_name_the_extra(command: str, what: str, tmp_path: Path) -> None:
+    """On an install without the [train] extra (``import torch`` blocked in the subprocess): one line naming the
+    extra to install, exit status 2, no traceback."""
+    argv = [command, str(tmp_path)] if command == "train" else [command, "some-model", str(tmp_path)]
+    run = run_without_torch(f"from audioclas.cli import main\nsys.exit(main({argv!r}))\n")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert (
+        run.stderr.strip()
+        == f"error: {what} needs the [train] extra (torch not installed): pip install 'audioclas[train]'"
+    )
 
 
 def test_undecodable_and_escape_sequence_names_are_shown_safely(audio_dir: Path, tmp_path: Path) -> None:

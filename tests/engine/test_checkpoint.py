@@ -166,8 +166,8 @@ def test_state_sha256_matches_the_model_folder(weights_path, tmp_path):
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file
 
-    from audioclas.model import EfficientAT
     from audioclas.engine.torch_engine import module_sha256
+    from audioclas.model import EfficientAT
 
     model = EfficientAT()
     model.net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))

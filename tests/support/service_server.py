@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+from no_torch import BLOCK_TORCH
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 120  # importing torch on a busy 2-core machine is slow
+RUN_AUDIOCLAS = "import runpy\nsys.argv = sys.argv[1:]\nrunpy.run_module(sys.argv[0], run_name='__main__')\n"
 
 
 def free_port() -> int:
@@ -25,12 +27,20 @@ def free_port() -> int:
 
 class Server:
     """``python -m audioclas serve --port N ARGS`` with its own home and cache folders, run in ``cwd`` (default:
-    the checkout, whose code it runs either way)."""
+    the checkout, whose code it runs either way); ``without_torch``: as on an install without the [train] extra
+    (``import torch`` fails in the server, see ``no_torch``)."""
 
     def __init__(
-        self, home: Path, *args: str, cache: Path | None = None, token: str | None = None, cwd: Path | None = None
+        self,
+        home: Path,
+        *args: str,
+        cache: Path | None = None,
+        token: str | None = None,
+        cwd: Path | None = None,
+        without_torch: bool = False,
     ) -> None:
         self.home, self.args, self.cwd = Path(home), args, Path(cwd) if cwd else REPO
+        self.without_torch = without_torch
         self.cache = Path(cache) if cache else self.home.parent / f"{self.home.name}-cache"
         self.token = token
         self.port = free_port()
@@ -46,9 +56,10 @@ class Server:
             env["AUDIOCLAS_TOKEN"] = self.token
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        python = [sys.executable, "-c", BLOCK_TORCH + RUN_AUDIOCLAS] if self.without_torch else [sys.executable, "-m"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "audioclas", "serve", "--port", str(self.port), *self.args],
+                [*python, "audioclas", "serve", "--port", str(self.port), *self.args],
                 cwd=self.cwd,
                 env=env,
                 stdout=log,

@@ -7,8 +7,11 @@ trainings reuse it, which is also what the cache is for.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from media import encode
+from no_torch import run_without_torch
 from PIL import Image
 
 from audioclas.audio import load_audio
@@ -163,7 +167,7 @@ def test_load_and_classify_window_embeddings(trained, splits) -> None:
     (by_split, _dataset) = splits
     assert model.classes == DIGITS and not model.multilabel and model.backbone_sha256 == WEIGHTS_SHA256
     test = by_split["test"]
-    expected, _ = predict_scores(model.head, test, False)
+    expected, _ = predict_scores(model.torch_head(), test, False)
     for clip in range(len(test)):
         windows = test.windows[test.offsets[clip] : test.offsets[clip + 1]].numpy()
         window_scores, clip_scores = model.classify(windows)
@@ -175,6 +179,44 @@ def test_load_and_classify_window_embeddings(trained, splits) -> None:
         model.classify(np.zeros((2, 100), np.float32))
 
 
+@pytest.mark.parametrize("kind", ["linear", "mlp", "attention"])
+def test_a_saved_model_classifies_in_numpy_as_its_torch_head_does(kind: str, trained, splits, digits: Path) -> None:
+    """``classify`` runs the saved head in NumPy: window and clip scores within 1e-5 of the torch head's."""
+    model = (
+        trained.model
+        if kind == "attention"
+        else train(digits, TrainConfig(name=f"numpy-{kind}", head=kind, **FAST)).model
+    )
+    head = model.torch_head()
+    test = splits[0]["test"]
+    for clip in range(len(test)):
+        windows = test.windows[test.offsets[clip] : test.offsets[clip + 1]]
+        with torch.no_grad():
+            window_logits, clip_logits = head(windows[None], torch.ones(1, len(windows), dtype=torch.bool))
+        window_scores, clip_scores = model.classify(windows.numpy())
+        np.testing.assert_allclose(window_scores, window_logits[0].softmax(-1).numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(clip_scores, clip_logits[0].softmax(-1).numpy(), atol=1e-5, rtol=0)
+
+
+def test_a_saved_model_loads_and_classifies_without_torch(trained, splits, tmp_path: Path) -> None:
+    """``load_model`` and ``classify`` on an install without PyTorch (blocked in the subprocess)."""
+    test = splits[0]["test"]
+    windows = test.windows[test.offsets[0] : test.offsets[1]].numpy()
+    np.save(tmp_path / "windows.npy", windows)
+    code = (
+        "import json, numpy as np\n"
+        "from audioclas.training import load_model\n"
+        "model = load_model('digits')\n"
+        "print(json.dumps(model.classify(np.load(sys.argv[1]))[1].tolist()))\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')\n"
+    )
+    run = run_without_torch(code, str(tmp_path / "windows.npy"))
+    assert run.returncode == 0, run.stderr
+    scores, torch_loaded = run.stdout.splitlines()
+    np.testing.assert_allclose(json.loads(scores), load_model("digits").classify(windows)[1], atol=1e-6)
+    assert torch_loaded == "NO TORCH"
+
+
 def test_predict_with_the_trained_model(trained, digits: Path) -> None:
     from audioclas.tagger import Tagger
 
@@ -184,6 +226,26 @@ def test_predict_with_the_trained_model(trained, digits: Path) -> None:
     assert len(predictions) == 9
     correct = sum(p.labels[0].name == DIGITS[int(Path(p.source).name[0])] for p in predictions)
     assert correct == round(trained.metrics["test"]["accuracy"] * 9)  # predict agrees with training's own test
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("audioclas.engine.onnx_engine") is None,
+    reason="needs the ONNX Runtime engine (audioclas.engine.onnx_engine, issue 11)",
+)
+def test_predict_with_a_saved_model_needs_no_torch(trained, digits: Path) -> None:
+    """``audioclas predict --model`` on an install without PyTorch (blocked in the subprocess): the network on
+    ONNX Runtime, the head in NumPy, the same top label as with torch."""
+    file = digits / "audio" / "1_george_0.wav"
+    code = (
+        "from audioclas.cli import main\nsys.exit(main(['predict', sys.argv[1], '--model', 'digits', '-f', 'json']))\n"
+    )
+    run = run_without_torch(code, str(file))
+    assert run.returncode == 0, run.stderr
+    with_torch = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code, str(file)], capture_output=True, text=True
+    )
+    assert with_torch.returncode == 0, with_torch.stderr
+    assert json.loads(run.stdout)[0]["labels"] == pytest.approx(json.loads(with_torch.stdout)[0]["labels"], abs=1e-4)
 
 
 def test_evaluate_matches_training_and_writes_a_report(trained, digits: Path, tmp_path: Path) -> None:

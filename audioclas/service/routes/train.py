@@ -13,6 +13,7 @@ from fastapi import Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from audioclas.extras import missing_extra
 from audioclas.service.context import Service
 from audioclas.service.errors import RequestError
 from audioclas.service.jobs import Job
@@ -49,7 +50,11 @@ def job_info(job: Job, log: list[str] | None = None) -> JobInfo:
 
 
 def require_training(svc: Service = Depends(service)) -> None:
-    """Refuse with 403 when this server does not train (see ``ServiceSettings.training_refusal``)."""
+    """Refuse with 501 when this install cannot train (no [train] extra: PyTorch), and with 403 when this server
+    does not train (see ``ServiceSettings.training_refusal``)."""
+    missing = missing_extra("train", "training")
+    if missing:
+        raise RequestError(501, missing)
     refusal = svc.settings.training_refusal()
     if refusal:
         raise RequestError(403, refusal)
@@ -59,7 +64,7 @@ def require_training(svc: Service = Depends(service)) -> None:
     "/v2/models/{name}/train/",
     status_code=202,
     response_model=JobInfo,
-    responses=AUTH_ERRORS,
+    responses={**AUTH_ERRORS, 403: {"model": ErrorResponse}, 501: {"model": ErrorResponse}},
     dependencies=[Depends(require_token), Depends(require_training)],
     summary="Start a training job (queued; returns its id)",
 )

@@ -27,7 +27,7 @@ Using a model (the contract ``audioclas predict --model NAME`` relies on)::
     model.multilabel                     # bool: sigmoid scores and per-class ``model.thresholds``, else softmax
     model.window, model.hop, model.pad   # window settings the embeddings must be computed with
     model.backbone_sha256                # the network whose embeddings the head reads: the pretrained one
-                                         # (``Tagger.model_id``), or the fine-tuned weights' ``state_sha256``
+                                         # (``Tagger.model_id``), or the fine-tuned weights' ``engine.checkpoint.state_sha256``
     model.pretrained_sha256              # the pretrained network it derives from (the same, unless fine-tuned)
     window_scores, clip_scores = model.classify(windows)   # windows: (n, 384) float32 embeddings of one clip
     # -> (n, C) and (C,) scores in [0, 1]
@@ -39,7 +39,6 @@ Modules: ``names`` (where models live, the name rule, lookups), ``folder`` (one 
 and written), ``collection`` (saving into the models folder atomically, listing, deleting).
 """
 
-from audioclas.engine.torch_engine import module_sha256 as state_sha256
 from audioclas.training.store.collection import ModelSummary, delete_model, headline_text, list_models, save_model
 from audioclas.training.store.folder import (
     BACKBONE_NAME,
@@ -90,7 +89,6 @@ __all__ = [
     "read_info",
     "resolve_model",
     "save_model",
-    "state_sha256",
     "write_json",
     "write_model_folder",
 ]

@@ -1,5 +1,8 @@
 """One model folder, its format read and written in one place: ``model_info`` and ``write_model_folder`` (which
 ``training.run`` calls), ``load_model`` and ``read_info``. The files are listed in ``audioclas.training.store``.
+
+Loading a model and classifying with it needs no PyTorch (the head runs in NumPy: ``numpy_head``), so that a plain
+install predicts with custom models; writing one (training) and ``load_backbone`` (a fine-tuned network) import it.
 """
 
 from __future__ import annotations
@@ -11,23 +14,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from audioclas.architecture import EMBEDDING_DIM
 from audioclas.engine import Backend, Engine
 from audioclas.engine.loading import BackboneError, load_backbone_engine
-from audioclas.engine.torch_engine import module_sha256
 from audioclas.fileio import now_iso
-from audioclas.training.heads import Head, build_head
-from audioclas.training.metrics import split_summaries, write_confusion
 from audioclas.training.store.names import ModelError, model_folder, resolve_model
+from audioclas.training.store.numpy_head import NumpyHead, sigmoid, softmax
 from audioclas.windows import PadMode
 
 if TYPE_CHECKING:
+    import torch
+
     from audioclas.training.config import TrainConfig
     from audioclas.training.dataset import Dataset
+    from audioclas.training.heads import Head
     from audioclas.training.trainer import FitResult
     from audioclas.windows import WindowSettings
 
@@ -52,7 +54,7 @@ class SavedModel:
     backbone_sha256: str
     pretrained_sha256: str
     finetuned: bool
-    head: Head
+    head: NumpyHead
     info: dict[str, Any]  # the whole model.json
 
     def classify(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,12 +62,20 @@ class SavedModel:
         windows = np.asarray(windows, dtype=np.float32)
         if windows.ndim != 2 or windows.shape[1] != EMBEDDING_DIM or not len(windows):
             raise ValueError(f"expected window embeddings of shape (n >= 1, {EMBEDDING_DIM}), got {windows.shape}")
-        with torch.no_grad():
-            window_logits, clip_logits = self.head(
-                torch.from_numpy(windows)[None], torch.ones(1, len(windows), dtype=torch.bool)
-            )
-        activate = torch.sigmoid if self.multilabel else (lambda logits: logits.softmax(-1))
-        return activate(window_logits[0]).numpy(), activate(clip_logits[0]).numpy()
+        window_logits, clip_logits = self.head.forward(windows[None], np.ones((1, len(windows)), dtype=bool))
+        activate = sigmoid if self.multilabel else softmax
+        return activate(window_logits[0]), activate(clip_logits[0])
+
+    def torch_head(self) -> Head:
+        """The head as the PyTorch module that trained it (eval mode), for batched scoring in evaluation."""
+        import torch
+
+        from audioclas.training.heads import build_head
+
+        spec = self.info["head"]
+        head = build_head(spec["type"], spec["input_dim"], len(self.classes), spec["hidden"], spec["dropout"])
+        head.load_state_dict({key: torch.from_numpy(value) for key, value in self.head.tensors.items()})
+        return head.eval()
 
     def decide(self, clip_scores: np.ndarray) -> list[str]:
         """The labels a clip gets: those at or above their threshold (multi-label), or the top class."""
@@ -103,6 +113,9 @@ def model_info(
 ) -> dict[str, Any]:
     """The ``model.json`` of a model just trained: ``pretrained_sha256`` names the network its embeddings came
     from, ``backbone`` is the fine-tuned one (or None), ``comparison`` the fine-tuning report (or None)."""
+    from audioclas.engine.torch_engine import module_sha256
+    from audioclas.training.metrics import split_summaries
+
     summary = split_summaries(metrics)
     if comparison is not None:  # both networks' metrics, whichever was kept
         summary.update(frozen=comparison["frozen"], finetuned=comparison["finetuned"])
@@ -155,6 +168,8 @@ def write_model_folder(
     """Write every file of a model (the table above) into ``folder``, the temporary one ``save_model`` gives."""
     from safetensors.torch import save  # to bytes: safetensors' own file writing hides a full disk in its error
 
+    from audioclas.training.metrics import write_confusion
+
     for file, module in (("head.safetensors", head), ("backbone.safetensors", backbone)):
         if module is not None:
             (folder / file).write_bytes(save({key: value.contiguous() for key, value in module.state_dict().items()}))
@@ -200,8 +215,9 @@ def load_model(model: str | os.PathLike[str]) -> SavedModel:
     try:
         spec, window = info["head"], info["window"]
         classes = list(info["classes"])
-        head = build_head(spec["type"], spec["input_dim"], len(classes), spec["hidden"], spec["dropout"])
-        head.load_state_dict(load_file(folder / "head.safetensors"))
+        head = NumpyHead.load(
+            folder / "head.safetensors", spec["type"], spec["input_dim"], len(classes), spec["hidden"]
+        )
         thresholds = np.asarray(info["thresholds"], dtype=np.float64) if info.get("thresholds") else None
         return SavedModel(
             name=info["name"],
@@ -215,7 +231,7 @@ def load_model(model: str | os.PathLike[str]) -> SavedModel:
             backbone_sha256=info["backbone"]["sha256"],
             finetuned=bool(info["backbone"]["finetuned"]),
             pretrained_sha256=info["backbone"].get("pretrained_sha256") or info["backbone"]["sha256"],
-            head=head.eval(),
+            head=head,
             info=info,
         )
     except (KeyError, TypeError, ValueError, RuntimeError, OSError, SafetensorError) as error:
