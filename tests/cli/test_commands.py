@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import importlib.util
 import io
 import json
 import os
@@ -109,10 +108,6 @@ def test_labels_search_and_help() -> None:
 
 
 TRAINING_STACK = ("torch", "sklearn", "PIL", "tensorboard")  # what only the [train] extra installs
-ONNX_ENGINE_MISSING = importlib.util.find_spec("audioclas.engine.onnx_engine") is None
-NEEDS_ONNX_ENGINE = pytest.mark.skipif(
-    ONNX_ENGINE_MISSING, reason="needs the ONNX Runtime engine (audioclas.engine.onnx_engine, issue 11)"
-)
 
 
 def training_stack_loaded(argv: list[str] | None) -> list[str]:
@@ -158,7 +153,6 @@ def test_commands_that_run_no_network_never_import_torch(argv: list[str] | None)
     assert training_stack_loaded(argv) == []
 
 
-@NEEDS_ONNX_ENGINE
 def test_predict_and_embed_never_import_torch(audio_dir: Path, tmp_path: Path) -> None:
     """Tagging a real clip and embedding it into Parquet run on ONNX Runtime: no PyTorch, no training stack."""
     clip = str(audio_dir / ROBIN)

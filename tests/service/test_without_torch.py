@@ -4,18 +4,12 @@ names the extra (the web page's training form posts to the same route and shows 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from service_server import Server, tiny_dataset
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("audioclas.engine.onnx_engine") is None,
-    reason="needs the ONNX Runtime engine (audioclas.engine.onnx_engine, issue 11): the server predicts without torch",
-)
 
 
 @pytest.fixture(scope="module")
