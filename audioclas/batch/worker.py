@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from audioclas.batch.job import ITEMS_KEY, JobSpec, OutputFolder
+from audioclas.batch.job import ITEMS_KEY, PRODUCER_KEY, JobSpec, OutputFolder
 from audioclas.batch.tables import ShardTables
 from audioclas.batch.tasks import Item, Shard
 from audioclas.errors import AudioclasError, InputError
@@ -61,6 +61,9 @@ class ShardWorker:
         self.spec = spec
         self.folder = OutputFolder(out_dir)
         self.tagger = Tagger(spec.weights, batch_size=spec.batch_size, threads=threads)
+        self.model = spec.model.load() if spec.model else None  # a custom classifier (--model)
+        # embed with a fine-tuned model: its own backbone, whose embeddings its head reads
+        self.network = self.model.load_backbone() if self.model and spec.task == "embed" else None
 
     def run(self, shard: Shard, progress: Callable[[Progress], None] | None = None) -> ShardResult:
         if self.folder.is_committed(shard.id):
@@ -81,7 +84,8 @@ class ShardWorker:
             tables.add_failure(error)
         journal.write({"writing": True})
         paths = {table: self.folder.table_path(table, shard.id) for table in ("clips", "windows", "failures")}
-        tables.write(paths, {ITEMS_KEY: json.dumps([item.id for item in shard.items]).encode()})
+        producer = {PRODUCER_KEY: json.dumps(self.spec.producer()).encode()}
+        tables.write(paths, {ITEMS_KEY: json.dumps([item.id for item in shard.items]).encode()}, producer)
         journal.remove()
         return ShardResult(shard.id, len(tables.clips), len(tables.failures), tables.seconds)
 
@@ -90,8 +94,9 @@ class ShardWorker:
     ) -> Iterator[ClipOutput | Prediction | InputError]:
         spec = self.spec
         if spec.task == "embed":
-            return self.tagger.outputs(OpenedSources(sources), spec.windows, progress)
-        return self.tagger.predict_many(OpenedSources(sources), spec.query, spec.windows, progress=progress)
+            return self.tagger.outputs(OpenedSources(sources), spec.windows, progress, self.network)
+        opened = OpenedSources(sources)
+        return self.tagger.predict_many(opened, spec.query, spec.windows, model=self.model, progress=progress)
 
 
 def _committed_result(folder: OutputFolder, shard_id: str) -> ShardResult:
