@@ -10,6 +10,8 @@ Layout of an output folder::
     failures/listing.parquet  inputs that named nothing usable (missing file, empty folder), from the latest run
     _journal/<shard>.jsonl    while a shard is in progress: which input each attempt was reading
     .lock                     held (flock) by the run in progress
+    _retry/clips, _retry/windows   --retry-failed: the tables of shards uncommitted to run their failures again,
+                              kept until those shards are committed again (see ``reuse``)
 
 A shard writes its windows and failures first and its clips file last, each atomically (temporary file, then
 rename), and the clips file's metadata lists the shard's items. So a shard is done exactly when its clips file

@@ -82,6 +82,13 @@ class ShardTables:
             rows = enumerate(zip(starts, ends, window_values))
             self.windows += [(source, index, float(start), float(end), value) for index, (start, end, value) in rows]
 
+    def add_copy(self, source: str, clip: Row, windows: list[Row]) -> None:
+        """The rows of a clip with the same audio (read back from a table), under the name ``source``."""
+        self.seconds += clip[2]
+        self.clips.append((source, *clip[1:]))
+        if self.timeline:
+            self.windows += [(source, *row[1:]) for row in windows]
+
     def add_prediction(self, prediction: Prediction, sha256: str | None) -> None:
         windows = prediction.windows
         self._add_clip(

@@ -24,7 +24,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, out_required: bool) 
     group = parser.add_argument_group(
         "batch jobs",
         "Write Parquet tables to a folder, locally or on a Ray cluster. Run the same command\n"
-        "again to resume: inputs already done are skipped. Each worker runs one PyTorch thread\n"
+        "again to resume: inputs already done are skipped, and so is audio already done under another\n"
+        "name (the same bytes: its rows are copied). Each worker runs one PyTorch thread\n"
         "and one window per network call, so both engines give identical results.",
     )
     group.add_argument(
@@ -47,6 +48,11 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, out_required: bool) 
         "$RAY_ADDRESS, else a private Ray on this machine for the job",
     )
     group.add_argument("--workers", type=int, metavar="N", help="Ray actors (default: one per free CPU)")
+    group.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="on resume, run again the inputs that failed (otherwise a failure is final: a resumed job skips it)",
+    )
     group.add_argument(
         "--shard-size",
         type=int,
@@ -96,6 +102,7 @@ def run_batch(
             inputs,
             args.out,
             spec,
+            retry_failed=args.retry_failed,
             engine=args.engine,
             address=args.address,
             workers=args.workers,
