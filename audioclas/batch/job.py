@@ -207,4 +207,5 @@ def _model_text(model: dict[str, Any] | None) -> str:
     """A manifest's model, for a one-line message."""
     if not isinstance(model, dict):
         return "the AudioSet network (no --model)"
-    return f"model {str(model.get('name'))!r} (sha256 {str(model.get('sha256'))[:12]}…)"
+    digest = "".join(char for char in str(model.get("sha256"))[:12] if char in "0123456789abcdef")  # from a file
+    return f"model {str(model.get('name'))!r} (sha256 {digest}…)"
