@@ -7,7 +7,8 @@
 The local engine needs only the base install; the Ray engine needs ``pip install 'audioclas[ray]'``.
 Modules: ``tasks`` (listing inputs, shards), ``job`` (spec, output folder, commit markers), ``tables`` (Parquet
 schemas), ``worker`` (one shard: decode, network, write), ``engines`` (local and Ray), ``read`` (reading results),
-``training_cache`` (an embed job's output into the training cache).
+``training_cache`` (an embed job's output into the training cache), ``models`` (a custom model in a job: ``--model``),
+``reuse`` (resuming by content, ``--retry-failed``).
 """
 
 from audioclas.batch.engines import Summary, run_job

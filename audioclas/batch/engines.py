@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from audioclas.batch.job import LISTING, JobSpec, OutputFolder
+from audioclas.batch.reuse import ContentIndex, content_index, remove_retried, uncommit_failed
 from audioclas.batch.tables import FAILURES, failures_table, write_table
 from audioclas.batch.tasks import Shard, list_inputs, make_shards
 from audioclas.batch.worker import ShardResult, ShardWorker
@@ -41,6 +42,8 @@ class Summary:
     engine: str
     inputs: int = 0  # items listed
     already_done: int = 0  # items of shards committed before this run
+    retried: int = 0  # failures recorded before this run and run again (--retry-failed)
+    copied: int = 0  # clips whose rows were copied from the same audio done before under another name
     shards: int = 0  # shards run now
     clips: int = 0
     failed: int = 0
@@ -55,6 +58,10 @@ class Summary:
 
     def text(self) -> str:
         done = f"{self.inputs} inputs ({self.inputs - self.already_done} run now, {self.already_done} already done)"
+        if self.retried:
+            done += f", {self.retried} failed before and retried"
+        if self.copied:
+            done += f", {self.copied} clips copied from the same audio done before"
         audio = f"{self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s"
         speed = f"{self.speed:,.0f}x real time" if self.audio_seconds else "nothing new to run"
         return (
@@ -73,6 +80,7 @@ def run_job(
     workers: int | None = None,
     cpus_per_worker: float = 1.0,
     limits: InputLimits = InputLimits(),
+    retry_failed: bool = False,
     on_plan: Callable[[Summary], None] | None = None,
     on_shard: Callable[[ShardResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
@@ -80,7 +88,8 @@ def run_job(
     """Run (or resume) ``spec`` over ``inputs`` into ``out_dir``; see the module doc.
 
     ``on_plan`` gets the summary once the inputs are listed (inputs, already done, shards to run); ``on_shard`` is
-    called as each shard is done; ``on_progress`` (local engine only) as files are decoded.
+    called as each shard is done; ``on_progress`` (local engine only) as files are decoded. Inputs that failed in
+    an earlier run are skipped as done unless ``retry_failed``; audio done under another name is copied (``reuse``).
     """
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
@@ -93,6 +102,9 @@ def run_job(
         folder.remove_uncommitted()
         items, listing_errors = list_inputs(inputs, limits)
         _record_listing_errors(folder, listing_errors)
+        if retry_failed:
+            summary.retried = uncommit_failed(folder, {item.id for item in items})
+            folder.remove_uncommitted()  # the failures files of the shards moved to _retry/
         done = {item for items_of_shard in folder.committed().values() for item in items_of_shard}
         pending = [item for item in items if item.id not in done]
         shards = make_shards(pending, spec.shard_size)
@@ -102,17 +114,20 @@ def run_job(
         if on_plan is not None:
             on_plan(summary)
         if shards:
+            index = content_index(folder, spec.task, spec.timeline)
             if engine == "local":
-                run = _run_local(shards, spec, folder, threads, on_progress)
+                run = _run_local(shards, spec, folder, threads, on_progress, index)
             else:
-                run = _run_ray(shards, spec, folder, address, workers, cpus_per_worker, threads)
+                run = _run_ray(shards, spec, folder, address, workers, cpus_per_worker, threads, index)
             for result in run:
                 summary.clips += result.clips
+                summary.copied += result.copied
                 summary.failed += result.failures
                 summary.audio_seconds += result.seconds
                 if on_shard is not None:
                     on_shard(result)
         summary.failures += _failures_of(folder, [shard.id for shard in shards])
+        remove_retried(folder)
     summary.wall_seconds = time.perf_counter() - started
     return summary
 
@@ -143,8 +158,9 @@ def _run_local(
     folder: OutputFolder,
     threads: int,
     on_progress: Callable[[Progress], None] | None,
+    done: ContentIndex,
 ) -> Iterator[ShardResult]:
-    worker = ShardWorker(spec, str(folder.root), threads)  # its engine runs on ``threads`` threads
+    worker = ShardWorker(spec, str(folder.root), threads, done)  # its engine runs on ``threads`` threads
     for shard in shards:
         yield worker.run(shard, on_progress)
 
@@ -152,8 +168,8 @@ def _run_local(
 class _RayShardWorker:
     """The Ray Data callable: one actor holds one ``ShardWorker``; each batch is one shard."""
 
-    def __init__(self, spec: JobSpec, out_dir: str, threads: int) -> None:
-        self.worker = ShardWorker(spec, out_dir, threads)
+    def __init__(self, spec: JobSpec, out_dir: str, threads: int, done: ContentIndex) -> None:
+        self.worker = ShardWorker(spec, out_dir, threads, done)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         results = [self.worker.run(Shard.from_json(text)) for text in batch["shard"]]
@@ -163,6 +179,7 @@ class _RayShardWorker:
             "failures": [r.failures for r in results],
             "seconds": [r.seconds for r in results],
             "reused": [r.reused for r in results],
+            "copied": [r.copied for r in results],
         }
 
 
@@ -174,6 +191,7 @@ def _run_ray(
     workers: int | None,
     cpus_per_worker: float,
     threads: int,
+    done: ContentIndex,
 ) -> Iterator[ShardResult]:
     try:
         import ray
@@ -193,7 +211,7 @@ def _run_ray(
         dataset = ray.data.from_items([{"shard": shard.to_json()} for shard in shards], override_num_blocks=len(shards))
         results = dataset.map_batches(
             _RayShardWorker,
-            fn_constructor_kwargs={"spec": spec, "out_dir": str(folder.root), "threads": threads},
+            fn_constructor_kwargs={"spec": spec, "out_dir": str(folder.root), "threads": threads, "done": done},
             batch_size=1,
             # One shard at a time per actor: a shard is seconds of work, and queueing several on the first actor
             # that is ready would leave the others idle.
@@ -202,7 +220,7 @@ def _run_ray(
         )  # Ray Data's defaults restart a dead actor and retry its task; the worker skips an input that kills it
         for row in results.iter_rows():
             counts = int(row["clips"]), int(row["failures"]), float(row["seconds"]), bool(row["reused"])
-            yield ShardResult(row["shard"], *counts)
+            yield ShardResult(row["shard"], *counts, copied=int(row["copied"]))
     finally:
         if started_here:
             ray.shutdown()

@@ -2,13 +2,16 @@
 
 Layout of an output folder::
 
-    job.json                  what was computed: task, backbone sha256, window settings, label options
+    job.json                  what was computed: task, backbone sha256, window settings, label options, the
+                              custom model (--model: name, sha256 of its files, its backbone's sha256)
     clips/<shard>.parquet     one row per clip; a shard's clips file is its commit marker
     windows/<shard>.parquet   one row per window (with --timeline)
     failures/<shard>.parquet  inputs that failed, with the reason
     failures/listing.parquet  inputs that named nothing usable (missing file, empty folder), from the latest run
     _journal/<shard>.jsonl    while a shard is in progress: which input each attempt was reading
     .lock                     held (flock) by the run in progress
+    _retry/clips, _retry/windows   --retry-failed: the tables of shards uncommitted to run their failures again,
+                              kept until those shards are committed again (see ``reuse``)
 
 A shard writes its windows and failures first and its clips file last, each atomically (temporary file, then
 rename), and the clips file's metadata lists the shard's items. So a shard is done exactly when its clips file
@@ -29,6 +32,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from audioclas import __version__
+from audioclas.batch.models import JobModel
 from audioclas.errors import AudioclasError
 from audioclas.fileio import atomic_open
 from audioclas.options import resolve_options
@@ -40,6 +44,7 @@ FORMAT_VERSION = 1
 BACKBONE = "EfficientAT mn04_as"
 TABLES = ("clips", "windows", "failures")
 ITEMS_KEY = b"audioclas.items"  # clips file metadata: the JSON list of the shard's item ids
+PRODUCER_KEY = b"audioclas.producer"  # every table file's metadata: the JSON of ``JobSpec.producer``
 LISTING = "listing"  # failures/listing.parquet
 Task = Literal["predict", "embed"]
 
@@ -49,7 +54,9 @@ class JobSpec:
     """Everything that decides a job's results, and how its work is cut up and run.
 
     ``windows`` and ``query`` (predict only: which labels each clip and window reports) are the objects the worker
-    hands to ``Tagger`` as they are; ``job.json`` records them with their ``to_dict``.
+    hands to ``Tagger`` as they are; ``job.json`` records them with their ``to_dict``. ``model``: a custom
+    classifier (predict: its classes; embed: the embeddings its head reads, from its own backbone if fine-tuned),
+    whose windows ``windows`` must be (``prediction_windows`` chooses them).
     """
 
     task: Task
@@ -60,6 +67,7 @@ class JobSpec:
     shard_size: int = 16  # inputs per shard: the unit of scheduling, retry and commit
     batch_size: int = 1  # windows per network call; 1 keeps the results bit-identical everywhere, see below
     weights: str | None = None  # the checkpoint; None: resolved as usual on every worker
+    model: JobModel | None = None
 
     # Why one window per network call: PyTorch's CPU kernels round differently with the batch's size (scores move by
     # about 1e-6), and the streaming pipeline batches whatever windows are decoded when the network is free, which
@@ -71,8 +79,28 @@ class JobSpec:
             raise ValueError(f"task must be 'predict' or 'embed', not {self.task!r}")
         if self.shard_size < 1 or self.batch_size < 1:
             raise AudioclasError("--shard-size and --batch-size must be at least 1")
+        model = self.model
+        if model is None:
+            if self.task == "predict":
+                resolve_options(None, self.query, self.windows)  # raises for an unknown label name, before any work
+            return
+        model.check_windows(self.windows)
+        if not model.finetuned and model.backbone_sha256 != WEIGHTS_SHA256:
+            raise AudioclasError(
+                f"model {model.name!r} was trained on another backbone "
+                f"({model.backbone_sha256[:12]}…, this one is {WEIGHTS_SHA256[:12]}…)"
+            )
         if self.task == "predict":
-            resolve_options(None, self.query, self.windows)  # raises for an unknown label name, before any work
+            self.query.resolve(model.classes, None)  # raises for a class the model does not have
+
+    @property
+    def backbone_sha256(self) -> str:
+        """The network whose outputs the tables hold: the pretrained one, or a fine-tuned model's own."""
+        return self.model.backbone_sha256 if self.model else WEIGHTS_SHA256
+
+    def producer(self) -> dict[str, Any]:
+        """What produced a table's rows, as each table file's metadata records it (``PRODUCER_KEY``)."""
+        return {"backbone_sha256": self.backbone_sha256, "model": self.model.manifest() if self.model else None}
 
     def manifest(self) -> dict[str, Any]:
         """The content of ``job.json``: what a resumed run must agree on, and what readers need to know."""
@@ -80,12 +108,14 @@ class JobSpec:
             "format": FORMAT_VERSION,
             "task": self.task,
             "backbone": BACKBONE,
-            "backbone_sha256": WEIGHTS_SHA256,
+            "backbone_sha256": self.backbone_sha256,
             **self.windows.to_dict(),
             "timeline": self.timeline,
         }
         if self.task == "predict":
             result["labels"] = self.query.to_dict()
+        if self.model is not None:  # absent without one: folders written before --model resume as they were
+            result["model"] = self.model.manifest()
         return result
 
 
@@ -116,6 +146,11 @@ class OutputFolder:
         wanted = spec.manifest()
         if (self.root / "job.json").exists():
             found = {key: value for key, value in self.manifest().items() if key not in ("created_by",)}
+            if found.get("model") != wanted.get("model"):
+                raise AudioclasError(
+                    f"{self.root} holds the results of {_model_text(found.get('model'))}, not of "
+                    f"{_model_text(wanted.get('model'))}: resume it with the same model, or write to another --out folder"
+                )
             if found != wanted:
                 differs = sorted(key for key in wanted.keys() | found.keys() if wanted.get(key) != found.get(key))
                 raise AudioclasError(
@@ -166,3 +201,11 @@ class OutputFolder:
         for path in (self.root / "_journal").glob("*.jsonl"):
             if path.stem in committed:
                 path.unlink(missing_ok=True)
+
+
+def _model_text(model: dict[str, Any] | None) -> str:
+    """A manifest's model, for a one-line message."""
+    if not isinstance(model, dict):
+        return "the AudioSet network (no --model)"
+    digest = "".join(char for char in str(model.get("sha256"))[:12] if char in "0123456789abcdef")  # from a file
+    return f"model {str(model.get('name'))!r} (sha256 {digest}…)"

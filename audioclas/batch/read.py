@@ -37,7 +37,8 @@ class EmbeddedClip:
 
 
 def read_job(out_dir: str | Path) -> dict[str, Any]:
-    """The job's manifest (``job.json``): task, backbone_sha256, window, hop, pad, timeline, label options."""
+    """The job's manifest (``job.json``): task, backbone_sha256, window, hop, pad, timeline, label options, and
+    with ``--model`` the model (``{"name", "sha256", "backbone_sha256"}``)."""
     return OutputFolder(out_dir).manifest()
 
 

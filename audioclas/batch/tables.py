@@ -82,6 +82,13 @@ class ShardTables:
             rows = enumerate(zip(starts, ends, window_values))
             self.windows += [(source, index, float(start), float(end), value) for index, (start, end, value) in rows]
 
+    def add_copy(self, source: str, clip: Row, windows: list[Row]) -> None:
+        """The rows of a clip with the same audio (read back from a table), under the name ``source``."""
+        self.seconds += clip[2]
+        self.clips.append((source, *clip[1:]))
+        if self.timeline:
+            self.windows += [(source, *row[1:]) for row in windows]
+
     def add_prediction(self, prediction: Prediction, sha256: str | None) -> None:
         windows = prediction.windows
         self._add_clip(
@@ -106,8 +113,9 @@ class ShardTables:
             list(output.embeddings),
         )
 
-    def write(self, paths: dict[str, Path], metadata: dict[bytes, bytes]) -> None:
-        """Windows and failures first, the clips file (the shard's commit marker, with ``metadata``) last.
+    def write(self, paths: dict[str, Path], metadata: dict[bytes, bytes], shared: dict[bytes, bytes]) -> None:
+        """Windows and failures first, the clips file (the shard's commit marker, with ``metadata``) last; every
+        file carries ``shared`` in its metadata (what produced the rows).
 
         An empty windows or failures table is not written, and removes what an earlier attempt at the shard left
         under that name (an input that failed then may have succeeded now).
@@ -115,10 +123,11 @@ class ShardTables:
         parts = ((self.windows, window_schema(self.task), "windows"), (self.failures, FAILURES, "failures"))
         for rows, schema, table in parts:
             if rows:
-                write_table(_table(rows, schema), paths[table])
+                write_table(_table(rows, schema).replace_schema_metadata(shared), paths[table])
             else:
                 paths[table].unlink(missing_ok=True)
-        write_table(_table(self.clips, clip_schema(self.task)).replace_schema_metadata(metadata), paths["clips"])
+        clips = _table(self.clips, clip_schema(self.task)).replace_schema_metadata({**shared, **metadata})
+        write_table(clips, paths["clips"])
 
 
 def failures_table(errors: list[InputError]) -> pa.Table:

@@ -6,7 +6,8 @@ Archive members and URLs expand inside the worker (their rows are named ``archiv
 folders and globs and never reads a file: it stays cheap for a million files, and no input is read twice.
 Content ids (sha256) were the alternative, but hashing the whole corpus on the driver before scheduling would read it
 twice, and URLs and archive members have no content before they are fetched; each row carries its sha256 instead,
-computed by the worker from the bytes it decodes.
+computed by the worker from the bytes it decodes, which also lets a resumed job copy the rows of audio it already did
+under another name instead of computing them again (see ``reuse``).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ same rows. It loads the network once and keeps it for every shard it is given. W
 through ``Tagger`` as ``audioclas predict`` runs them (a decoding thread beside the network), one window per
 network call (see ``JobSpec``).
 
+An input whose bytes the job already did under another name is not decoded: its rows are copied (see ``reuse``).
+
 A shard that is already committed is not redone, so a retried task is harmless. An input that kills the worker
 process itself (a crash in a native decoder, memory exhausted) would kill every retry of its shard: a journal
 records what each attempt was reading, and an input (or archive member) that was being read when two attempts died
@@ -25,8 +27,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from audioclas.batch.job import ITEMS_KEY, JobSpec, OutputFolder
-from audioclas.batch.tables import ShardTables
+from audioclas.batch.job import ITEMS_KEY, PRODUCER_KEY, JobSpec, OutputFolder
+from audioclas.batch.reuse import REUSED_KEY, ContentIndex
+from audioclas.batch.tables import Row, ShardTables
 from audioclas.batch.tasks import Item, Shard
 from audioclas.errors import AudioclasError, InputError
 from audioclas.fileio import file_sha256
@@ -49,6 +52,7 @@ class ShardResult:
     failures: int
     seconds: float  # audio in the clips
     reused: bool = False  # the shard was already committed (a retried task)
+    copied: int = 0  # clips whose rows were copied from the same audio done before under another name
 
 
 class ShardWorker:
@@ -57,16 +61,19 @@ class ShardWorker:
     ``threads`` is the network's thread count, the same in every engine, for identical results.
     """
 
-    def __init__(self, spec: JobSpec, out_dir: str, threads: int) -> None:
-        self.spec = spec
+    def __init__(self, spec: JobSpec, out_dir: str, threads: int, done: ContentIndex | None = None) -> None:
+        self.spec, self.done = spec, done
         self.folder = OutputFolder(out_dir)
         self.tagger = Tagger(spec.weights, batch_size=spec.batch_size, threads=threads)
+        self.model = spec.model.load() if spec.model else None  # a custom classifier (--model)
+        # embed with a fine-tuned model: its own backbone, whose embeddings its head reads
+        self.network = self.model.load_backbone(threads=threads) if self.model and spec.task == "embed" else None
 
     def run(self, shard: Shard, progress: Callable[[Progress], None] | None = None) -> ShardResult:
         if self.folder.is_committed(shard.id):
             return _committed_result(self.folder, shard.id)
         journal = _Journal(self.folder.journal_path(shard.id), shard.id)
-        watch = _Watch(journal, journal.begin())
+        watch = _Watch(journal, journal.begin(), self.done)
         tables = ShardTables(self.spec.task, self.spec.timeline)
         with open_sources(watch.items(shard.items), self.tagger.limits) as sources:
             for result in self._results(watch.sources(sources), progress):
@@ -79,19 +86,26 @@ class ShardWorker:
                     tables.add_prediction(result, sha256)
         for error in watch.skipped:
             tables.add_failure(error)
+        for name, (clip, windows) in watch.copied:
+            tables.add_copy(name, clip, windows)
         journal.write({"writing": True})
         paths = {table: self.folder.table_path(table, shard.id) for table in ("clips", "windows", "failures")}
-        tables.write(paths, {ITEMS_KEY: json.dumps([item.id for item in shard.items]).encode()})
+        producer = {PRODUCER_KEY: json.dumps(self.spec.producer()).encode()}
+        metadata = {ITEMS_KEY: json.dumps([item.id for item in shard.items]).encode()}
+        if watch.copied:
+            metadata[REUSED_KEY] = json.dumps({name: clip[0] for name, (clip, _) in watch.copied}).encode()
+        tables.write(paths, metadata, producer)
         journal.remove()
-        return ShardResult(shard.id, len(tables.clips), len(tables.failures), tables.seconds)
+        return ShardResult(shard.id, len(tables.clips), len(tables.failures), tables.seconds, copied=len(watch.copied))
 
     def _results(
         self, sources: Iterable[AudioSource | InputError], progress: Callable[[Progress], None] | None
     ) -> Iterator[ClipOutput | Prediction | InputError]:
         spec = self.spec
         if spec.task == "embed":
-            return self.tagger.outputs(OpenedSources(sources), spec.windows, progress)
-        return self.tagger.predict_many(OpenedSources(sources), spec.query, spec.windows, progress=progress)
+            return self.tagger.outputs(OpenedSources(sources), spec.windows, progress, self.network)
+        opened = OpenedSources(sources)
+        return self.tagger.predict_many(opened, spec.query, spec.windows, model=self.model, progress=progress)
 
 
 def _committed_result(folder: OutputFolder, shard_id: str) -> ShardResult:
@@ -104,16 +118,18 @@ def _committed_result(folder: OutputFolder, shard_id: str) -> ShardResult:
 class _Watch:
     """Journals what the decoding thread is doing, computes each source's sha256 (``hashes``, in order, None for an
     error), and leaves out what killed earlier attempts (an item: listed in ``skipped``; an archive member or other
-    source: replaced by its ``InputError``).
+    source: replaced by its ``InputError``) and what the job already did under another name (in ``copied``, with
+    the rows to copy: ``done`` holds them).
 
     The decoding thread pulls items (through ``open_sources``, which expands them) and sources from these
     generators, so the journal's last line says what it was doing when the process died.
     """
 
-    def __init__(self, journal: _Journal, blamed: dict[str, int]) -> None:
-        self.journal, self.blamed = journal, blamed
+    def __init__(self, journal: _Journal, blamed: dict[str, int], done: ContentIndex | None = None) -> None:
+        self.journal, self.blamed, self.done = journal, blamed, done
         self.hashes: collections.deque[str | None] = collections.deque()
         self.skipped: list[InputError] = []
+        self.copied: list[tuple[str, tuple[Row, list[Row]]]] = []
 
     def _skip_reason(self, name: str) -> str | None:
         deaths = self.blamed.get(name, 0)
@@ -141,7 +157,12 @@ class _Watch:
                 continue
             self.journal.write({"source": source.name})
             _injected_fault(source.name)
-            self.hashes.append(_sha256(source))
+            sha256 = _sha256(source)
+            if sha256 and self.done and (rows := self.done.rows(sha256)):
+                self.copied.append((source.name, rows))
+                self.journal.write({"idle": True})
+                continue
+            self.hashes.append(sha256)
             yield source
             self.journal.write({"idle": True})  # decoded: what follows is expanding the current item
 

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 from audioclas.cli.batch import add_batch_arguments, run_batch
-from audioclas.windows import WindowSettings
+from audioclas.windows import WindowRequest
 
 EXAMPLES = """
 examples:
   audioclas embed recordings/ --out emb/                    clip embeddings of every file below a folder
   audioclas embed corpus/ --out emb/ --timeline             and the embedding of every 10 s window
+  audioclas embed corpus/ --out emb/ --model my-birds       the embeddings a trained classifier reads (its windows,
+                                                            its fine-tuned network)
   audioclas embed 'field/**/*.flac' data.zip --out emb/ --engine ray --address auto
                                                             on the Ray cluster started on this machine
 
@@ -35,18 +37,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("inputs", nargs="+", metavar="DATA", help="file, folder, glob, archive or URL")
     windows = parser.add_argument_group("windows")
-    windows.add_argument("--window", type=float, default=10.0, help="window length in seconds (default 10, as trained)")
-    windows.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the window)")
+    windows.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        help="window length in seconds (default 10, as trained; with --model: the model's, and no other)",
+    )
+    windows.add_argument(
+        "--hop",
+        type=float,
+        default=None,
+        help="seconds between window starts (default: the window; with --model: the model's)",
+    )
     windows.add_argument(
         "--pad",
         choices=("loop", "zeros"),
-        default="loop",
-        help="fill a clip shorter than a window by looping it (default) or with silence",
+        default=None,
+        help="fill a clip shorter than a window by looping it (default) or with silence "
+        "(with --model: the model's, and no other)",
     )
     windows.add_argument(
         "--timeline", action="store_true", help="also write the embedding of every window (training needs them)"
     )
     add_batch_arguments(parser, out_required=True)
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="embed as a custom classifier trained with 'audioclas train' reads its input: on its windows, and "
+        "with its own network if fine-tuned (its name, or a folder's path: ./dir)",
+    )
     parser.add_argument(
         "--weights", type=Path, help="the mn04 checkpoint (default: $AUDIOCLAS_WEIGHTS or the cache, downloaded once)"
     )
@@ -55,4 +74,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_batch(args, args.inputs, "embed", WindowSettings(args.window, args.hop, args.pad))
+    return run_batch(args, args.inputs, "embed", WindowRequest(args.window, args.hop, args.pad))

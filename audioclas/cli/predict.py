@@ -28,6 +28,7 @@ examples:
   audioclas predict night.wav --labels Bird --labels "Bird vocalization, bird call, bird song"
   audioclas predict clip.wav --model my-birds       a classifier trained with 'audioclas train'
   audioclas predict recordings/ --out tags/ --engine ray   a resumable batch job on Ray, Parquet tables in tags/
+  audioclas predict recordings/ --out tags/ --model my-birds   the same with a custom classifier's classes
 
 exit status: 0 if every input was tagged, 1 if any input failed (each failure is one line on stderr),
 2 for a usage or set-up error.

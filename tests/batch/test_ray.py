@@ -1,6 +1,7 @@
 """Batch jobs on a real local Ray cluster (2 CPUs, started here for this module and shut down after it).
 
-The same inputs as test_local.py: real clips from ../shared/audio, a corrupt file and a zip. A Ray actor is
+The same inputs as test_local.py: real clips from ../shared/audio, a corrupt file and a zip (and for the custom
+models of tests/support/tiny_models.py, as in test_models.py, FSDD recordings). A Ray actor is
 really killed (SIGKILL) mid-job through the worker's test hook, which the actor processes read from the
 environment they inherit from this process: set before ``ray.init``, armed per test by writing its JSON file.
 """
@@ -15,10 +16,14 @@ from pathlib import Path
 import pytest
 import ray
 from batch_inputs import ARCHIVE, CLIPS, assert_exactly_once, expected_inputs, make_inputs, set_faults, tables
+from tiny_models import FINETUNED, FROZEN, tiny_models
 
-from audioclas.batch import JobSpec, run_job
+from audioclas.batch import JobSpec, read_job, run_job
 from audioclas.batch.worker import FAULTS_ENV
 from audioclas.cli import main
+from audioclas.windows import WindowSettings
+
+DIGITS = ["0_george_30.wav", "0_jackson_5.wav", "1_george_31.wav", "1_nicolas_7.wav", "2_theo_3.wav"]  # FSDD
 
 
 def _processes_using(folder: Path) -> list[int]:
@@ -104,3 +109,45 @@ def test_killed_ray_worker_loses_and_duplicates_nothing(cluster: Path, inputs: P
         keep = [i for i, source in enumerate(local[name].column("input").to_pylist()) if source in set(inputs_of)]
         assert on_ray[name].equals(local[name].take(keep))  # every other row as the local engine wrote it
     assert not list((tmp_path / "ray" / "_journal").glob("*"))
+
+
+@pytest.mark.parametrize(("task", "model"), [("predict", FROZEN), ("embed", FINETUNED)])
+def test_ray_runs_a_custom_model_as_the_local_engine(
+    cluster: Path, shared_dir: Path, tmp_path: Path, task: str, model: str
+) -> None:
+    tiny_models(shared_dir, tmp_path / "models")
+    inputs = make_inputs(tmp_path / "in", shared_dir / "datasets" / "fsdd" / "recordings", DIGITS)
+    common = [task, str(inputs), str(inputs / ARCHIVE), "--model", model, "--timeline", "--shard-size", "2"]
+    assert main([*common, "--out", str(tmp_path / "local"), "--no-progress"]) == 1  # the corrupt file
+    assert main([*common, "--out", str(tmp_path / "ray"), "--engine", "ray"]) == 1
+    assert_exactly_once(tmp_path / "ray", *expected_inputs(inputs, DIGITS))
+    assert (
+        read_job(tmp_path / "ray") == read_job(tmp_path / "local")
+        and read_job(tmp_path / "ray")["model"]["name"] == model
+    )
+    local, on_ray = tables(tmp_path / "local"), tables(tmp_path / "ray")
+    assert {name: on_ray[name].equals(local[name]) for name in local} == dict.fromkeys(local, True)  # bit for bit
+
+
+def test_ray_retries_failures_and_copies_audio_done_under_another_name(
+    cluster: Path, shared_dir: Path, tmp_path: Path
+) -> None:
+    fsdd = shared_dir / "datasets" / "fsdd" / "recordings"
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in DIGITS[:3]:
+        (inputs / name).write_bytes((fsdd / name).read_bytes())
+    late = inputs / "1_late.wav"  # sorts after DIGITS[2]: with 2 a shard, in its shard
+    late.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(range(256)) * 20)
+    spec = JobSpec("embed", WindowSettings(1.0, None, "zeros"), timeline=True, shard_size=2)
+    first = run_job([str(inputs)], tmp_path / "ray", spec, engine="ray")
+    assert first.failed == 1
+    late.write_bytes((fsdd / DIGITS[4]).read_bytes())  # repaired
+    (inputs / "renamed.wav").write_bytes((fsdd / DIGITS[0]).read_bytes())  # a copy under a new name
+    summary = run_job([str(inputs)], tmp_path / "ray", spec, engine="ray", retry_failed=True)
+    assert (summary.retried, summary.copied, summary.clips, summary.failed) == (1, 2, 3, 0)
+    names = [*DIGITS[:3], late.name, "renamed.wav"]
+    assert_exactly_once(tmp_path / "ray", {str(inputs / name) for name in names}, set())
+    run_job([str(inputs)], tmp_path / "local", spec)
+    local, on_ray = tables(tmp_path / "local"), tables(tmp_path / "ray")
+    assert {name: on_ray[name].equals(local[name]) for name in local} == dict.fromkeys(local, True)

@@ -24,21 +24,21 @@ CORRUPT = "corrupt.wav"
 ARCHIVE = "pair.zip"  # two of the clips, as archive members
 
 
-def make_inputs(folder: Path, audio_dir: Path) -> Path:
-    """A folder of the real clips, a corrupt file and a zip holding two clips; returns the folder."""
+def make_inputs(folder: Path, audio_dir: Path, clips: list[str] = CLIPS) -> Path:
+    """A folder of the real clips, a corrupt file and a zip holding the first two clips; returns the folder."""
     folder.mkdir(parents=True)
-    for name in CLIPS:
+    for name in clips:
         shutil.copy(audio_dir / name, folder / name)
     (folder / CORRUPT).write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(range(256)) * 20)
     with zipfile.ZipFile(folder / ARCHIVE, "w") as archive:
-        for name in CLIPS[:2]:
+        for name in clips[:2]:
             archive.write(audio_dir / name, f"members/{name}")
     return folder
 
 
-def expected_inputs(folder: Path) -> tuple[set[str], set[str]]:
+def expected_inputs(folder: Path, clips: list[str] = CLIPS) -> tuple[set[str], set[str]]:
     """(inputs that must have a clip row, inputs that must fail) for ``[folder, folder/pair.zip]``."""
-    good = {str(folder / name) for name in CLIPS} | {f"{folder / ARCHIVE}!members/{name}" for name in CLIPS[:2]}
+    good = {str(folder / name) for name in clips} | {f"{folder / ARCHIVE}!members/{name}" for name in clips[:2]}
     return good, {str(folder / CORRUPT)}
 
 
