@@ -18,10 +18,10 @@ from typing import NoReturn
 from audioclas import __version__
 from audioclas.errors import AudioclasError
 
-from . import embed, evaluate, labels, models, predict, serve, train
+from . import embed, evaluate, export, labels, models, predict, serve, train
 from .console import print_error, stderr
 
-COMMANDS = [predict, labels, train, evaluate, models, embed, serve]
+COMMANDS = [predict, labels, train, evaluate, models, embed, serve, export]
 BROKEN_PIPE = 128 + 13  # the status of a process killed by SIGPIPE
 
 
