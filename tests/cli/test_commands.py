@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from media import encode
 from no_torch import run_without_torch
+from tiny_models import tiny_models
 
 ROBIN = "456440__inspectorj__bird-whistling-robin-single-13.ogg"
 TRUMPET = "sorohanro_-_solo-trumpet-06.ogg"
@@ -142,6 +143,7 @@ def training_stack_loaded(argv: list[str] | None) -> list[str]:
         ["train", "--help"],
         ["evaluate", "--help"],
         ["serve", "--help"],
+        ["export", "--help"],
         ["labels", "dog"],
         ["models", "list"],
     ],
@@ -160,6 +162,15 @@ def test_predict_and_embed_never_import_torch(audio_dir: Path, tmp_path: Path) -
     assert json.loads((tmp_path / "tags.json").read_text())[0]["labels"][0]["name"] == "Bird"
     assert training_stack_loaded(["embed", clip, "--out", str(tmp_path / "emb"), "--no-progress"]) == []
     assert list((tmp_path / "emb").rglob("*.parquet"))
+
+
+def test_export_never_imports_torch(shared_dir: Path, tmp_path: Path) -> None:
+    """Exporting the AudioSet tagger and a fine-tuned classifier (its backbone read from safetensors, its head
+    from NumPy) builds the ONNX file without PyTorch or the training stack."""
+    _, finetuned = tiny_models(shared_dir, tmp_path / "data")
+    assert training_stack_loaded(["export", "-o", str(tmp_path / "audioset.onnx")]) == []
+    assert training_stack_loaded(["export", "--model", finetuned, "-o", str(tmp_path / "tiny.onnx")]) == []
+    assert (tmp_path / "audioset.onnx").is_file() and (tmp_path / "tiny.onnx").is_file()
 
 
 @pytest.mark.unit
