@@ -1,9 +1,12 @@
-"""Log-mel front end speed: NumPy (audioclas.engine.frontend) against PyTorch (audioclas.features), in process.
+"""Log-mel front end speed: NumPy (audioclas.engine.frontend) against PyTorch (audioclas.features), in process;
+and where the ONNX graph builder is present, where the front end should run: in NumPy before an ONNX network that
+takes the log-mel, or inside the ONNX graph that takes the waveform.
 
     .venv/bin/python benchmarks/frontend_speed.py [--rounds 7] [--batch 16]
 
-Both run on one thread (the engine shares the cores with the decoder) on the same batch of 10 s windows cut from
-the real recordings in ../shared/audio; rounds alternate the two, and the medians are printed in ms per window.
+Everything runs on one thread (the engine shares the cores with the decoder) on the same batch of 10 s windows cut
+from the real recordings in ../shared/audio; rounds alternate the cases, and the medians are printed in ms per
+window.
 """
 
 from __future__ import annotations
@@ -51,6 +54,29 @@ def torch_front_end() -> Callable[[np.ndarray], object]:
     return run
 
 
+def onnx_placements() -> dict[str, Callable[[np.ndarray], object]] | None:
+    """NumPy front end + ONNX network on the log-mel, and the ONNX graph with the front end inside; None without
+    the builder (audioclas.engine.onnx_graph)."""
+    try:
+        import onnxruntime as ort
+
+        from audioclas.engine.checkpoint import read_checkpoint
+        from audioclas.engine.onnx_engine import session_options
+        from audioclas.engine.onnx_graph import build_model
+    except ImportError:
+        return None
+    state = read_checkpoint(SHARED / "weights" / "efficientat" / "mn04_as_mAP_432.pt")
+    sessions = {
+        inputs: ort.InferenceSession(build_model(state, inputs).SerializeToString(), session_options(1))
+        for inputs in ("waveform", "log_mel")
+    }
+    front_end = NumpyLogMel()
+    return {
+        "numpy + onnx(log_mel)": lambda batch: sessions["log_mel"].run(None, {"log_mel": front_end(batch)}),
+        "onnx(waveform)": lambda batch: sessions["waveform"].run(None, {"waveform": batch}),
+    }
+
+
 def compare(cases: dict[str, Callable[[], object]], rounds: int, per: int) -> dict[str, float]:
     """Median ms per item of each case over ``rounds`` alternating rounds (after one warm-up each)."""
     times: dict[str, list[float]] = {name: [] for name in cases}
@@ -79,6 +105,16 @@ def main() -> None:
     for name, ms in medians.items():
         print(f"  {name:<8}{ms:7.2f} ms per window")
     print(f"  numpy / torch: {medians['numpy'] / medians['torch']:.2f}")
+
+    placements = onnx_placements()
+    if placements is None:
+        print("front end and network on ONNX Runtime: skipped (no ONNX graph builder in this tree)")
+        return
+    cases = {name: (lambda run=run: run(batch)) for name, run in placements.items()}
+    medians = compare(cases, args.rounds, args.batch)
+    print(f"front end + network, ONNX Runtime, 1 thread, batch of {args.batch} × 10 s")
+    for name, ms in medians.items():
+        print(f"  {name:<24}{ms:7.2f} ms per window")
 
 
 if __name__ == "__main__":
