@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
 import numpy.typing as npt
-import soxr
 from av.audio.frame import format_dtypes
 
 from audioclas.errors import InputError, UnsupportedInput
 from audioclas.inputs import AudioSource
 from audioclas.inputs.rules import open_input_file
+from audioclas.resampling import RESAMPLE_BLOCK_SECONDS, Mono, rechunk, resample
 
 SAMPLE_RATE = 32000
 MIN_RATE, MAX_RATE = 1000, 1_000_000  # a rate outside this is a broken or hostile header
@@ -31,9 +31,7 @@ MAX_BAD_PACKETS = 100  # packets that fail to decode before we give up on a file
 # FFmpeg reads 5 MB of a file by default to learn its streams; a WAV header says it all (the probe of a 10-minute
 # WAV took 140 ms, against 1 ms with this). Other formats keep the default: some need frames to know their streams.
 WAV_PROBE_BYTES = 4096
-RESAMPLE_BLOCK_SECONDS = 1.0  # decoded frames are gathered into blocks this long before they go to soxr
 
-Mono = npt.NDArray[np.float32]  # one channel of float32 samples in [-1, 1]
 
 FRAME_DTYPES = {name: np.dtype(code) for name, code in format_dtypes.items()}  # PyAV sample format -> NumPy
 
@@ -60,7 +58,7 @@ def stream_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, chunk_seco
     chunk_samples = max(1, round(chunk_seconds * sample_rate))
     blocks = _array_blocks(source) if source.array is not None else _decoded_blocks(source)
     total = 0
-    for chunk in _rechunk(_resample(blocks, sample_rate), chunk_samples):
+    for chunk in rechunk(resample(blocks, sample_rate), chunk_samples):
         if not np.isfinite(chunk).all():
             raise InputError(source.name, "contains NaN or infinite samples")
         total += len(chunk)
@@ -285,74 +283,3 @@ def _checked_rate(rate: object, name: str) -> int:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise InputError(name, f"sample rate {rate} Hz is outside the supported {MIN_RATE} to {MAX_RATE} Hz")
     return int(rate)
-
-
-# Resampling and chunking ----------------------------------------------------------------------------------------
-
-
-class _Resampler(Protocol):
-    """What ``soxr.ResampleStream`` offers (soxr has no type information)."""
-
-    def resample_chunk(self, x: Mono, last: bool = False) -> Mono: ...
-
-
-class _RateConverter:
-    """soxr HQ from one input rate to ``out_rate``; the total output length is ceil(N_in * out_rate / in_rate),
-    as librosa makes it (soxr itself may give one sample less), so decodes line up with the reference waveforms."""
-
-    def __init__(self, in_rate: int, out_rate: int) -> None:
-        self.in_rate, self.out_rate = in_rate, out_rate
-        self.soxr: _Resampler | None = None
-        if in_rate != out_rate:
-            self.soxr = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
-        self.samples_in = self.samples_out = 0
-
-    def push(self, samples: Mono, last: bool = False) -> Mono:
-        self.samples_in += len(samples)
-        resampled = samples if self.soxr is None else self.soxr.resample_chunk(samples, last=last)
-        if last:
-            missing = -(-self.samples_in * self.out_rate // self.in_rate) - self.samples_out - len(resampled)
-            resampled = np.pad(resampled, (0, missing)) if missing > 0 else resampled[: len(resampled) + missing]
-        self.samples_out += len(resampled)
-        return resampled
-
-
-def _resample(blocks: Iterable[tuple[Mono, int]], out_rate: int) -> Iterator[Mono]:
-    """Resample (samples, rate) blocks in about one-second pieces; a change of rate mid-stream starts a new stream."""
-    converter: _RateConverter | None = None
-    pending: list[Mono] = []
-    pending_samples = 0
-    for samples, rate in blocks:
-        if converter is not None and rate != converter.in_rate:
-            yield converter.push(_join(pending), last=True)
-            converter, pending, pending_samples = None, [], 0
-        if converter is None:
-            converter = _RateConverter(rate, out_rate)
-        pending.append(samples)
-        pending_samples += len(samples)
-        if pending_samples >= RESAMPLE_BLOCK_SECONDS * rate:
-            yield converter.push(_join(pending))
-            pending, pending_samples = [], 0
-    if converter is not None:
-        yield converter.push(_join(pending), last=True)
-
-
-def _rechunk(pieces: Iterable[Mono], size: int) -> Iterator[Mono]:
-    """Regroup pieces of any length into chunks of exactly ``size`` samples, the last one shorter."""
-    pending: list[Mono] = []
-    pending_samples = 0
-    for piece in pieces:
-        pending.append(piece)
-        pending_samples += len(piece)
-        if pending_samples >= size:
-            joined, start = _join(pending), 0
-            while len(joined) - start >= size:
-                yield joined[start : start + size]
-                start += size
-            pending, pending_samples = [joined[start:]], len(joined) - start
-    if pending_samples:
-        yield _join(pending)
-
-
-def _join(pieces: list[Mono]) -> Mono:
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

@@ -12,8 +12,9 @@ import soxr
 from media import encode, tone
 
 import audioclas.audio
-from audioclas.audio import RESAMPLE_BLOCK_SECONDS, SAMPLE_RATE, _decoded_blocks, load_audio, probe
+from audioclas.audio import SAMPLE_RATE, _decoded_blocks, load_audio, probe
 from audioclas.inputs import AudioSource
+from audioclas.resampling import RESAMPLE_BLOCK_SECONDS
 
 pytestmark = pytest.mark.unit
 
