@@ -222,7 +222,7 @@ def main() -> None:
         )
 
         tagger, yamnet = make_tagger(args.backend), YAMNet(args.threads)
-        engine = getattr(getattr(tagger, "engine", None), "backend", None) or "torch (before the engine seam)"
+        engine = getattr(getattr(tagger, "engine", None), "backend", None) or "torch"
         long_in = alternate(
             {
                 "ours": stopwatch(lambda: tagger.predict(long_file)),
@@ -231,7 +231,7 @@ def main() -> None:
             args.rounds,
         )
         row(
-            f"in process, 10-minute mp3, × real time ({engine})",
+            f"in process, 10-minute mp3, × real time, {engine}",
             f"{600 / statistics.median(long_in['ours']):.0f}× (YAMNet {600 / statistics.median(long_in['yamnet']):.0f}×)",
         )
         many = alternate(
