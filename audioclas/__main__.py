@@ -1,5 +1,3 @@
-import sys
+from audioclas.cli import run
 
-from audioclas.cli import main
-
-sys.exit(main())
+run()

@@ -9,28 +9,29 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
 import numpy.typing as npt
-import soxr
 from av.audio.frame import format_dtypes
 
 from audioclas.errors import InputError, UnsupportedInput
 from audioclas.inputs import AudioSource
 from audioclas.inputs.rules import open_input_file
+from audioclas.resampling import RESAMPLE_BLOCK_SECONDS, Mono, rechunk, resample
 
 SAMPLE_RATE = 32000
 MIN_RATE, MAX_RATE = 1000, 1_000_000  # a rate outside this is a broken or hostile header
 MAX_ARRAY_CHANNELS = 64  # the shorter axis of a 2-D array is channels only if it is this short
 MAX_BAD_PACKETS = 100  # packets that fail to decode before we give up on a file
-RESAMPLE_BLOCK_SECONDS = 1.0  # decoded frames are gathered into blocks this long before they go to soxr
+# FFmpeg reads 5 MB of a file by default to learn its streams; a WAV header says it all (the probe of a 10-minute
+# WAV took 140 ms, against 1 ms with this). Other formats keep the default: some need frames to know their streams.
+WAV_PROBE_BYTES = 4096
 
-Mono = npt.NDArray[np.float32]  # one channel of float32 samples in [-1, 1]
 
 FRAME_DTYPES = {name: np.dtype(code) for name, code in format_dtypes.items()}  # PyAV sample format -> NumPy
 
@@ -57,7 +58,7 @@ def stream_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, chunk_seco
     chunk_samples = max(1, round(chunk_seconds * sample_rate))
     blocks = _array_blocks(source) if source.array is not None else _decoded_blocks(source)
     total = 0
-    for chunk in _rechunk(_resample(blocks, sample_rate), chunk_samples):
+    for chunk in rechunk(resample(blocks, sample_rate), chunk_samples):
         if not np.isfinite(chunk).all():
             raise InputError(source.name, "contains NaN or infinite samples")
         total += len(chunk)
@@ -100,8 +101,9 @@ def _open_container(source: AudioSource) -> Iterator[av.container.InputContainer
         raise UnsupportedInput(source.name, f"refers to another file or URL ({url}); playlists are not supported")
 
     with _open_binary(source) as file:
+        options = {"probesize": str(WAV_PROBE_BYTES)} if _is_wav(file) else {}
         try:
-            container = av.open(file, "r", metadata_errors="replace", io_open=refuse_nested)
+            container = av.open(file, "r", metadata_errors="replace", io_open=refuse_nested, options=options)
         except av.error.InvalidDataError:
             raise UnsupportedInput(source.name, "not a recognised audio or video format, or corrupt") from None
         except av.error.EOFError:
@@ -110,6 +112,13 @@ def _open_container(source: AudioSource) -> Iterator[av.container.InputContainer
             raise InputError(source.name, f"cannot open ({error.strerror})") from None
         with container:
             yield container
+
+
+def _is_wav(file: BinaryIO) -> bool:
+    """Whether the file starts as a RIFF (or RF64, BW64) WAVE file; leaves the file at its start."""
+    head = file.read(12)
+    file.seek(0)
+    return head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE"
 
 
 @contextmanager
@@ -139,12 +148,15 @@ def _first_audio_stream(container: av.container.InputContainer, name: str) -> av
 
 
 def _decoded_blocks(source: AudioSource) -> Iterator[tuple[Mono, int]]:
-    """(mono float32 samples, rate) for each decoded frame of the first audio stream; video is never decoded."""
+    """(mono float32 samples, rate) in blocks of about ``RESAMPLE_BLOCK_SECONDS`` of the first audio stream; video
+    is never decoded. Frames are gathered first and downmixed a block at a time: per frame (an mp3 frame is 26 ms),
+    the stacking and averaging cost a third of the decoding."""
     with _open_container(source) as container:
         stream = _first_audio_stream(container, source.name)
         packets = container.demux(stream)
         bad_packets, decoded = 0, 0
         last_error: str | None = ""
+        block = _Block()
         while True:
             try:
                 packet = next(packets)
@@ -164,23 +176,56 @@ def _decoded_blocks(source: AudioSource) -> Iterator[tuple[Mono, int]]:
                     raise InputError(source.name, problem) from None
                 continue
             for frame in frames:
-                mono = _frame_to_mono(frame)
-                decoded += len(mono)
-                yield mono, _checked_rate(frame.sample_rate, source.name)
+                rate = _checked_rate(frame.sample_rate, source.name)
+                if not block.fits(frame, rate):
+                    yield block.mono(), block.rate
+                    block = _Block()
+                block.add(frame, rate)
+                decoded += frame.samples
+                if block.samples >= RESAMPLE_BLOCK_SECONDS * rate:
+                    yield block.mono(), block.rate
+                    block = _Block()
+        if block.samples:
+            yield block.mono(), block.rate
         if bad_packets:
             if decoded == 0:
                 raise InputError(source.name, f"corrupt, no decodable audio ({last_error})")
             log.warning("%s: skipped %d packets that failed to decode (%s)", source.name, bad_packets, last_error)
 
 
-def _frame_to_mono(frame: av.AudioFrame) -> Mono:
-    """Read the frame's planes in place (4x cheaper than ``to_ndarray``, which stacks copies)."""
-    dtype, count, channels = FRAME_DTYPES[frame.format.name], frame.samples, frame.layout.nb_channels
-    if frame.format.is_planar:
-        samples = np.stack([np.frombuffer(memoryview(plane), dtype, count) for plane in frame.planes[:channels]])
-    else:  # interleaved
-        samples = np.frombuffer(memoryview(frame.planes[0]), dtype, count * channels).reshape(count, channels).T
-    return _mono_float32(samples)
+class _Block:
+    """Decoded frames of one rate and sample layout, read in place (``to_ndarray`` would stack copies of each
+    frame), downmixed together."""
+
+    def __init__(self) -> None:
+        self.pieces: list[list[npt.NDArray[Any]]] = []  # per frame: one array per plane
+        self.layout: tuple[str, int] | None = None  # (sample format, channels); the format says if it is planar
+        self.rate = self.samples = 0
+
+    def fits(self, frame: av.AudioFrame, rate: int) -> bool:
+        return self.layout is None or (
+            self.layout == (frame.format.name, frame.layout.nb_channels) and self.rate == rate
+        )
+
+    def add(self, frame: av.AudioFrame, rate: int) -> None:
+        dtype, count, channels = FRAME_DTYPES[frame.format.name], frame.samples, frame.layout.nb_channels
+        if frame.format.is_planar:
+            planes = [np.frombuffer(memoryview(plane), dtype, count) for plane in frame.planes[:channels]]
+        else:  # interleaved
+            planes = [np.frombuffer(memoryview(frame.planes[0]), dtype, count * channels)]
+        self.pieces.append(planes)
+        self.layout, self.rate, self.samples = (frame.format.name, channels), rate, self.samples + count
+
+    def mono(self) -> Mono:
+        assert self.layout is not None  # only a block with frames is downmixed
+        channels = self.layout[1]
+        if len(self.pieces[0]) == channels:  # planar (one plane per channel), or a single channel
+            samples = np.empty((channels, self.samples), self.pieces[0][0].dtype)
+            for channel, row in enumerate(samples):
+                np.concatenate([planes[channel] for planes in self.pieces], out=row)
+        else:
+            samples = np.concatenate([planes[0] for planes in self.pieces]).reshape(self.samples, channels).T
+        return _mono_float32(samples)
 
 
 def _array_blocks(source: AudioSource) -> Iterator[tuple[Mono, int]]:
@@ -221,7 +266,14 @@ def _mono_float32(samples: npt.NDArray[Any]) -> Mono:
             half_range = 2.0 ** (8 * samples.dtype.itemsize - 1)
             offset = half_range if samples.dtype.kind == "u" else 0.0  # unsigned PCM (u8) is centred on half its range
             samples = (samples.astype(np.float32) - np.float32(offset)) / np.float32(half_range)
-        mono: Mono = samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
+        if samples.shape[0] == 1:
+            mono: Mono = samples[0]
+            return mono
+        # Row by row, as ``mean(axis=0)`` adds them, but 6x faster on interleaved samples (a transposed view).
+        mono = samples[0] + samples[1]
+        for row in samples[2:]:
+            mono += row
+        mono /= np.float32(samples.shape[0])
         return mono
 
 
@@ -231,74 +283,3 @@ def _checked_rate(rate: object, name: str) -> int:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise InputError(name, f"sample rate {rate} Hz is outside the supported {MIN_RATE} to {MAX_RATE} Hz")
     return int(rate)
-
-
-# Resampling and chunking ----------------------------------------------------------------------------------------
-
-
-class _Resampler(Protocol):
-    """What ``soxr.ResampleStream`` offers (soxr has no type information)."""
-
-    def resample_chunk(self, x: Mono, last: bool = False) -> Mono: ...
-
-
-class _RateConverter:
-    """soxr HQ from one input rate to ``out_rate``; the total output length is ceil(N_in * out_rate / in_rate),
-    as librosa makes it (soxr itself may give one sample less), so decodes line up with the reference waveforms."""
-
-    def __init__(self, in_rate: int, out_rate: int) -> None:
-        self.in_rate, self.out_rate = in_rate, out_rate
-        self.soxr: _Resampler | None = None
-        if in_rate != out_rate:
-            self.soxr = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
-        self.samples_in = self.samples_out = 0
-
-    def push(self, samples: Mono, last: bool = False) -> Mono:
-        self.samples_in += len(samples)
-        resampled = samples if self.soxr is None else self.soxr.resample_chunk(samples, last=last)
-        if last:
-            missing = -(-self.samples_in * self.out_rate // self.in_rate) - self.samples_out - len(resampled)
-            resampled = np.pad(resampled, (0, missing)) if missing > 0 else resampled[: len(resampled) + missing]
-        self.samples_out += len(resampled)
-        return resampled
-
-
-def _resample(blocks: Iterable[tuple[Mono, int]], out_rate: int) -> Iterator[Mono]:
-    """Resample (samples, rate) blocks in about one-second pieces; a change of rate mid-stream starts a new stream."""
-    converter: _RateConverter | None = None
-    pending: list[Mono] = []
-    pending_samples = 0
-    for samples, rate in blocks:
-        if converter is not None and rate != converter.in_rate:
-            yield converter.push(_join(pending), last=True)
-            converter, pending, pending_samples = None, [], 0
-        if converter is None:
-            converter = _RateConverter(rate, out_rate)
-        pending.append(samples)
-        pending_samples += len(samples)
-        if pending_samples >= RESAMPLE_BLOCK_SECONDS * rate:
-            yield converter.push(_join(pending))
-            pending, pending_samples = [], 0
-    if converter is not None:
-        yield converter.push(_join(pending), last=True)
-
-
-def _rechunk(pieces: Iterable[Mono], size: int) -> Iterator[Mono]:
-    """Regroup pieces of any length into chunks of exactly ``size`` samples, the last one shorter."""
-    pending: list[Mono] = []
-    pending_samples = 0
-    for piece in pieces:
-        pending.append(piece)
-        pending_samples += len(piece)
-        if pending_samples >= size:
-            joined, start = _join(pending), 0
-            while len(joined) - start >= size:
-                yield joined[start : start + size]
-                start += size
-            pending, pending_samples = [joined[start:]], len(joined) - start
-    if pending_samples:
-        yield _join(pending)
-
-
-def _join(pieces: list[Mono]) -> Mono:
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

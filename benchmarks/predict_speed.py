@@ -1,26 +1,32 @@
-"""End-to-end tagging speed (decode -> labels) of audioclas beside YAMNet, on the same inputs in one run.
+"""The targets of issue 11, measured beside YAMNet (TFLite) on the same inputs in one run.
 
-    .venv/bin/python benchmarks/predict_speed.py [--threads 2] [--skip-hour]
+    .venv/bin/python benchmarks/predict_speed.py [--rounds 5] [--backend NAME] [--skip-hour] [--venv DIR]
 
-Inputs are made from the real recordings in ../shared/audio (looped and re-encoded with PyAV):
-(a) one 10-minute 44.1 kHz mp3, (b) 200 clips of 5 s as 44.1 kHz Ogg Vorbis, (c) a 1-hour mp3 for
-peak memory, measured in a fresh process. YAMNet (TFLite, ../shared/weights/yamnet) gets the same
-decoder (PyAV + soxr, to its 16 kHz) and runs as its authors frame it: 0.975 s patches every 0.48 s.
-Both models are loaded before the clock starts. Throughput is seconds of audio per second of wall time.
+Inputs are made from the real recordings in ../shared/audio (looped and re-encoded with PyAV): a 3 s WAV clip,
+a 10-minute 44.1 kHz mp3, 200 clips of 5 s as 44.1 kHz Ogg Vorbis, and a 1-hour mp3 for peak memory.
+
+Whole process (interpreter start, imports, work, exit): ``audioclas predict`` against benchmarks/yamnet_predict.py
+(the YAMNet peer as a user scripts it: PyAV + soxr HQ to 16 kHz, 0.975 s patches every 0.48 s), and
+``audioclas --help``. In process (both models loaded before the clock starts): the 10-minute mp3 in multiples of
+real time, and 200 short clips against YAMNet with the same decoder. Every pair runs in alternating rounds (A B A B
+…) and the medians are printed, with the median of the per-round ratios, so a comparison holds when the machine's
+speed drifts. ``--backend`` picks the engine of the in-process rows where ``Tagger`` accepts one.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDIOCLAS_SHARED", REPO.parent / "shared"))
@@ -35,6 +41,7 @@ from audioclas.tagger import Tagger  # noqa: E402
 
 RATE = 44100
 YAMNET_RATE, YAMNET_PATCH, YAMNET_HOP = 16000, 15600, 7680
+YAMNET_SCRIPT = REPO / "benchmarks" / "yamnet_predict.py"
 
 
 def real_audio(seconds: float) -> np.ndarray:
@@ -46,6 +53,8 @@ def real_audio(seconds: float) -> np.ndarray:
 
 
 class YAMNet:
+    """YAMNet in process, fed by audioclas's decoder (at 16 kHz)."""
+
     def __init__(self, threads: int) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -74,13 +83,61 @@ class YAMNet:
         return total / count
 
 
-def timed(run, seconds_of_audio: float) -> float:
-    start = time.perf_counter()
-    run()
-    return seconds_of_audio / (time.perf_counter() - start)
+def make_tagger(backend: str | None) -> Tagger:
+    if backend is None:
+        return Tagger(batch_size=16)
+    if "backend" not in inspect.signature(Tagger).parameters:
+        raise SystemExit(f"--backend {backend}: this Tagger has no engine backends")
+    return Tagger(batch_size=16, backend=backend)  # type: ignore[call-arg]
 
 
-def peak_rss_mb(path: Path) -> float:
+# Started by a small Python process: a child forked from this (large) one would report its peak memory as at
+# least this one's (ru_maxrss survives exec on Linux). Its own size, about 10 MiB, is the floor of the figure.
+LAUNCHER = (
+    "import os, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "child = subprocess.Popen(sys.argv[1:], cwd='/', stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "print(time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status))\n"
+)
+
+
+def process(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one whole process, its output thrown away."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AUDIOCLAS_SHARED": str(SHARED)}
+    out = subprocess.run([sys.executable, "-c", LAUNCHER, *argv], env=env, capture_output=True, text=True, check=True)
+    wall, peak, status = out.stdout.split()
+    if status != "0":
+        raise SystemExit(f"failed ({status}): {' '.join(argv)}")
+    return float(wall), float(peak)
+
+
+def alternate(cases: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Each case once as a warm-up, then ``rounds`` rounds of all cases in turn; the figures of each round."""
+    for run in cases.values():
+        run()
+    figures: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, run in cases.items():
+            figures[name].append(run())
+    return figures
+
+
+def stopwatch(run: Callable[[], object]) -> Callable[[], float]:
+    def timed() -> float:
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
+
+    return timed
+
+
+def ratio(a: list[float], b: list[float]) -> float:
+    """Median of the per-round ratios a / b."""
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
+def peak_rss_mb(path: Path, backend: str | None) -> float:
     """Peak resident memory of a fresh process tagging ``path`` with a per-window timeline.
 
     Read from VmHWM: ``ru_maxrss`` survives exec on Linux, so it would report this (large) parent.
@@ -88,54 +145,116 @@ def peak_rss_mb(path: Path) -> float:
     code = (
         "import re, sys\n"
         "from audioclas.tagger import Tagger\n"
-        "p = Tagger().predict(sys.argv[1], top_k=5)\n"
+        f"kw = {{'backend': {backend!r}}} if {backend!r} else {{}}\n"
+        "p = Tagger(**kw).predict(sys.argv[1], top_k=5)\n"
         "assert len(p.windows) >= 360, len(p.windows)\n"
         "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True, env=env)
     return int(out.stdout.split()[-1]) / 1024
+
+
+def venv_mb(venv: Path) -> float:
+    total = sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink())
+    return total / 2**20
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of each pair (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="YAMNet's threads (audioclas picks its own)")
+    parser.add_argument("--backend", help="the engine backend of the in-process rows (Tagger(backend=...))")
     parser.add_argument("--skip-hour", action="store_true", help="skip the 1-hour peak-memory run")
+    parser.add_argument("--venv", type=Path, help="a virtual environment with a plain `pip install audioclas`")
     args = parser.parse_args()
+    audioclas = [sys.executable, "-m", "audioclas"]
+    yamnet_script = [sys.executable, str(YAMNET_SCRIPT)]
+    rows: list[tuple[str, str]] = []
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        print("making inputs from ../shared/audio …", flush=True)
+    def row(measure: str, figure: str) -> None:
+        rows.append((measure, figure))
+        print(f"{measure:<68}{figure}", flush=True)
+
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        print(f"making inputs from {SHARED / 'audio'} …", flush=True)
+        clip = encode(tmp / "clip3s.wav", real_audio(3), RATE, "pcm_s16le")
         long_file = encode(tmp / "ten_minutes.mp3", real_audio(600), RATE, "libmp3lame", bit_rate=128_000)
         audio = real_audio(1000)
         clips = [
             encode(tmp / f"clip{i:03d}.ogg", audio[i * 5 * RATE : (i + 1) * 5 * RATE], RATE, "vorbis")
             for i in range(200)
         ]
+        print(f"\n{os.cpu_count()} CPUs; medians of {args.rounds} alternating rounds; ratios per round\n")
 
-        tagger, yamnet = Tagger(batch_size=16), YAMNet(args.threads)
-        tagger.predict(clips[0]), yamnet.predict(clips[0])  # warm up both
+        def whole(argv: list[str]) -> Callable[[], float]:
+            return lambda: process(argv)[0]
 
-        rows = [
-            ("(a) one 10-minute mp3", 600.0, lambda: tagger.predict(long_file), lambda: yamnet.predict(long_file)),
-            (
-                "(b) 200 clips of 5 s",
-                1000.0,
-                lambda: list(tagger.predict_many(clips)),
-                lambda: [yamnet.predict(c) for c in clips],
-            ),
-        ]
-        print(
-            f"\nthroughput, seconds of audio per second ({os.cpu_count()} CPUs; YAMNet {args.threads} threads, "
-            f"audioclas {torch.get_num_threads()} network thread(s) + 1 decoder thread)"
+        short = alternate(
+            {
+                "ours": whole([*audioclas, "predict", str(clip), "--no-progress"]),
+                "yamnet": whole([*yamnet_script, str(clip)]),
+            },
+            args.rounds,
         )
-        print(f"{'input':<26}{'audioclas mn04':>16}{'YAMNet':>12}{'ratio':>9}")
-        for name, seconds, ours, theirs in rows:
-            a, y = timed(ours, seconds), timed(theirs, seconds)
-            print(f"{name:<26}{a:>15.0f}x{y:>11.0f}x{a / y:>8.2f}x", flush=True)
+        row(
+            "whole process, predict a 3 s clip (vs YAMNet script)",
+            f"{statistics.median(short['ours']):.2f} s vs {statistics.median(short['yamnet']):.2f} s "
+            f"({ratio(short['ours'], short['yamnet']):.1f}× its time)",
+        )
+        helps = [process([*audioclas, "--help"]) for _ in range(args.rounds + 1)][1:]
+        row(
+            "whole process, audioclas --help",
+            f"{statistics.median(w for w, _ in helps):.2f} s, {statistics.median(m for _, m in helps):.0f} MiB",
+        )
+        long_whole = alternate(
+            {
+                "ours": whole([*audioclas, "predict", str(long_file), "--no-progress"]),
+                "yamnet": whole([*yamnet_script, str(long_file)]),
+            },
+            args.rounds,
+        )
+        row(
+            "whole process, 10-minute mp3 (vs YAMNet script)",
+            f"{statistics.median(long_whole['ours']):.2f} s vs {statistics.median(long_whole['yamnet']):.2f} s "
+            f"({ratio(long_whole['yamnet'], long_whole['ours']):.2f}× as fast)",
+        )
 
+        tagger, yamnet = make_tagger(args.backend), YAMNet(args.threads)
+        engine = getattr(getattr(tagger, "engine", None), "backend", None) or "torch"
+        long_in = alternate(
+            {
+                "ours": stopwatch(lambda: tagger.predict(long_file)),
+                "yamnet": stopwatch(lambda: yamnet.predict(long_file)),
+            },
+            args.rounds,
+        )
+        row(
+            f"in process, 10-minute mp3, × real time, {engine}",
+            f"{600 / statistics.median(long_in['ours']):.0f}× (YAMNet {600 / statistics.median(long_in['yamnet']):.0f}×)",
+        )
+        many = alternate(
+            {
+                "ours": stopwatch(lambda: list(tagger.predict_many(clips))),
+                "yamnet": stopwatch(lambda: [yamnet.predict(c) for c in clips]),
+            },
+            max(1, args.rounds // 2),
+        )
+        row(
+            "in process, 200 clips of 5 s (vs YAMNet)",
+            f"{1000 / statistics.median(many['ours']):.0f}× vs {1000 / statistics.median(many['yamnet']):.0f}× "
+            f"real time ({ratio(many['yamnet'], many['ours']):.2f}× as fast)",
+        )
         if not args.skip_hour:
             hour = encode(tmp / "one_hour.mp3", real_audio(3600), RATE, "libmp3lame", bit_rate=64_000)
-            print(f"\npeak RSS tagging a 1-hour mp3 in a fresh process: {peak_rss_mb(hour):.0f} MB")
+            row("peak RSS, 1-hour mp3, fresh process", f"{peak_rss_mb(hour, args.backend):.0f} MiB")
+        if args.venv:
+            row(f"venv size ({args.venv})", f"{venv_mb(args.venv):.0f} MiB")
+
+    print("\n| measure | measured |\n|---|---|")
+    for measure, figure in rows:
+        print(f"| {measure} | {figure} |")
 
 
 if __name__ == "__main__":
