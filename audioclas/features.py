@@ -11,41 +11,16 @@ import torch
 from torch import Tensor, nn
 
 from .architecture import (
-    F_MAX,
     HOP_LENGTH,
     LOG_OFFSET,
     MIN_SAMPLES,
     N_FFT,
-    N_MELS,
     PREEMPHASIS,
-    SAMPLE_RATE,
     WIN_LENGTH,
 )
+from .engine.frontend import mel_filterbank
 
 ROWS_PER_CHUNK = 2
-
-
-def num_frames(num_samples: int) -> int:
-    """Frames T the front end yields for a waveform of ``num_samples`` samples."""
-    return 1 + (num_samples - 1) // HOP_LENGTH
-
-
-def kaldi_mel_filterbank(
-    n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE, f_max: float = F_MAX
-) -> Tensor:
-    """(n_mels, n_fft // 2 + 1) float64 weights; the Nyquist column is zero, as in Kaldi."""
-
-    def mel(hz: Tensor | float) -> Tensor:
-        return 1127.0 * torch.log1p(torch.as_tensor(hz, dtype=torch.float64) / 700.0)
-
-    delta = (mel(f_max) - mel(0.0)) / (n_mels + 1)
-    left = torch.arange(n_mels, dtype=torch.float64)[:, None] * delta
-    centre, right = left + delta, left + 2 * delta
-    bin_mel = mel(torch.arange(n_fft // 2, dtype=torch.float64) * sample_rate / n_fft)[None, :]
-    rising = (bin_mel - left) / (centre - left)
-    falling = (right - bin_mel) / (right - centre)
-    weights = torch.minimum(rising, falling).clamp(min=0.0)
-    return nn.functional.pad(weights, (0, 1))
 
 
 class LogMelFrontEnd(nn.Module):
@@ -57,7 +32,7 @@ class LogMelFrontEnd(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("window", torch.hann_window(WIN_LENGTH, periodic=False), persistent=False)
-        self.register_buffer("mel_filterbank", kaldi_mel_filterbank().float(), persistent=False)
+        self.register_buffer("mel_filterbank", torch.from_numpy(mel_filterbank()).float(), persistent=False)
 
     def forward(self, waveform: Tensor) -> Tensor:
         if waveform.ndim != 2 or waveform.shape[1] < MIN_SAMPLES:

@@ -10,30 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from audioclas.architecture import (
-    F_MAX,
     HOP_LENGTH,
     LOG_OFFSET,
     N_FFT,
-    N_MELS,
     PREEMPHASIS,
-    SAMPLE_RATE,
     WIN_LENGTH,
 )
+from audioclas.engine.frontend import mel_filterbank
 from audioclas.engine.onnx_ops import Graph
-
-
-def mel_filterbank() -> np.ndarray:
-    """(128, 513) float32 Kaldi mel weights (triangles linear in mel, zero Nyquist column), built in float64."""
-    delta = (_mel(F_MAX) - _mel(0.0)) / (N_MELS + 1)
-    left = np.arange(N_MELS, dtype=np.float64)[:, None] * delta
-    centre, right = left + delta, left + 2 * delta
-    bin_mel = _mel(np.arange(N_FFT // 2, dtype=np.float64) * SAMPLE_RATE / N_FFT)[None, :]
-    weights = np.maximum(np.minimum((bin_mel - left) / (centre - left), (right - bin_mel) / (right - centre)), 0.0)
-    return np.pad(weights, ((0, 0), (0, 1))).astype(np.float32)
-
-
-def _mel(hz: np.ndarray | float) -> np.ndarray:
-    return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
 
 
 def frame_window() -> np.ndarray:
@@ -51,7 +35,9 @@ def log_mel(graph: Graph, waveform: str) -> str:
     half = N_FFT // 2
     padded = graph.op("Pad", emphasised, graph.const("pads", [0, half, 0, half]), mode="reflect")
     power = _power_spectrum(graph, padded)  # (B, 512, T), bins in BIN_ORDER
-    mel = graph.op("MatMul", graph.const("mel_filterbank", mel_filterbank()[:, BIN_ORDER]), power)  # (B, 128, T)
+    mel = graph.op(
+        "MatMul", graph.const("mel_filterbank", mel_filterbank().astype(np.float32)[:, BIN_ORDER]), power
+    )  # (B, 128, T)
     logged = graph.op("Log", graph.op("Add", mel, graph.const("log_offset", LOG_OFFSET)))
     normalised = graph.op("Div", graph.op("Add", logged, graph.const("shift", 4.5)), graph.const("scale", 5.0))
     return graph.op("Unsqueeze", normalised, graph.const("channel", [1]), name="log_mel")
