@@ -12,9 +12,8 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
@@ -22,12 +21,15 @@ from .errors import WeightsError
 from .fileio import file_sha256
 from .settings import cache_dir
 
+if TYPE_CHECKING:
+    import httpx
+
 WEIGHTS_FILENAME = "mn04_as_mAP_432.pt"
 WEIGHTS_URL = f"https://github.com/fschmid56/EfficientAT/releases/download/v0.0.1/{WEIGHTS_FILENAME}"
 WEIGHTS_SHA256 = "899a8c6217063f6941793102a2780b3dd788ab11fce468d9cf5f0577c453321c"
 WEIGHTS_ENV = "AUDIOCLAS_WEIGHTS"
 MAX_DOWNLOAD_BYTES = 64 * 2**20  # the real file is 4 MB; refuse anything absurd
-DOWNLOAD_TIMEOUT = httpx.Timeout(30.0)
+DOWNLOAD_TIMEOUT_SECONDS = 30.0
 
 _verified: set[tuple[str, int, int]] = set()  # (path, mtime_ns, size) of files whose hash matched
 
@@ -89,8 +91,10 @@ def _stream_download(client: httpx.Client, file: IO[bytes]) -> str:
 
 def download_weights(destination: Path, client: httpx.Client | None = None) -> Path:
     """Download the checkpoint to ``destination``, atomically and only if its sha256 matches."""
+    import httpx  # only a process that downloads pays for importing it (0.15 s)
+
     own_client = client is None
-    client = client or httpx.Client(timeout=DOWNLOAD_TIMEOUT)
+    client = client or httpx.Client(timeout=DOWNLOAD_TIMEOUT_SECONDS)
     temp: Path | None = None
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audioclas.cli import COMMANDS
 from audioclas.cli.batch import add_batch_arguments, run_batch
 from audioclas.windows import WindowRequest
 
@@ -28,7 +29,7 @@ or set-up error.
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "embed",
-        help="compute embeddings of many files into Parquet (local or on Ray)",
+        help=COMMANDS["embed"],
         description="Compute the network's 384-d embeddings for audio files, folders (recursive), glob patterns, "
         "archives and http(s) URLs, and write them as Parquet: one row per clip (the mean over its windows) and, "
         "with --timeline, one row per window. Training can use them without decoding the audio again.",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from audioclas.cli import COMMANDS
 from audioclas.cli.console import metrics_table, per_class_table, print_error, print_json, stderr
 from audioclas.cli.progress import TrainProgress
 from audioclas.extras import require_extra
@@ -21,7 +22,7 @@ examples:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     evaluate = subparsers.add_parser(
         "evaluate",
-        help="measure a saved classifier on a dataset",
+        help=COMMANDS["evaluate"],
         description="Accuracy, balanced accuracy, macro-F1, per-class precision and recall and the confusion matrix "
         "(mAP and F1 at the model's thresholds for multi-label models) of a saved model on a dataset in any "
         "training layout. Classes are matched by name.",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audioclas.cli import COMMANDS
+
 EXAMPLES = """
 examples:
   audioclas export -o audioset.onnx                   the AudioSet tagger (527 classes)
@@ -21,7 +23,7 @@ Class names, window settings and the backbone's sha256 are in its metadata. Need
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="write the tagger or a trained classifier as one self-contained ONNX file",
+        help=COMMANDS["export"],
         description="Write the network, its log-mel front end and the AudioSet head (or a trained classifier's "
         "head, on its fine-tuned network if it has one) as one ONNX file for ONNX Runtime on any device.",
         epilog=EXAMPLES,

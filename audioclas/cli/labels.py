@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from audioclas.cli import COMMANDS
 from audioclas.cli.console import print_json
 from audioclas.labels import audioset_labels, search_labels
 
@@ -14,7 +15,7 @@ from audioclas.labels import audioset_labels, search_labels
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "labels",
-        help="list or search the 527 AudioSet classes",
+        help=COMMANDS["labels"],
         description="List the AudioSet classes the pretrained model predicts, or those whose name contains SEARCH "
         "(case-insensitive) or whose ontology id is SEARCH. Use the names with 'predict --labels/--exclude'.",
     )

@@ -9,6 +9,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from audioclas.cli import COMMANDS
 from audioclas.cli.console import per_class_table, print_json
 
 EXAMPLES = """
@@ -23,7 +24,7 @@ examples:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="list, show or delete saved classifiers",
+        help=COMMANDS["models"],
         description="Saved classifiers live in one folder each under the user data folder (AUDIOCLAS_HOME/models).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -8,6 +8,7 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import BinaryIO
 
+from audioclas.cli import COMMANDS
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error
 from audioclas.cli.progress import AudioProgress
@@ -38,7 +39,7 @@ exit status: 0 if every input was tagged, 1 if any input failed (each failure is
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="tag audio with AudioSet labels (or a custom model's classes)",
+        help=COMMANDS["predict"],
         description="Tag audio files, folders (recursive), glob patterns, archives (zip, tar, tar.gz/bz2/xz, .gz) and "
         "http(s) URLs. Any format FFmpeg reads works, including the audio track of videos. Audio is cut into "
         "windows (10 s by default); a clip shorter than a window is looped to fill it. Clip-level scores are "

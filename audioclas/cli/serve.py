@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from audioclas.cli import COMMANDS
 from audioclas.cli.console import print_error, stderr
 
 EXAMPLES = """
@@ -28,7 +29,7 @@ a loopback name, the --host name or an --allowed-hosts name (this stops DNS-rebi
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="run the REST API (DEEPaaS v2 layout), the training queue and the web page",
+        help=COMMANDS["serve"],
         description="Serve predictions and training over HTTP: the web page at /, OpenAPI docs at /docs, "
         "the DEEPaaS v2 routes under /v2/models/. Training jobs run one at a time (by default) in worker "
         "processes; their history is kept in the data folder ($AUDIOCLAS_HOME) across restarts.",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from audioclas.cli import COMMANDS
 from audioclas.cli.console import metrics_table, print_error, print_json, stderr
 from audioclas.cli.progress import TrainProgress
 from audioclas.extras import require_extra
@@ -38,7 +39,7 @@ exit status: 0 when a model was saved, 1 when the data has problems (all are lis
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a classifier for your own classes on the network's embeddings",
+        help=COMMANDS["train"],
         description="Train a classifier (a small head on EfficientAT mn04 embeddings) from labelled audio, and "
         "save it under a name for 'audioclas predict --model NAME'. The data is checked completely before any "
         "audio is decoded, and every problem is listed with its file and line.",

@@ -24,8 +24,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from typing_extensions import TypeIs
 
 from audioclas.errors import InputError
@@ -34,6 +34,9 @@ from audioclas.inputs.archives import expand_file
 from audioclas.inputs.local import expand_path
 from audioclas.inputs.types import AudioSource, HttpURL, Input, InputLimits, OpenedSources, Workspace
 from audioclas.inputs.urls import URL_PATTERN, Downloader
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @contextmanager

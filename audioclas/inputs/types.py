@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import httpx
 import numpy.typing as npt
 
 from audioclas.errors import InputError, printable
@@ -56,6 +55,8 @@ class HttpURL:
     url: str
 
     def __post_init__(self) -> None:
+        import httpx  # imported when a URL is given, not by every process (0.15 s)
+
         try:
             parsed = httpx.URL(self.url)
         except httpx.InvalidURL as error:

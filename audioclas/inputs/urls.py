@@ -7,11 +7,13 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from audioclas.errors import InputError, InputTooLarge
 from audioclas.inputs.types import Workspace
+
+if TYPE_CHECKING:
+    import httpx
 
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # a str that matches is a URL; any other str is a path
 
@@ -33,6 +35,8 @@ class Downloader:
 
     def download(self, url: str) -> Path:
         """GET ``url`` into the temporary folder, following redirects by hand so that the guard sees every hop."""
+        import httpx  # the first download pays for importing it (0.15 s), not every process
+
         limits, current = self.limits, url
         deadline = time.monotonic() + limits.max_download_seconds
         if self.client is None:
