@@ -87,13 +87,19 @@ class NumpyLogMel:
                 f"waveform must be (batch, samples) with at least {MIN_SAMPLES} samples, "
                 f"got shape {tuple(waveforms.shape)}"
             )
-        batch, frames = waveforms.shape[0], num_frames(waveforms.shape[1])
-        out = np.empty((batch, 1, N_MELS, frames), np.float32)
+        out = np.empty((waveforms.shape[0], 1, N_MELS, num_frames(waveforms.shape[1])), np.float32)
         # One row at a time: a row's spectrum (8 MB) stays in cache; the buffers are shared by the rows.
+        # Samples far outside [-1, 1] overflow to inf and NaN quietly: the pipeline refuses non-finite outputs.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._log_mel(waveforms, out)
+        return out
+
+    def _log_mel(self, waveforms: Waveforms, out: LogMel) -> None:
+        frames = out.shape[-1]
         framed = np.zeros((frames, N_FFT))  # columns past the window stay zero
         spectrum = np.empty((frames, N_FFT // 2 + 1), np.complex128)
         squares = np.empty((frames, 2 * self.bins_used), np.float32)
-        for row in range(batch):
+        for row in range(len(waveforms)):
             self._power(waveforms[row], framed, spectrum, squares)
             for block in self.blocks:
                 np.matmul(block.interleaved, squares[:, block.columns].T, out=out[row, 0, block.bands])
@@ -101,7 +107,6 @@ class NumpyLogMel:
         np.log(out, out=out)
         out += np.float32(4.5)
         out /= np.float32(5.0)
-        return out
 
     def _power(
         self,
