@@ -141,6 +141,9 @@ def get_train_args() -> dict[str, Any]:
 
 
 def train(**args: Any) -> dict[str, Any]:
+    from audioclas.extras import require_extra
+
+    require_extra("train", "training")  # one line naming the extra, before anything is read
     from audioclas.training import load_dataset, make_config
     from audioclas.training import train as train_model
     from audioclas.training.summary import summary

@@ -7,6 +7,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from no_torch import run_without_torch
 
 from audioclas import deepaas_adapter
 from audioclas.training import DatasetError
@@ -36,3 +37,20 @@ def test_training_errors_quote_no_file_contents(tmp_path: Path) -> None:
         deepaas_adapter.train(dataset=str(tmp_path / "secret.csv"), epochs=1)
     assert "secret.csv:1" in str(caught.value) and "secret.csv:2" in str(caught.value)
     assert "hunter2" not in str(caught.value) and "root:x" not in str(caught.value), str(caught.value)
+
+
+def test_training_without_torch_names_the_extra(tmp_path: Path) -> None:
+    """On an install without ``[train]`` (torch blocked in the subprocess) DEEPaaS's train call fails with the one
+    line that names the extra, before the dataset is read."""
+    code = (
+        "from audioclas import deepaas_adapter\n"
+        "from audioclas.extras import MissingExtra\n"
+        "try:\n"
+        "    deepaas_adapter.train(dataset=sys.argv[1])\n"
+        "except MissingExtra as error:\n"
+        "    print(error)\n"
+    )
+    run = run_without_torch(code, str(tmp_path / "no-such-dataset"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().startswith("training needs the [train] extra (torch")
+    assert run.stdout.strip().endswith("pip install 'audioclas[train]'")
