@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 import os
 import sys
@@ -115,6 +116,18 @@ def result_dict(result: Prediction | InputError, timeline: bool) -> dict[str, An
     if isinstance(result, InputError):
         return {"input": result.source, "error": result.problem}
     return result.to_dict(timeline)
+
+
+def render(results: list[Prediction | InputError], fmt: str, timeline: bool, events: bool) -> str:
+    """``results`` as one document in ``fmt`` (not the table), as the command line writes it: for the service."""
+    if fmt not in FORMATS or fmt == "table":
+        raise OptionError(f"format must be one of json, jsonl, csv, raven, audacity, not {fmt!r}")
+    stream = io.StringIO()
+    writer = ResultWriter(stream, cast(Format, fmt), timeline, events=events)
+    for result in results:
+        writer.write(result)
+    writer.close()
+    return stream.getvalue()
 
 
 class _Console(Console):
