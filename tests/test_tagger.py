@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scenes import SPEECH, place
+from tiny_models import tiny_models
 
 from audioclas import InputError, Tagger
 from audioclas.errors import AudioclasError, OptionError
@@ -217,3 +218,23 @@ def test_events_follow_the_label_filter_and_are_absent_unless_asked(tagger: Tagg
         tagger.predict_many([speech], events=EventOptions(thresholds={"Not a class": 0.2}))
     with pytest.raises(OptionError, match="EventOptions"):
         tagger.predict_many([speech], events="yes")  # type: ignore[arg-type]
+
+
+def test_a_custom_model_gives_events_of_its_own_classes(
+    tagger: Tagger, shared_dir: Path, data_root: Path, audio_dir: Path
+) -> None:
+    """The tiny frozen head (two digits, single-label softmax): at threshold 0.5 one of its two classes holds every
+    stretch of time, so its events, without ids, cover the clip with no hole."""
+    from audioclas.training.store import load_model
+
+    frozen, _ = tiny_models(shared_dir, data_root)
+    model = load_model(frozen)
+    prediction = tagger.predict(audio_dir / SPEECH, model=model, events=True)  # its own 0.3 s windows
+    assert prediction.events and {event.label for event in prediction.events} <= set(model.classes)
+    assert all(event.id is None for event in prediction.events)
+    spans = sorted((event.start, event.end) for event in prediction.events)
+    assert spans[0][0] == 0.0 and max(end for _, end in spans) == pytest.approx(prediction.duration)
+    reach = 0.0
+    for start, end in spans:
+        assert start <= reach + 1e-6  # no stretch of time left without an event
+        reach = max(reach, end)
