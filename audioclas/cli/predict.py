@@ -154,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
             raise AudioclasError("events are not available for batch jobs (--out): give -o FILE or --tables DIR")
         return run_predict_job(args, query, windows)
     tables = TableFolder(args.tables, fmt) if args.tables else None
-    if fmt == "audacity" and (tables is None or args.output) and _known_file_count(args.inputs) != 1:
+    one_input = args.inputs == ["-"] or _known_file_count(args.inputs) == 1  # standard input is one input
+    if fmt == "audacity" and (tables is None or args.output) and not one_input:
         raise AudioclasError("an Audacity label file holds one input's events: give one file, or --tables DIR")
     from audioclas.tagger import Tagger  # here: PyTorch loads only for a command that runs the network
 

@@ -108,6 +108,16 @@ def test_audacity_refuses_several_inputs_in_one_file_but_writes_one_table_each(
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and "--tables DIR" in run.stderr and "Traceback" not in run.stderr
 
+    with path.open("rb") as stdin:  # standard input is one input
+        piped = subprocess.run(
+            [sys.executable, "-m", "audioclas", "predict", "-", "-f", "audacity", "--hop", "2", "--no-progress"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert piped.returncode == 0 and "Speech " in piped.stdout, piped.stderr
+
     folder = tmp_path / "tables"
     run = audioclas("predict", path, audio_dir / TRUMPET, "-f", "audacity", "--tables", folder)
     assert run.returncode == 0, run.stderr
