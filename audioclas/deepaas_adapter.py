@@ -68,7 +68,15 @@ def get_predict_args() -> dict[str, Any]:
         "url": fields.Str(required=False, metadata={"description": "or: an http(s) URL of audio (public addresses)"}),
         "model": fields.Str(load_default="audioset", metadata={"description": "audioset, or a trained model's name"}),
         "top_k": fields.Int(load_default=5, validate=validate.Range(1, MAX_TOP_K)),
-        "threshold": fields.Float(load_default=0.0, validate=validate.Range(0.0, 1.0)),
+        "threshold": fields.Float(
+            load_default=None,
+            allow_none=True,
+            validate=validate.Range(0.0, 1.0),
+            metadata={
+                "description": "only labels scoring at least this (default 0); with events, also the "
+                "score an event needs (default 0.5)"
+            },
+        ),
         "window": fields.Float(
             load_default=None,
             allow_none=True,
@@ -80,11 +88,15 @@ def get_predict_args() -> dict[str, Any]:
         ),
         "aggregate": fields.Str(load_default="max", validate=validate.OneOf(["max", "mean"])),
         "timeline": fields.Bool(load_default=False, metadata={"description": "per-window labels too"}),
+        "events": fields.Bool(load_default=False, metadata={"description": "timed events per label too"}),
+        "min_duration": fields.Float(load_default=None, allow_none=True, metadata={"description": "events: seconds"}),
+        "merge_gap": fields.Float(load_default=None, allow_none=True, metadata={"description": "events: seconds"}),
     }
 
 
 def predict(**args: Any) -> dict[str, Any]:
     from audioclas.errors import InputError
+    from audioclas.events import DEFAULT_THRESHOLD, EventOptions
     from audioclas.inputs import HttpURL
     from audioclas.predictions import LabelQuery
     from audioclas.windows import WindowRequest
@@ -103,12 +115,20 @@ def predict(**args: Any) -> dict[str, Any]:
         raise ValueError("send a file (data) or a url")
     predictor = _shared_predictor()
     try:
-        query = LabelQuery(args["top_k"], args["threshold"], aggregate=args["aggregate"])
+        threshold = args.get("threshold")
+        query = LabelQuery(args["top_k"], threshold or 0.0, aggregate=args["aggregate"])
         windows = WindowRequest(args["window"], args["hop"])
-        predictor.check_options(args["model"], query, windows)
+        events = None
+        if args.get("events") or args.get("min_duration") is not None or args.get("merge_gap") is not None:
+            events = EventOptions(
+                DEFAULT_THRESHOLD if threshold is None else threshold,
+                min_duration=args.get("min_duration") or 0.0,
+                merge_gap=args.get("merge_gap") or 0.0,
+            )
+        predictor.check_options(args["model"], query, windows, events)
     except AudioclasError as error:
         raise ValueError(str(error)) from None
-    results = (predictor.predict(args["model"], inputs, query, windows) if inputs else []) + refused
+    results = (predictor.predict(args["model"], inputs, query, windows, events=events) if inputs else []) + refused
     return {
         "model": args["model"],
         "results": [

@@ -9,7 +9,13 @@ CSV has one row per label: ``input, duration, [start, end,] rank, index, id, lab
 empty, then the rows of each window. A clip or window with no label above the threshold still has one row, its
 label columns empty; an input that failed has one row with only ``input`` and ``error``.
 
-Without ``-f``, the format of an output file follows its extension (``EXTENSIONS``); another extension is a
+With events (``--events``), JSON and JSON Lines add ``"events": [{"start", "end", "label", "id", "score",
+"mean_score"}]`` to each input, and CSV has one row per event instead of the label rows: ``input, start, end, label,
+id, score, mean_score, error`` (an input with no event still has one row, its event columns empty). ``raven`` and
+``audacity`` are event tables (``event_tables``); the table for people lists the events under the labels.
+
+Without ``-f``, the format of an output file follows its extension (``EXTENSIONS``: ``.selections.txt`` is a Raven
+table, ``.labels.txt`` an Audacity label file, any other ``.txt`` the table for people); another extension is a
 usage error rather than a guess.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 import os
 import sys
@@ -29,12 +36,23 @@ from rich.console import Console
 from rich.table import Table
 
 from audioclas.errors import AudioclasError, InputError, OptionError
+from audioclas.event_tables import table_name, write_audacity, write_raven
 from audioclas.fileio import atomic_open
 from audioclas.predictions import LabelScore, Prediction
 
-Format = Literal["table", "json", "jsonl", "csv"]
-FORMATS: tuple[str, ...] = ("table", "json", "jsonl", "csv")
-EXTENSIONS: dict[str, Format] = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "table"}
+Format = Literal["table", "json", "jsonl", "csv", "raven", "audacity"]
+FORMATS: tuple[str, ...] = ("table", "json", "jsonl", "csv", "raven", "audacity")
+EVENT_FORMATS = ("raven", "audacity")  # tables of events only: asking for one turns events on
+EXTENSIONS: dict[str, Format] = {
+    ".selections.txt": "raven",
+    ".labels.txt": "audacity",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "table",
+}
+EVENT_CSV_COLUMNS = ("input", "start", "end", "label", "id", "score", "mean_score", "error")
 
 
 def output_format(given: str | None, output: Path | None) -> Format:
@@ -45,11 +63,12 @@ def output_format(given: str | None, output: Path | None) -> Format:
         return cast(Format, given)  # one of FORMATS, checked above
     if output is None:
         return "table"
-    try:
-        return EXTENSIONS[output.suffix.lower()]
-    except KeyError:
-        known = ", ".join(EXTENSIONS)
-        raise OptionError(f"cannot tell the format of {output} from its extension ({known}): give -f") from None
+    name = output.name.lower()
+    for extension, fmt in EXTENSIONS.items():  # the double extensions first
+        if name.endswith(extension):
+            return fmt
+    known = ", ".join(EXTENSIONS)
+    raise OptionError(f"cannot tell the format of {output} from its extension ({known}): give -f")
 
 
 @contextmanager
@@ -68,10 +87,47 @@ def open_output(path: Path | None) -> Iterator[IO[str]]:
         raise AudioclasError(f"cannot write {path}: {error.strerror or error}") from None
 
 
+class TableFolder:
+    """``--tables DIR``: each input's events as a table of its own in ``folder`` (``event_tables.table_name``), each
+    file written completely or not at all; the folder is made if missing."""
+
+    def __init__(self, folder: Path, fmt: Format) -> None:
+        if fmt not in EVENT_FORMATS:
+            raise OptionError(f"--tables writes Raven or Audacity tables, not {fmt}: give -f raven or -f audacity")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise AudioclasError(f"cannot make the folder {folder}: {error.strerror or error}") from None
+        self.folder, self.fmt = folder, fmt
+        self._taken: set[str] = set()
+
+    def write(self, result: Prediction | InputError) -> None:
+        if isinstance(result, InputError):
+            return
+        path = self.folder / table_name(result.source, self.fmt, self._taken)
+        with open_output(path) as stream:
+            if self.fmt == "raven":
+                write_raven(stream, [result])
+            else:
+                write_audacity(stream, result.events or ())
+
+
 def result_dict(result: Prediction | InputError, timeline: bool) -> dict[str, Any]:
     if isinstance(result, InputError):
         return {"input": result.source, "error": result.problem}
     return result.to_dict(timeline)
+
+
+def render(results: list[Prediction | InputError], fmt: str, timeline: bool, events: bool) -> str:
+    """``results`` as one document in ``fmt`` (not the table), as the command line writes it: for the service."""
+    if fmt not in FORMATS or fmt == "table":
+        raise OptionError(f"format must be one of json, jsonl, csv, raven, audacity, not {fmt!r}")
+    stream = io.StringIO()
+    writer = ResultWriter(stream, cast(Format, fmt), timeline, events=events)
+    for result in results:
+        writer.write(result)
+    writer.close()
+    return stream.getvalue()
 
 
 class _Console(Console):
@@ -84,14 +140,22 @@ class _Console(Console):
 
 
 class ResultWriter:
-    """Writes results one at a time as they arrive; ``close()`` finishes the document."""
+    """Writes results one at a time as they arrive; ``close()`` finishes the document (a Raven table, which numbers
+    its selections through every input, is written then)."""
 
-    def __init__(self, stream: IO[str], fmt: Format, timeline: bool, console: Console | None = None) -> None:
-        self.stream, self.fmt, self.timeline = stream, fmt, timeline
+    def __init__(
+        self, stream: IO[str], fmt: Format, timeline: bool, console: Console | None = None, events: bool = False
+    ) -> None:
+        if events and timeline and fmt == "csv":
+            raise OptionError("CSV holds either the timeline's rows or the events' rows: give one (JSON holds both)")
+        self.stream, self.fmt, self.timeline, self.events = stream, fmt, timeline, events or fmt in EVENT_FORMATS
         self.console = console or _Console(file=stream, highlight=False, soft_wrap=True)
         self._json_items: list[dict[str, Any]] = []
+        self._predictions: list[Prediction] = []  # raven: written at close; audacity: at most one
         self._csv = csv.writer(stream) if fmt == "csv" else None
-        if self._csv is not None:
+        if self._csv is not None and self.events:
+            self._csv.writerow(EVENT_CSV_COLUMNS)
+        elif self._csv is not None:
             start = ["input", "duration", "start", "end"] if timeline else ["input", "duration"]
             self._csv.writerow([*start, "rank", "index", "id", "label", "score", "error"])
 
@@ -101,12 +165,25 @@ class ResultWriter:
         elif self.fmt == "jsonl":
             self.stream.write(json.dumps(result_dict(result, self.timeline), ensure_ascii=False) + "\n")
             self.stream.flush()
+        elif self.fmt == "csv" and self.events:
+            self._write_event_csv(result)
         elif self.fmt == "csv":
             self._write_csv(result)
-        elif not isinstance(result, InputError):  # table: errors go to stderr only
+        elif isinstance(result, InputError):  # table, raven, audacity: errors go to stderr only
+            return
+        elif self.fmt == "raven":
+            self._predictions.append(result)
+        elif self.fmt == "audacity":
+            if self._predictions:
+                raise AudioclasError("an Audacity label file holds one input's events: give one input, or --tables DIR")
+            self._predictions.append(result)
+            write_audacity(self.stream, result.events or ())
+        else:
             self._write_table(result)
 
     def close(self) -> None:
+        if self.fmt == "raven":
+            write_raven(self.stream, self._predictions)
         if self.fmt == "json":
             json.dump(self._json_items, self.stream, ensure_ascii=False, indent=2)
             self.stream.write("\n")
@@ -130,6 +207,18 @@ class ResultWriter:
                     [*start, *prefix, rank, label.index, label.id or "", label.name, f"{label.score:.6f}", ""]
                 )
 
+    def _write_event_csv(self, result: Prediction | InputError) -> None:
+        assert self._csv is not None
+        if isinstance(result, InputError):
+            self._csv.writerow([result.source, "", "", "", "", "", "", result.problem])
+            return
+        if not result.events:  # no event: the input is still listed
+            self._csv.writerow([result.source, "", "", "", "", "", "", ""])
+        for event in result.events or ():
+            score, mean = f"{event.score:.6f}", f"{event.mean_score:.6f}"
+            start, end = round(event.start, 3), round(event.end, 3)
+            self._csv.writerow([result.source, start, end, event.label, event.id or "", score, mean, ""])
+
     def _write_table(self, result: Prediction) -> None:
         table = Table(title=f"{result.source}  ({_clock(result.duration)})", title_justify="left", expand=False)
         table.add_column("label")
@@ -150,6 +239,16 @@ class ResultWriter:
                 tags = ", ".join(f"{x.name} {x.score:.2f}" for x in window.labels) or "[dim]-[/]"
                 timeline.add_row(f"{_clock(window.start)}–{_clock(window.end)}", tags)
             self.console.print(timeline)
+        if result.events is not None:
+            events = Table(title="events", title_justify="left")
+            for column in ("start", "end", "label", "score", "mean"):
+                events.add_column(column, justify="left" if column == "label" else "right")
+            for event in result.events:
+                times = (_clock(event.start), _clock(event.end))
+                events.add_row(*times, event.label, f"{event.score:.3f}", f"{event.mean_score:.3f}")
+            if not result.events:
+                events.add_row("", "", "[dim](no event above the threshold)[/]", "", "")
+            self.console.print(events)
 
 
 def _bar(score: float, width: int = 20) -> str:

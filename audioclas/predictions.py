@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from audioclas.errors import OptionError
 from audioclas.labels import resolve_label_names
+
+if TYPE_CHECKING:
+    from audioclas.events import Event
 
 Aggregate = Literal["max", "mean"]
 Scores = npt.NDArray[np.float32]  # sigmoid scores: (classes,) for a clip, (windows, classes) for its windows
@@ -56,6 +59,7 @@ class Prediction:
     scores: Scores = field(repr=False)  # (classes,) clip-level scores
     window_scores: Scores = field(repr=False)  # (windows, classes)
     audioset: Prediction | None = None  # AudioSet tags alongside a custom model's labels, when asked
+    events: list[Event] | None = None  # timed events, when asked (``events.find_events``)
 
     def to_dict(self, timeline: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -65,6 +69,8 @@ class Prediction:
         }
         if timeline:
             result["windows"] = [w.to_dict() for w in self.windows]
+        if self.events is not None:
+            result["events"] = [event.to_dict() for event in self.events]
         if self.audioset is not None:
             result["audioset"] = self.audioset.to_dict(timeline)
         return result

@@ -7,7 +7,7 @@ binary file objects, or ``(array, sample_rate)`` tuples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,10 +17,11 @@ import numpy.typing as npt
 
 from audioclas.engine import Backend, Engine, load_engine
 from audioclas.errors import AudioclasError, InputError, OptionError
+from audioclas.events import EventOptions, find_events
 from audioclas.inputs import InputLimits, open_sources
 from audioclas.inputs.types import Input, OpenedSources
 from audioclas.labels import audioset_labels
-from audioclas.options import Classifier, given_or_built, resolve_options
+from audioclas.options import Classifier, class_names, given_or_built, resolve_options
 from audioclas.pipeline import ClipOutput, Progress, run_network
 from audioclas.predictions import (
     Aggregate,
@@ -112,6 +113,7 @@ class Tagger:
         backbone: Engine | None = None,
         with_audioset: bool = False,
         progress: Callable[[Progress], None] | None = None,
+        events: EventOptions | bool = False,
         top_k: int | None = None,
         threshold: float | None = None,
         labels: Iterable[str] | None = None,
@@ -131,14 +133,23 @@ class Tagger:
         model: by the pretrained network on its own 10 s windows. ``backbone``: the engine of a fine-tuned model's
         own network, already loaded (checked against the model's ``backbone_sha256``); by default the tagger loads
         it.
+
+        ``events``: ``True`` or ``EventOptions`` puts the timed events of each input's labels on its
+        ``Prediction.events`` (see ``audioclas.events``): for the classes ``labels``/``exclude`` let through, whatever
+        ``top_k``; a custom model's events are those of its classes.
         """
+        event_options = _event_options(events)
         query = given_or_built(
             query, LabelQuery, top_k=top_k, threshold=threshold, labels=labels, exclude=exclude, aggregate=aggregate
         )
         request = given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
         settings, label_filter = resolve_options(model, query, request)  # option errors here, before any input
+        if event_options is not None:  # a per-label threshold for a class the model lacks: refused here
+            event_options.class_thresholds(*class_names(model))
         network = None if model is None else self._network_for(model, backbone)
-        return self._predict(inputs, query, settings, label_filter, model, network, with_audioset, progress)
+        return self._predict(
+            inputs, query, settings, label_filter, model, network, with_audioset, progress, event_options
+        )
 
     def _predict(
         self,
@@ -150,6 +161,7 @@ class Tagger:
         network: Engine | None,
         with_audioset: bool,
         progress: Callable[[Progress], None] | None,
+        events: EventOptions | None = None,
     ) -> Generator[Prediction | InputError, None, None]:
         beside, audioset_filter = None, label_filter
         if model is not None:
@@ -161,7 +173,8 @@ class Tagger:
                 yield output
                 continue
             if model is None:
-                yield self._audioset_prediction(output, query.aggregate, audioset_filter)
+                tags = self._audioset_prediction(output, query.aggregate, audioset_filter)
+                yield _with_events(tags, output, self._names, self._ids, label_filter, events)
                 continue
             audioset = self._audioset_prediction(output, query.aggregate, audioset_filter) if with_audioset else None
             window_scores, clip_scores = model.classify(output.embeddings)
@@ -177,7 +190,7 @@ class Tagger:
                 label_filter,
             )
             custom.audioset = audioset
-            yield custom
+            yield _with_events(custom, output, model.classes, None, label_filter, events)
 
     def _audioset_prediction(self, output: ClipOutput, aggregate: Aggregate, label_filter: LabelFilter) -> Prediction:
         """The AudioSet tags of the pretrained network's outputs: ``output`` itself, or those run beside it."""
@@ -254,6 +267,37 @@ class Tagger:
     def embed(self, audio: Input, **options: Any) -> ClipEmbedding:
         """Embeddings of one input; raises ``InputError`` if it cannot be read."""
         return _single(audio, self.embed_many([audio], **options))
+
+
+def _event_options(events: EventOptions | bool | None) -> EventOptions | None:
+    if events is None or events is False:
+        return None
+    if events is True:
+        return EventOptions()
+    if isinstance(events, EventOptions):
+        return events
+    raise OptionError(f"events must be True, False or an EventOptions, not {type(events).__name__}")
+
+
+def _with_events(
+    prediction: Prediction,
+    output: ClipOutput,
+    names: Sequence[str],
+    ids: Sequence[str] | None,
+    label_filter: LabelFilter,
+    options: EventOptions | None,
+) -> Prediction:
+    """``prediction`` with its events, when asked: of the classes ``label_filter`` lets through."""
+    if options is not None:
+        classes = np.ones(len(names), dtype=bool)
+        if label_filter.include is not None:
+            classes[:] = False
+            classes[list(label_filter.include)] = True
+        classes[list(label_filter.exclude)] = False
+        prediction.events = find_events(
+            output.starts, output.ends, output.duration, prediction.window_scores, names, ids, options, classes
+        )
+    return prediction
 
 
 Result = TypeVar("Result")

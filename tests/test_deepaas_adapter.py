@@ -13,7 +13,7 @@ from audioclas import deepaas_adapter
 from audioclas.training import DatasetError
 
 UploadedFile = namedtuple("UploadedFile", ("name", "filename", "content_type", "original_filename"))
-OPTIONS = {"model": "audioset", "top_k": 3, "threshold": 0.0, "window": 10.0, "hop": None, "aggregate": "max"}
+OPTIONS = {"model": "audioset", "top_k": 3, "threshold": None, "window": 10.0, "hop": None, "aggregate": "max"}
 
 
 def test_metadata_and_predict_like_deepaas(audio_dir: Path) -> None:
@@ -28,6 +28,10 @@ def test_metadata_and_predict_like_deepaas(audio_dir: Path) -> None:
     for path in (str(audio_dir), str(audio_dir / "*.ogg"), "file:///etc/passwd"):  # never a path on the server
         (result,) = deepaas_adapter.predict(data=None, url=path, timeline=False, **OPTIONS)["results"]
         assert result == {"input": path, "error": result["error"]} and "only http and https URLs" in result["error"]
+    timed = deepaas_adapter.predict(data=upload, url=None, timeline=False, events=True, merge_gap=1.0, **OPTIONS)
+    (result,) = timed["results"]
+    assert "Trumpet" in {event["label"] for event in result["events"]}
+    assert all(event["score"] >= 0.5 for event in result["events"])  # no threshold given: the events' default
 
 
 @pytest.mark.unit

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scenes import SPEECH, place
+from tiny_models import tiny_models
 
 from audioclas import InputError, Tagger
 from audioclas.errors import AudioclasError, OptionError
+from audioclas.events import EventOptions
 from audioclas.predictions import LabelQuery
 from audioclas.windows import WindowRequest
 
@@ -188,3 +191,50 @@ def test_bytes_and_file_objects(tagger: Tagger, audio_dir: Path) -> None:
         from_stream = tagger.predict(stream, top_k=1)
     assert from_path.labels[0].name == from_bytes.labels[0].name == from_stream.labels[0].name == "Trumpet"
     assert from_bytes.labels[0].score == pytest.approx(from_path.labels[0].score, abs=1e-6)
+
+
+def test_events_place_a_real_clip_where_it_was_put_in_a_scene(tagger: Tagger, audio_dir: Path, tmp_path: Path) -> None:
+    path, onset, offset = place(audio_dir / SPEECH, tmp_path, onset=15.0, seconds=40.0)
+    prediction = tagger.predict(path, hop=1.0, events=EventOptions(threshold=0.5))
+    assert prediction.events is not None
+    speech = [event for event in prediction.events if event.label == "Speech"]
+    assert len(speech) == 1 and speech[0].id == "/m/09x0r"
+    (event,) = speech
+    assert event.start < offset and event.end > onset  # overlaps the true placement
+    # A 10 s window hears the clip from 5 s before its centre: no event can reach further out than that and a hop.
+    assert onset - 5.0 - 1.0 <= event.start and event.end <= offset + 5.0 + 1.0
+    assert event.mean_score <= event.score and event.score >= 0.5
+    assert prediction.to_dict()["events"][0].keys() == {"start", "end", "label", "id", "score", "mean_score"}
+
+
+def test_events_follow_the_label_filter_and_are_absent_unless_asked(tagger: Tagger, audio_dir: Path) -> None:
+    speech = audio_dir / SPEECH
+    assert tagger.predict(speech).events is None and "events" not in tagger.predict(speech).to_dict()
+    only = tagger.predict(speech, labels=["Music"], events=True)  # a class the clip does not hold: no event
+    assert only.events == []
+    found = tagger.predict(speech, top_k=1, events=True)
+    assert {"Speech"} <= {event.label for event in found.events or []}
+    with pytest.raises(OptionError, match="unknown label"):  # refused at the call, before any input is read
+        tagger.predict_many([speech], events=EventOptions(thresholds={"Not a class": 0.2}))
+    with pytest.raises(OptionError, match="EventOptions"):
+        tagger.predict_many([speech], events="yes")  # type: ignore[arg-type]
+
+
+def test_a_custom_model_gives_events_of_its_own_classes(
+    tagger: Tagger, shared_dir: Path, data_root: Path, audio_dir: Path
+) -> None:
+    """The tiny frozen head (two digits, single-label softmax): at threshold 0.5 one of its two classes holds every
+    stretch of time, so its events, without ids, cover the clip with no hole."""
+    from audioclas.training.store import load_model
+
+    frozen, _ = tiny_models(shared_dir, data_root)
+    model = load_model(frozen)
+    prediction = tagger.predict(audio_dir / SPEECH, model=model, events=True)  # its own 0.3 s windows
+    assert prediction.events and {event.label for event in prediction.events} <= set(model.classes)
+    assert all(event.id is None for event in prediction.events)
+    spans = sorted((event.start, event.end) for event in prediction.events)
+    assert spans[0][0] == 0.0 and max(end for _, end in spans) == pytest.approx(prediction.duration)
+    reach = 0.0
+    for start, end in spans:
+        assert start <= reach + 1e-6  # no stretch of time left without an event
+        reach = max(reach, end)

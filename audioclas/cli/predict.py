@@ -6,15 +6,16 @@ import argparse
 import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from audioclas.cli import COMMANDS
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error
 from audioclas.cli.progress import AudioProgress
 from audioclas.errors import AudioclasError, InputError
+from audioclas.events import DEFAULT_THRESHOLD, EventOptions
 from audioclas.options import Classifier
-from audioclas.output import FORMATS, ResultWriter, open_output, output_format
+from audioclas.output import EVENT_FORMATS, FORMATS, ResultWriter, TableFolder, open_output, output_format
 from audioclas.predictions import LabelQuery
 from audioclas.windows import WindowRequest
 
@@ -30,6 +31,10 @@ examples:
   audioclas predict clip.wav --model my-birds       a classifier trained with 'audioclas train'
   audioclas predict recordings/ --out tags/ --engine ray   a resumable batch job on Ray, Parquet tables in tags/
   audioclas predict recordings/ --out tags/ --model my-birds   the same with a custom classifier's classes
+  audioclas predict night.flac --events --hop 1     when each sound is heard: events to 1 s, as a table
+  audioclas predict night.flac --hop 1 -o night.selections.txt   the events as a Raven selection table
+  audioclas predict field/ --hop 1 --tables tables/ -f audacity  one Audacity label file per recording
+  audioclas predict night.flac --events --thresholds thresholds.csv --merge-gap 2 --min-duration 1 -f csv
 
 exit status: 0 if every input was tagged, 1 if any input failed (each failure is one line on stderr),
 2 for a usage or set-up error.
@@ -54,7 +59,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     labels.add_argument(
         "-k", "--top-k", type=int, default=5, help="labels per clip (and per window); 0 for all (default 5)"
     )
-    labels.add_argument("-t", "--threshold", type=float, default=0.0, help="only labels scoring at least this (0-1)")
+    labels.add_argument(
+        "-t",
+        "--threshold",
+        type=float,
+        default=None,
+        help="only labels scoring at least this (0-1); with events, also the score an event needs (default 0.5)",
+    )
     labels.add_argument("--labels", action="append", metavar="NAME", help="report only this label (repeat for several)")
     labels.add_argument(
         "--exclude", action="append", default=[], metavar="NAME", help="never report this label (repeatable)"
@@ -81,14 +92,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     windows.add_argument(
         "--aggregate", choices=("max", "mean"), default="max", help="clip score from window scores (default max)"
     )
+    events = parser.add_argument_group(
+        "events",
+        "when each label is heard: runs of windows scoring at least the threshold, to the hop's resolution "
+        "(give --hop 1 for about a second); -f raven, -f audacity and any option here turn events on",
+    )
+    events.add_argument("--events", action="store_true", help="give the events of each input")
+    events.add_argument(
+        "--thresholds", type=Path, metavar="FILE", help="per-label thresholds: a label,threshold CSV or TSV file"
+    )
+    events.add_argument("--min-duration", type=float, metavar="S", help="drop events shorter than this (default 0)")
+    events.add_argument(
+        "--merge-gap", type=float, metavar="S", help="merge events of a label this close (seconds, default 0)"
+    )
+    events.add_argument(
+        "--tables",
+        type=Path,
+        metavar="DIR",
+        help="write each input's events as its own table in DIR (-f raven, the default, or audacity); "
+        "nothing on standard output, -o still writes the combined table",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--timeline", action="store_true", help="also give the labels of every window")
     out.add_argument(
         "-f",
         "--format",
         choices=FORMATS,
-        help="table for people (default); json, jsonl or csv for scripts; "
-        "with -o, the output file's extension (.csv, .json, .jsonl/.ndjson, .txt) chooses it",
+        help="table for people (default); json, jsonl or csv for scripts; raven (selection table) or audacity "
+        "(label track) for events; with -o, the output file's extension chooses it (.csv, .json, .jsonl/.ndjson, "
+        ".selections.txt for raven, .labels.txt for audacity, other .txt for the table)",
     )
     out.add_argument("-o", "--output", type=Path, help="write results to this file (written completely or not at all)")
     out.add_argument("--no-progress", action="store_true", help="hide the progress display")
@@ -112,13 +144,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    query = LabelQuery(args.top_k, args.threshold, args.labels, args.exclude, args.aggregate)
+    threshold = 0.0 if args.threshold is None else args.threshold
+    query = LabelQuery(args.top_k, threshold, args.labels, args.exclude, args.aggregate)
     windows = WindowRequest(args.window, args.hop, args.pad)
+    fmt = "raven" if args.tables and not args.format and not args.output else output_format(args.format, args.output)
+    events = _event_options(args, fmt)
     if args.out is not None or args.engine == "ray":  # a batch job: Parquet tables, resumable, local or on Ray
+        if events is not None:
+            raise AudioclasError("events are not available for batch jobs (--out): give -o FILE or --tables DIR")
         return run_predict_job(args, query, windows)
+    tables = TableFolder(args.tables, fmt) if args.tables else None
+    one_input = args.inputs == ["-"] or _known_file_count(args.inputs) == 1  # standard input is one input
+    if fmt == "audacity" and (tables is None or args.output) and not one_input:
+        raise AudioclasError("an Audacity label file holds one input's events: give one file, or --tables DIR")
     from audioclas.tagger import Tagger  # here: PyTorch loads only for a command that runs the network
 
-    fmt, inputs = output_format(args.format, args.output), _with_stdin(args.inputs)
+    inputs = _with_stdin(args.inputs)
     tagger = Tagger(args.weights, batch_size=args.batch_size)
     custom: Classifier | None = None
     if args.model:
@@ -127,21 +168,48 @@ def run(args: argparse.Namespace) -> int:
         custom = load_model(model_ref(args.model))
     failures = 0
     with ExitStack() as stack:
-        writer = ResultWriter(stack.enter_context(open_output(args.output)), fmt, args.timeline)
+        writer = None
+        if tables is None or args.output:  # --tables alone writes nothing on standard output
+            writer = ResultWriter(
+                stack.enter_context(open_output(args.output)), fmt, args.timeline, events=bool(events)
+            )
         display = AudioProgress(not args.no_progress, total=_known_file_count(args.inputs))
         stack.enter_context(display.live)
         results = closing(
             tagger.predict_many(
-                inputs, query, windows, model=custom, with_audioset=args.with_audioset, progress=display.update
+                inputs,
+                query,
+                windows,
+                model=custom,
+                with_audioset=args.with_audioset,
+                progress=display.update,
+                events=events or False,
             )
         )
         for result in stack.enter_context(results):  # closed first: the decoder thread stops before we exit
             if isinstance(result, InputError):
                 failures += 1
                 print_error(result, display.live.console)
-            writer.write(result)
-        writer.close()
+            if tables is not None:
+                tables.write(result)
+            if writer is not None:
+                writer.write(result)
+        if writer is not None:
+            writer.close()
     return 1 if failures else 0
+
+
+def _event_options(args: argparse.Namespace, fmt: str) -> EventOptions | None:
+    """The events asked for, or None: ``--events``, an events format, or any event option turns them on."""
+    given = [args.thresholds, args.min_duration, args.merge_gap, args.tables]
+    if not (args.events or fmt in EVENT_FORMATS or any(value is not None for value in given)):
+        return None
+    options: dict[str, Any] = {
+        "threshold": DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
+        "min_duration": 0.0 if args.min_duration is None else args.min_duration,
+        "merge_gap": 0.0 if args.merge_gap is None else args.merge_gap,
+    }
+    return EventOptions.from_file(args.thresholds, **options) if args.thresholds else EventOptions(**options)
 
 
 def _with_stdin(inputs: list[str]) -> list[str | BinaryIO]:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from audioclas.engine import Embeddings, Engine, Logits, Waveforms
 from audioclas.errors import AudioclasError, InputError, InputTooLarge, OptionError
+from audioclas.events import EventOptions
 from audioclas.inputs import AudioSource, HttpURL, open_sources
-from audioclas.options import Classifier, resolve_options
+from audioclas.options import Classifier, class_names, resolve_options
 from audioclas.pipeline import Progress
 from audioclas.predictions import LabelQuery, Prediction
 from audioclas.service.netguard import NetGuard
@@ -106,15 +107,21 @@ class Predictor:
 
     # predicting ---------------------------------------------------------------------------------------------
 
-    def check_options(self, model: str, query: LabelQuery, windows: WindowRequest) -> None:
+    def check_options(
+        self, model: str, query: LabelQuery, windows: WindowRequest, events: EventOptions | None = None
+    ) -> None:
         """Raise ``AudioclasError`` for options this service refuses (``MAX_TOP_K``, ``MIN_WINDOW_SECONDS``), labels
-        the model does not have, or window settings it cannot use (``options.resolve_options``)."""
+        the model does not have (also in per-label event thresholds), or window settings it cannot use
+        (``options.resolve_options``)."""
         if not 1 <= query.top_k <= MAX_TOP_K:
             raise OptionError(f"top_k must be between 1 and {MAX_TOP_K} here, not {query.top_k}")
         for option, seconds in (("window", windows.window), ("hop", windows.hop)):
             if seconds is not None and seconds < MIN_WINDOW_SECONDS:
                 raise OptionError(f"{option} must be at least {MIN_WINDOW_SECONDS:g} s here, not {seconds:g}")
-        resolve_options(None if model == AUDIOSET else self.custom_model(model).model, query, windows)
+        classifier = None if model == AUDIOSET else self.custom_model(model).model
+        resolve_options(classifier, query, windows)
+        if events is not None:
+            events.class_thresholds(*class_names(classifier))
 
     def predict(
         self,
@@ -123,6 +130,7 @@ class Predictor:
         query: LabelQuery,
         windows: WindowRequest,
         with_audioset: bool = False,
+        events: EventOptions | None = None,
     ) -> list[Prediction | InputError]:
         """Predictions for ``inputs``, (shown name, uploaded file or URL) pairs, in order; archives give one result
         per member. An input that fails gives its ``InputError``. A URL is an ``HttpURL``, never a string, so
@@ -135,6 +143,7 @@ class Predictor:
             model=custom.model if custom else None,
             backbone=custom.backbone if custom else None,
             with_audioset=with_audioset,
+            events=events or False,
         )
         results: list[Prediction | InputError] = []
         for shown, given in inputs:

@@ -29,11 +29,21 @@ class WindowOut(BaseModel):
     labels: list[LabelOut]
 
 
+class EventOut(BaseModel):
+    start: float = Field(description="seconds")
+    end: float = Field(description="seconds")
+    label: str
+    id: str | None = Field(description="AudioSet ontology id (null for a custom model)")
+    score: float = Field(description="the peak window score")
+    mean_score: float = Field(description="the mean over the event's windows")
+
+
 class PredictionOut(BaseModel):
     input: str = Field(description="the file name sent, archive!member, or the URL")
     duration: float | None = Field(None, description="seconds of audio")
     labels: list[LabelOut] | None = Field(None, description="clip-level labels, best first")
     windows: list[WindowOut] | None = Field(None, description="per-window labels, with timeline=true")
+    events: list[EventOut] | None = Field(None, description="timed events, with events=true")
     audioset: PredictionOut | None = Field(None, description="AudioSet labels alongside a custom model's")
     error: str | None = Field(None, description="why this input could not be tagged")
     status: int | None = Field(None, description="the HTTP status this error alone would get")

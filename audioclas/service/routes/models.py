@@ -6,15 +6,17 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Json, ValidationError
+from starlette.responses import JSONResponse, Response
 
-from audioclas.errors import InputError
+from audioclas.errors import InputError, OptionError
+from audioclas.events import DEFAULT_THRESHOLD, EventOptions
 from audioclas.inputs import HttpURL
+from audioclas.output import EVENT_FORMATS, render
 from audioclas.predictions import LabelQuery, Prediction
 from audioclas.service.context import Service
 from audioclas.service.errors import RequestError, http_status
@@ -65,7 +67,13 @@ PREDICT_BODY = {
                         },
                         "url": {"type": "array", "items": {"type": "string"}, "description": "http(s) URL of audio"},
                         "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
-                        "threshold": {"type": "number", "default": 0.0, "minimum": 0, "maximum": 1},
+                        "threshold": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1,
+                            "description": "only labels scoring at least this (default 0); with events, also "
+                            "the score an event needs (default 0.5)",
+                        },
                         "labels": {
                             "type": "array",
                             "items": {"type": "string"},
@@ -88,6 +96,25 @@ PREDICT_BODY = {
                             "default": False,
                             "description": "custom model: AudioSet labels too",
                         },
+                        "events": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "timed events per label: runs of windows scoring at least the "
+                            "threshold, to the hop's resolution (any event option or format turns them on)",
+                        },
+                        "thresholds": {
+                            "type": "string",
+                            "description": 'per-label event thresholds as a JSON object: {"Dog": 0.3}',
+                        },
+                        "min_duration": {"type": "number", "description": "drop shorter events (seconds)"},
+                        "merge_gap": {"type": "number", "description": "merge events of a label this close (s)"},
+                        "format": {
+                            "type": "string",
+                            "enum": ["json", "csv", "raven", "audacity"],
+                            "default": "json",
+                            "description": "the answer as JSON, CSV, a Raven selection table or an Audacity "
+                            "label track (one input); an Accept of text/csv also asks for CSV",
+                        },
                     },
                 }
             },
@@ -105,7 +132,7 @@ class PredictForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     top_k: int = 5
-    threshold: float = 0.0
+    threshold: float | None = None
     labels: list[str] = []
     exclude: list[str] = []
     window: float | None = None
@@ -114,6 +141,11 @@ class PredictForm(BaseModel):
     aggregate: str = "max"
     timeline: bool = False
     with_audioset: bool = False
+    events: bool = False
+    thresholds: Json[dict[str, float]] | None = None
+    min_duration: float | None = None
+    merge_gap: float | None = None
+    format: Literal["json", "csv", "raven", "audacity"] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,10 +156,13 @@ class PredictRequest:
     windows: WindowRequest
     timeline: bool
     with_audioset: bool
+    events: EventOptions | None = None
+    format: str = "json"
 
 
-def parse_options(fields: dict[str, list[str]]) -> PredictRequest:
-    """The options of the form fields; raises 422 naming every field of the wrong type, or the first bad value."""
+def parse_options(fields: dict[str, list[str]], accept: str = "") -> PredictRequest:
+    """The options of the form fields (the ``format`` field, else CSV when ``accept`` asks for text/csv, else JSON);
+    raises 422 naming every field of the wrong type, or the first bad value."""
     values: dict[str, Any] = {}
     for key, given in fields.items():
         if key == "url":
@@ -142,10 +177,23 @@ def parse_options(fields: dict[str, list[str]]) -> PredictRequest:
         problems = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()]
         raise RequestError(422, "; ".join(problems)) from None
     aggregate: Any = form.aggregate  # checked by LabelQuery (OptionError: 422)
-    query = LabelQuery(form.top_k, form.threshold, tuple(form.labels), tuple(form.exclude), aggregate)
+    threshold = 0.0 if form.threshold is None else form.threshold
+    query = LabelQuery(form.top_k, threshold, tuple(form.labels), tuple(form.exclude), aggregate)
     pad: Any = form.pad  # checked by WindowRequest
     windows = WindowRequest(form.window, form.hop, pad)
-    return PredictRequest(query, windows, form.timeline, form.with_audioset)
+    fmt = form.format or ("csv" if "text/csv" in accept else "json")
+    events = None
+    event_options = (form.thresholds, form.min_duration, form.merge_gap)
+    if form.events or fmt in EVENT_FORMATS or any(value is not None for value in event_options):
+        events = EventOptions(  # checked by EventOptions (OptionError: 422)
+            DEFAULT_THRESHOLD if form.threshold is None else form.threshold,
+            form.thresholds or {},
+            0.0 if form.min_duration is None else form.min_duration,
+            0.0 if form.merge_gap is None else form.merge_gap,
+        )
+    if events is not None and form.timeline and fmt == "csv":
+        raise OptionError("CSV holds either the timeline's rows or the events' rows: give one (JSON holds both)")
+    return PredictRequest(query, windows, form.timeline, form.with_audioset, events, fmt)
 
 
 @router.post(
@@ -168,7 +216,7 @@ async def predict(name: str, request: Request, svc: Service = Depends(service)) 
     try:
         settings = svc.settings
         form = await read_form(request, folder, settings.max_upload_bytes, settings.max_files)
-        options = parse_options(form.fields)
+        options = parse_options(form.fields, request.headers.get("accept", ""))
         urls = [_http_url(url.strip()) for url in form.fields.get("url", []) if url.strip()]
         inputs: list[tuple[str, Path | HttpURL]] = [(upload.name, upload.path) for upload in form.files]
         inputs += [(url.url, url) for url in urls]
@@ -176,9 +224,11 @@ async def predict(name: str, request: Request, svc: Service = Depends(service)) 
             raise RequestError(400, "nothing to tag: send one or more files, or a 'url' field")
         if len(inputs) > settings.max_files:
             raise RequestError(413, f"more than {settings.max_files} inputs in one request")
-        await run_in_threadpool(svc.predictor.check_options, name, options.query, options.windows)  # OptionError: 422
+        await run_in_threadpool(  # OptionError: 422
+            svc.predictor.check_options, name, options.query, options.windows, options.events
+        )
         results = await run_in_threadpool(
-            svc.predictor.predict, name, inputs, options.query, options.windows, options.with_audioset
+            svc.predictor.predict, name, inputs, options.query, options.windows, options.with_audioset, options.events
         )
     finally:
         await run_in_threadpool(shutil.rmtree, folder, True)
@@ -190,7 +240,24 @@ async def predict(name: str, request: Request, svc: Service = Depends(service)) 
         message = str(results[0]) if len(outputs) == 1 else f"none of the {len(outputs)} inputs could be tagged"
         body = ErrorResponse(error=message, status=status, results=outputs)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+    if options.format != "json":
+        return _table(results, options)
     return PredictResponse(model=name, results=outputs, failed=failed)
+
+
+MEDIA_TYPES = {"csv": "text/csv", "raven": "text/tab-separated-values", "audacity": "text/plain"}
+FILE_NAMES = {"csv": "predictions.csv", "raven": "events.selections.txt", "audacity": "events.labels.txt"}
+
+
+def _table(results: list[Prediction | InputError], options: PredictRequest) -> Response:
+    """The results as a file to download, written by the command line's own writer; an Audacity label track holds
+    one input (422 otherwise). Inputs that failed are in a CSV's rows; a Raven or Audacity table leaves them out."""
+    tagged = sum(1 for result in results if isinstance(result, Prediction))
+    if options.format == "audacity" and tagged > 1:
+        raise RequestError(422, f"an Audacity label file holds one input's events, not {tagged}: ask for raven or csv")
+    text = render(results, options.format, options.timeline, options.events is not None)
+    headers = {"Content-Disposition": f'attachment; filename="{FILE_NAMES[options.format]}"'}
+    return Response(text, media_type=MEDIA_TYPES[options.format], headers=headers)
 
 
 def _http_url(text: str) -> HttpURL:
