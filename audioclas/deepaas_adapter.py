@@ -80,6 +80,10 @@ def get_predict_args() -> dict[str, Any]:
         ),
         "aggregate": fields.Str(load_default="max", validate=validate.OneOf(["max", "mean"])),
         "timeline": fields.Bool(load_default=False, metadata={"description": "per-window labels too"}),
+        "specific": fields.Bool(
+            load_default=False,
+            metadata={"description": "rank a confident specific AudioSet class above its ancestors"},
+        ),
     }
 
 
@@ -103,7 +107,9 @@ def predict(**args: Any) -> dict[str, Any]:
         raise ValueError("send a file (data) or a url")
     predictor = _shared_predictor()
     try:
-        query = LabelQuery(args["top_k"], args["threshold"], aggregate=args["aggregate"])
+        query = LabelQuery(
+            args["top_k"], args["threshold"], aggregate=args["aggregate"], specific=args.get("specific", False)
+        )
         windows = WindowRequest(args["window"], args["hop"])
         predictor.check_options(args["model"], query, windows)
     except AudioclasError as error:

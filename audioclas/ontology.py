@@ -12,13 +12,14 @@ Loading needs neither NumPy nor PyTorch: ``audioclas labels`` reads it on every 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from audioclas.labels import Label, audioset_labels
+from audioclas.errors import OptionError
+from audioclas.labels import Label, audioset_labels, close_label_names, unknown_labels_error
 
 Match = Literal["id", "name", "description", "below"]  # how a search found a class, best first ("below": under a
 # class whose id or name matched: "dog" finds "Growling", whose description says "animal")
@@ -81,13 +82,9 @@ class Ontology:
         """The class with this display name or id (exact, case-insensitive, surrounding spaces ignored)."""
         return self._by_key.get(name_or_id.strip().casefold())
 
-    def close_matches(self, text: str, limit: int = 3) -> list[str]:
+    def close_matches(self, text: str) -> list[str]:
         """Display names close to ``text`` (a typo, another case), for an error message."""
-        import difflib  # here: only an error needs it
-
-        keys = [name for name in self._by_key if not name.startswith("/")]
-        found = difflib.get_close_matches(text.strip().casefold()[:200], keys, n=limit, cutoff=0.6)
-        return [self._by_key[key].name for key in found]
+        return close_label_names(text, [node.name for node in self._nodes.values()])
 
     def parents(self, id_: str) -> list[OntologyClass]:
         return [self._nodes[x] for x in self._nodes[id_].parent_ids]
@@ -151,3 +148,30 @@ def audioset_ontology() -> Ontology:
     """The ontology shipped with the package, joined to the model's 527 classes."""
     text = resources.files("audioclas.data").joinpath("ontology.json").read_text("utf-8")
     return Ontology(json.loads(text), audioset_labels())
+
+
+def resolve_classes(wanted: Iterable[str], ids: Sequence[str], exact: bool = False) -> frozenset[int]:
+    """The outputs of a model whose outputs are the ontology classes ``ids`` that the names (or ids) in ``wanted``
+    select: each class and every class below it that the model predicts, or with ``exact`` the class alone. A name
+    of a class the model does not predict ("Human voice") selects what is below it. Raises ``OptionError`` for names
+    not in the ontology (with close matches) and for names that select no output."""
+    ontology = audioset_ontology()
+    position = {id_: index for index, id_ in enumerate(ids)}
+    chosen: set[int] = set()
+    unknown: list[str] = []
+    for name in wanted:
+        node = ontology.find(name)
+        if node is None:
+            unknown.append(name.strip())
+            continue
+        nodes = [node] if exact else [node, *ontology.descendants(node.id)]
+        found = {position[x.id] for x in nodes if x.id in position}
+        if not found and exact:
+            hint = ": without --exact it selects the classes below it" if node.child_ids else ""
+            raise OptionError(f"the model does not predict {node.name!r} ({node.id}){hint}")
+        if not found:
+            raise OptionError(f"the model predicts neither {node.name!r} ({node.id}) nor any class below it")
+        chosen |= found
+    if unknown:
+        raise unknown_labels_error(unknown, ontology.close_matches)
+    return frozenset(chosen)

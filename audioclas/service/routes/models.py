@@ -72,6 +72,16 @@ PREDICT_BODY = {
                             "description": "report only these labels (names or AudioSet ids)",
                         },
                         "exclude": {"type": "array", "items": {"type": "string"}},
+                        "exact": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "labels/exclude: the AudioSet class alone, not also the classes below it",
+                        },
+                        "specific": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "rank a confident specific AudioSet class above its ancestors",
+                        },
                         "window": {
                             "type": "number",
                             "description": "seconds (default 10; a custom model uses its own, and refuses another)",
@@ -108,6 +118,8 @@ class PredictForm(BaseModel):
     threshold: float = 0.0
     labels: list[str] = []
     exclude: list[str] = []
+    exact: bool = False
+    specific: bool = False
     window: float | None = None
     hop: float | None = None
     pad: str | None = None
@@ -142,7 +154,9 @@ def parse_options(fields: dict[str, list[str]]) -> PredictRequest:
         problems = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()]
         raise RequestError(422, "; ".join(problems)) from None
     aggregate: Any = form.aggregate  # checked by LabelQuery (OptionError: 422)
-    query = LabelQuery(form.top_k, form.threshold, tuple(form.labels), tuple(form.exclude), aggregate)
+    query = LabelQuery(
+        form.top_k, form.threshold, tuple(form.labels), tuple(form.exclude), aggregate, form.exact, form.specific
+    )
     pad: Any = form.pad  # checked by WindowRequest
     windows = WindowRequest(form.window, form.hop, pad)
     return PredictRequest(query, windows, form.timeline, form.with_audioset)
