@@ -91,6 +91,10 @@ def get_predict_args() -> dict[str, Any]:
         "events": fields.Bool(load_default=False, metadata={"description": "timed events per label too"}),
         "min_duration": fields.Float(load_default=None, allow_none=True, metadata={"description": "events: seconds"}),
         "merge_gap": fields.Float(load_default=None, allow_none=True, metadata={"description": "events: seconds"}),
+        "specific": fields.Bool(
+            load_default=False,
+            metadata={"description": "rank a confident specific AudioSet class above its ancestors"},
+        ),
     }
 
 
@@ -116,7 +120,9 @@ def predict(**args: Any) -> dict[str, Any]:
     predictor = _shared_predictor()
     try:
         threshold = args.get("threshold")
-        query = LabelQuery(args["top_k"], threshold or 0.0, aggregate=args["aggregate"])
+        query = LabelQuery(
+            args["top_k"], threshold or 0.0, aggregate=args["aggregate"], specific=args.get("specific", False)
+        )
         windows = WindowRequest(args["window"], args["hop"])
         events = None
         if args.get("events") or args.get("min_duration") is not None or args.get("merge_gap") is not None:

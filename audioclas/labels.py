@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -44,6 +44,22 @@ def resolve_label_names(
     wanted = [name.strip() for name in wanted]
     unknown = [name for name in wanted if name.casefold() not in by_key]
     if unknown:
-        listing = ", ".join(repr(name) for name in unknown)
-        raise OptionError(f"unknown label(s) {listing}: 'audioclas labels SEARCH' lists the names")
+        raise unknown_labels_error(unknown, lambda name: close_label_names(name, names))
     return frozenset(by_key[name.casefold()] for name in wanted)
+
+
+def unknown_labels_error(unknown: Sequence[str], close: Callable[[str], list[str]]) -> OptionError:
+    """One line naming each unknown label, with the names close to it."""
+    listing = []
+    for name in unknown:
+        near = close(name)
+        listing.append(repr(name) + (f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""))
+    return OptionError(f"unknown label(s) {', '.join(listing)}: 'audioclas labels SEARCH' lists the names")
+
+
+def close_label_names(name: str, names: Sequence[str]) -> list[str]:
+    """Up to three of ``names`` close to ``name`` (a typo, another case)."""
+    import difflib  # here: only an error needs it
+
+    by_key = {x.casefold(): x for x in names}
+    return [by_key[x] for x in difflib.get_close_matches(name.casefold()[:200], by_key, n=3, cutoff=0.6)]

@@ -22,6 +22,7 @@ from audioclas.labels import resolve_label_names
 
 if TYPE_CHECKING:
     from audioclas.events import Event
+    from audioclas.specific import SpecificOrder
 
 Aggregate = Literal["max", "mean"]
 Scores = npt.NDArray[np.float32]  # sigmoid scores: (classes,) for a clip, (windows, classes) for its windows
@@ -87,6 +88,8 @@ class LabelQuery:
     labels: tuple[str, ...] | None = None  # report only these classes; None (or none given): any class
     exclude: tuple[str, ...] = ()  # never report these
     aggregate: Aggregate = "max"  # clip scores from window scores
+    exact: bool = False  # AudioSet names in labels/exclude: the class alone, not also the classes below it
+    specific: bool = False  # AudioSet classes: rank confident specific classes above their ancestors (specific.py)
 
     def __post_init__(self) -> None:
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, Integral) or self.top_k < 0:
@@ -95,14 +98,30 @@ class LabelQuery:
             raise OptionError(f"threshold must be between 0 and 1, not {self.threshold!r}")
         if self.aggregate not in ("max", "mean"):
             raise OptionError(f"aggregate must be 'max' or 'mean', not {self.aggregate!r}")
+        for option in ("exact", "specific"):
+            if not isinstance(getattr(self, option), bool):
+                raise OptionError(f"{option} must be true or false, not {getattr(self, option)!r}")
         object.__setattr__(self, "labels", _names("labels", self.labels) or None)
         object.__setattr__(self, "exclude", _names("exclude", self.exclude))
 
     def resolve(self, names: Sequence[str], ids: Sequence[str] | None) -> LabelFilter:
         """The filter for a model whose classes are ``names`` (and ``ids``); raises ``AudioclasError`` naming the
-        labels it does not have."""
-        include = resolve_label_names(self.labels, names, ids) if self.labels else None
-        return LabelFilter(self.top_k, self.threshold, include, resolve_label_names(self.exclude, names, ids))
+        labels it does not have. With AudioSet ``ids``, a name selects the class and the classes below it that the
+        model predicts (``exact``: the class alone), and ``specific`` orders by the ontology."""
+        include = self._resolve(self.labels, names, ids) if self.labels else None
+        order = None
+        if self.specific and ids:
+            from audioclas.specific import specific_order
+
+            order = specific_order(tuple(ids))
+        return LabelFilter(self.top_k, self.threshold, include, self._resolve(self.exclude, names, ids), order)
+
+    def _resolve(self, wanted: Sequence[str], names: Sequence[str], ids: Sequence[str] | None) -> frozenset[int]:
+        if not ids or not wanted:  # a custom model's classes: no hierarchy
+            return resolve_label_names(wanted, names, ids)
+        from audioclas.ontology import resolve_classes
+
+        return resolve_classes(wanted, ids, self.exact)
 
     def to_dict(self) -> dict[str, Any]:
         """As a batch job's ``job.json`` records it (``labels`` under the name ``include``)."""
@@ -113,6 +132,8 @@ class LabelQuery:
             "aggregate": self.aggregate,
             "include": include,
             "exclude": list(self.exclude),
+            # only when on: a folder written before these options resumes as it was
+            **{option: True for option in ("exact", "specific") if getattr(self, option)},
         }
 
 
@@ -134,8 +155,11 @@ class LabelFilter:
     threshold: float = 0.0  # report only scores at or above this
     include: frozenset[int] | None = None  # report only these class indices
     exclude: frozenset[int] = frozenset()
+    specific: SpecificOrder | None = None  # rank confident specific classes above their ancestors
 
     def select(self, scores: Scores, names: Sequence[str], ids: Sequence[str] | None) -> list[LabelScore]:
+        if self.specific is not None:
+            return self._select_specific(self.specific, scores, names, ids)
         order = np.argsort(-scores, kind="stable")
         chosen: list[LabelScore] = []
         for index in order:
@@ -149,6 +173,16 @@ class LabelFilter:
             if self.top_k and len(chosen) == self.top_k:
                 break
         return chosen
+
+    def _select_specific(
+        self, specific: SpecificOrder, scores: Scores, names: Sequence[str], ids: Sequence[str] | None
+    ) -> list[LabelScore]:
+        reported = scores >= self.threshold
+        if self.include is not None:
+            reported &= np.isin(np.arange(len(scores)), list(self.include))
+        reported[list(self.exclude)] = False
+        order = specific.order(scores, reported, self.top_k)
+        return [LabelScore(i, names[i], float(scores[i]), ids[i] if ids else None) for i in order]
 
 
 def aggregate_windows(window_scores: Scores, how: Aggregate) -> Scores:

@@ -119,6 +119,8 @@ class Tagger:
         labels: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
         aggregate: Aggregate | None = None,
+        exact: bool | None = None,
+        specific: bool | None = None,
         window: float | None = None,
         hop: float | None = None,
         pad: PadMode | None = None,
@@ -127,7 +129,7 @@ class Tagger:
         cannot be used raise ``AudioclasError`` (``OptionError`` when out of range) at the call.
 
         ``query`` says which labels to report (``LabelQuery``), ``windows`` how to cut the audio (see
-        ``prediction_windows``). ``top_k``, ``threshold``, ``labels``, ``exclude``, ``aggregate`` and ``window``,
+        ``prediction_windows``). ``top_k``, ``threshold``, ``labels``, ``exclude``, ``aggregate``, ``exact``, ``specific`` and ``window``,
         ``hop``, ``pad`` are the same options as keywords, for when no object is given. With ``model``, the labels
         are that classifier's classes, and ``with_audioset`` adds the AudioSet tags alongside, computed as without a
         model: by the pretrained network on its own 10 s windows. ``backbone``: the engine of a fine-tuned model's
@@ -140,7 +142,15 @@ class Tagger:
         """
         event_options = _event_options(events)
         query = given_or_built(
-            query, LabelQuery, top_k=top_k, threshold=threshold, labels=labels, exclude=exclude, aggregate=aggregate
+            query,
+            LabelQuery,
+            top_k=top_k,
+            threshold=threshold,
+            labels=labels,
+            exclude=exclude,
+            aggregate=aggregate,
+            exact=exact,
+            specific=specific,
         )
         request = given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
         settings, label_filter = resolve_options(model, query, request)  # option errors here, before any input
@@ -167,7 +177,8 @@ class Tagger:
         if model is not None:
             if with_audioset and (model.finetuned or (settings.window, settings.pad) != (10.0, "loop")):
                 beside = (self.engine, WindowSettings())
-            audioset_filter = LabelQuery(query.top_k).resolve(self._names, self._ids)  # as many AudioSet tags, any
+            audioset_query = LabelQuery(query.top_k, specific=query.specific)  # as many AudioSet tags, any
+            audioset_filter = audioset_query.resolve(self._names, self._ids)
         for output in self.outputs(inputs, settings, progress, network, beside):
             if isinstance(output, InputError):
                 yield output

@@ -23,6 +23,8 @@ def test_metadata_and_predict_like_deepaas(audio_dir: Path) -> None:
     answer = deepaas_adapter.predict(data=upload, url=None, timeline=True, **OPTIONS)
     (result,) = answer["results"]
     assert result["input"] == "trumpet.ogg" and result["labels"][0]["name"] == "Trumpet" and len(result["windows"]) == 1
+    answer = deepaas_adapter.predict(data=upload, url=None, timeline=False, **{**OPTIONS, "specific": True})
+    assert [x["name"] for x in answer["results"][0]["labels"]] == ["Trumpet", "Brass instrument", "Musical instrument"]
     refused = deepaas_adapter.predict(data=None, url="http://127.0.0.1/a.ogg", timeline=False, **OPTIONS)
     assert "loopback" in refused["results"][0]["error"]
     for path in (str(audio_dir), str(audio_dir / "*.ogg"), "file:///etc/passwd"):  # never a path on the server

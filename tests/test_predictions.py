@@ -95,3 +95,81 @@ def test_a_label_query_as_a_batch_job_records_it() -> None:
         "exclude": ["Speech"],
     }
     assert LabelQuery().to_dict() == {"top_k": 5, "threshold": 0.0, "aggregate": "max", "include": None, "exclude": []}
+
+
+AUDIOSET = audioset_labels()
+AS_NAMES, AS_IDS = [x.name for x in AUDIOSET], [x.id for x in AUDIOSET]
+
+
+def indices(*names: str) -> set[int]:
+    return {AS_NAMES.index(name) for name in names}
+
+
+def test_an_audioset_name_selects_the_class_and_the_classes_below_it() -> None:
+    dog = LabelQuery(labels=["dog"]).resolve(AS_NAMES, AS_IDS).include
+    assert dog == indices("Dog", "Bark", "Yip", "Howl", "Bow-wow", "Growling", "Whimper (dog)")  # Bay: not predicted
+    assert LabelQuery(labels=["Dog"], exact=True).resolve(AS_NAMES, AS_IDS).include == indices("Dog")
+    voice = LabelQuery(labels=["Human voice"]).resolve(AS_NAMES, AS_IDS).include  # a container the model lacks
+    assert voice is not None and indices("Speech", "Shout", "Whispering", "Male speech, man speaking") <= voice
+    excluded = LabelQuery(exclude=["Dog"]).resolve(AS_NAMES, AS_IDS).exclude
+    assert excluded == dog and LabelQuery(exclude=["Dog"], exact=True).resolve(AS_NAMES, AS_IDS).exclude == {74}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            LabelQuery(labels=["Dgo", "Unicorn"]),
+            r"unknown label\(s\) 'Dgo' \(did you mean 'Dog'\?\), 'Unicorn'.*: 'audioclas labels",
+        ),
+        (LabelQuery(exclude=["Human voice"], exact=True), "does not predict 'Human voice' .*without --exact"),
+        (LabelQuery(labels=["Bay"]), "predicts neither 'Bay' .* nor any class below it"),
+        (LabelQuery(labels=[".*"]), r"unknown label\(s\) '\.\*'"),
+    ],
+)
+def test_names_that_select_nothing_are_one_line_errors(query: LabelQuery, message: str) -> None:
+    with pytest.raises(OptionError, match=message) as raised:
+        query.resolve(AS_NAMES, AS_IDS)
+    assert "\n" not in str(raised.value)
+
+
+def test_close_matches_for_a_custom_models_classes() -> None:
+    with pytest.raises(OptionError, match=r"'bark' \(did you mean 'Bark'\?\)|'Barc' \(did you mean 'Bark'\?\)"):
+        LabelQuery(labels=["Barc"]).resolve(NAMES, None)
+
+
+def specific_names(scores: dict[str, float], **options: object) -> list[str]:
+    vector = np.zeros(len(AS_NAMES), dtype=np.float32)
+    for name, score in scores.items():
+        vector[AS_NAMES.index(name)] = score
+    label_filter = LabelQuery(specific=True, **options).resolve(AS_NAMES, AS_IDS)  # type: ignore[arg-type]
+    return [x.name for x in label_filter.select(vector, AS_NAMES, AS_IDS)]
+
+
+def test_specific_ranks_a_confident_descendant_above_its_ancestors() -> None:
+    guitar = {"Music": 0.9, "Musical instrument": 0.5, "Plucked string instrument": 0.3, "Guitar": 0.35, "Speech": 0.7}
+    assert specific_names(guitar, top_k=5) == [
+        "Guitar",  # 0.35 >= 0.5 x 0.3 (plucked), which is confident against Musical instrument, against Music
+        "Plucked string instrument",
+        "Musical instrument",
+        "Music",
+        "Speech",
+    ]
+    assert specific_names({"Music": 0.9, "Guitar": 0.4}, top_k=2) == ["Music", "Guitar"]  # under half of Music's
+    assert specific_names({"Speech": 0.3, "Whispering": 0.19}, top_k=2) == ["Speech", "Whispering"]  # under 0.2
+    assert specific_names({"Music": 0.9, "Guitar": 0.5}, top_k=1) == ["Guitar"]  # top_k after the reordering
+
+
+def test_specific_takes_only_reported_classes_into_account() -> None:
+    scores = {"Animal": 0.8, "Dog": 0.5, "Bark": 0.45, "Music": 0.6}
+    assert specific_names(scores, top_k=0, threshold=0.2) == ["Bark", "Dog", "Animal", "Music"]
+    assert specific_names(scores, top_k=0, threshold=0.2, exclude=["Animal"], exact=True) == ["Music", "Bark", "Dog"]
+    assert specific_names(scores, top_k=0, threshold=0.46) == ["Dog", "Animal", "Music"]
+    assert specific_names(scores, top_k=0, labels=["Dog"], threshold=0.2) == ["Bark", "Dog"]
+
+
+def test_specific_and_exact_are_checked_and_recorded() -> None:
+    with pytest.raises(OptionError, match="specific must be true or false"):
+        LabelQuery(specific="yes")  # type: ignore[arg-type]
+    assert LabelQuery(exact=True, specific=True).to_dict()["specific"] is True
+    assert "specific" not in LabelQuery().to_dict() and "exact" not in LabelQuery().to_dict()  # old jobs resume

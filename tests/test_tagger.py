@@ -108,7 +108,9 @@ def test_short_clip_is_looped_not_padded_by_default(tagger: Tagger, reference) -
 
 def test_label_filters(tagger: Tagger, audio_dir: Path) -> None:
     trumpet = audio_dir / "sorohanro_-_solo-trumpet-06.ogg"
-    assert [x.name for x in tagger.predict(trumpet, labels=["Music", "dog"]).labels] == ["Music", "Dog"]
+    assert [x.name for x in tagger.predict(trumpet, labels=["Music", "dog"], exact=True).labels] == ["Music", "Dog"]
+    below_music = [x.name for x in tagger.predict(trumpet, labels=["Music", "dog"], top_k=3).labels]
+    assert below_music == ["Trumpet", "Music", "Brass instrument"]  # a class brings the classes below it
     names = [x.name for x in tagger.predict(trumpet, exclude=["Trumpet"], top_k=2).labels]
     assert names == ["Music", "Brass instrument"]
     labels = tagger.predict(trumpet, top_k=0, threshold=0.5).labels
@@ -238,3 +240,23 @@ def test_a_custom_model_gives_events_of_its_own_classes(
     for start, end in spans:
         assert start <= reach + 1e-6  # no stretch of time left without an event
         reach = max(reach, end)
+
+
+def test_specific_puts_the_dog_and_the_guitar_first(tagger: Tagger, audio_dir: Path) -> None:
+    """Real clips: plain ranking reports "Animal" above "Dog" for the howling dog and "Music" first for the drum and
+    bass stems; with ``specific`` the dog's sounds and the bass guitar come first (thresholds in specific.py)."""
+    dog, bass = audio_dir / "pibble.ogg", audio_dir / "admiralbob77_-_Choice_-_Drum-bass.ogg"
+    plain = [x.name for x in tagger.predict(dog, top_k=0, threshold=0.2).labels]
+    assert plain.index("Animal") < plain.index("Dog")
+    specific = [x.name for x in tagger.predict(dog, top_k=0, threshold=0.2, specific=True).labels]
+    assert sorted(specific) == sorted(plain)  # the same labels, in another order
+    assert specific.index("Bark") < specific.index("Dog") < specific.index("Animal")
+    assert [x.name for x in tagger.predict(bass, top_k=1).labels] == ["Music"]
+    assert [x.name for x in tagger.predict(bass, top_k=2, specific=True).labels] == ["Bass guitar", "Guitar"]
+
+
+def test_labels_dog_reports_the_sounds_below_it(tagger: Tagger, audio_dir: Path) -> None:
+    dog = audio_dir / "pibble.ogg"
+    found = [x.name for x in tagger.predict(dog, labels=["Dog"], top_k=3).labels]
+    assert found == ["Dog", "Bark", "Howl"]
+    assert [x.name for x in tagger.predict(dog, labels=["Dog"], exact=True, top_k=3).labels] == ["Dog"]

@@ -28,6 +28,7 @@ examples:
   curl -s https://example.org/a.ogg | audioclas predict -   audio from standard input
   audioclas predict https://example.org/a.ogg -f json
   audioclas predict night.wav --labels Bird --labels "Bird vocalization, bird call, bird song"
+  audioclas predict walk.wav --labels Dog --specific   Dog and the classes below it, the most specific first
   audioclas predict clip.wav --model my-birds       a classifier trained with 'audioclas train'
   audioclas predict recordings/ --out tags/ --engine ray   a resumable batch job on Ray, Parquet tables in tags/
   audioclas predict recordings/ --out tags/ --model my-birds   the same with a custom classifier's classes
@@ -69,6 +70,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     labels.add_argument("--labels", action="append", metavar="NAME", help="report only this label (repeat for several)")
     labels.add_argument(
         "--exclude", action="append", default=[], metavar="NAME", help="never report this label (repeatable)"
+    )
+    labels.add_argument(
+        "--exact",
+        action="store_true",
+        help="--labels/--exclude name AudioSet classes alone; by default a class brings the classes below it in the "
+        "ontology ('--labels Dog' also reports Bark, Howl …; see 'audioclas labels')",
+    )
+    labels.add_argument(
+        "--specific",
+        action="store_true",
+        help="rank a specific AudioSet class above its ancestors when it is confident (Guitar above Music, Dog above "
+        "Animal): when it scores at least 0.2 and at least half its ancestor's score",
     )
     windows = parser.add_argument_group("windows")
     windows.add_argument(
@@ -145,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     threshold = 0.0 if args.threshold is None else args.threshold
-    query = LabelQuery(args.top_k, threshold, args.labels, args.exclude, args.aggregate)
+    query = LabelQuery(args.top_k, threshold, args.labels, args.exclude, args.aggregate, args.exact, args.specific)
     windows = WindowRequest(args.window, args.hop, args.pad)
     fmt = "raven" if args.tables and not args.format and not args.output else output_format(args.format, args.output)
     events = _event_options(args, fmt)

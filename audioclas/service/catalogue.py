@@ -31,6 +31,7 @@ AUDIOSET_METADATA = {
     "embedding_dim": EMBEDDING_DIM,
     "license": "MIT",
     "labels": "AudioSet ontology, class_labels_indices.csv (CC BY 4.0)",
+    "ontology": "AudioSet ontology v1 by Google Inc., CC BY-SA 4.0 (audioclas/data/ONTOLOGY-NOTICE.md)",
 }
 # The parts of a saved model's model.json that its description shows (besides its classes and metrics).
 METADATA_KEYS = ("created", "multilabel", "head", "window", "backbone", "dataset", "training", "thresholds", "finetune")

@@ -89,6 +89,17 @@ def test_failed_run_leaves_no_half_written_output(tmp_path: Path) -> None:
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_labels_dog_brings_the_sounds_below_it_and_specific_ranks_them_first(audio_dir: Path) -> None:
+    run = audioclas("predict", audio_dir / "pibble.ogg", "--labels", "Dog", "--specific", "-k", "3", "-f", "json")
+    assert run.returncode == 0, run.stderr
+    assert [x["name"] for x in json.loads(run.stdout)[0]["labels"]] == ["Bark", "Howl", "Dog"]
+    run = audioclas("predict", audio_dir / "pibble.ogg", "--labels", "Dgo")
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [
+        "error: unknown label(s) 'Dgo' (did you mean 'Dog'?): 'audioclas labels SEARCH' lists the names"
+    ]
+
+
 def test_every_input_bad_exits_1_with_one_line_each(tmp_path: Path) -> None:
     (tmp_path / "noise.mp3").write_bytes(b"\x00\x01garbage" * 100)
     run = audioclas("predict", tmp_path / "missing.wav", tmp_path / "noise.mp3", "-f", "jsonl")
@@ -103,7 +114,8 @@ def test_every_input_bad_exits_1_with_one_line_each(tmp_path: Path) -> None:
 
 def test_labels_search_and_help() -> None:
     run = audioclas("labels", "dog", "--json")
-    assert {"index": 74, "id": "/m/0bt9lr", "name": "Dog"} in json.loads(run.stdout)
+    found = [{key: x[key] for key in ("index", "id", "name")} for x in json.loads(run.stdout)]  # and where it sits
+    assert {"index": 74, "id": "/m/0bt9lr", "name": "Dog"} in found
     run = audioclas("predict", "--help")
     assert run.returncode == 0 and "--timeline" in run.stdout and "examples:" in run.stdout
 

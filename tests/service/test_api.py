@@ -153,10 +153,13 @@ def test_predict_real_clips_with_timeline(api: httpx.Client, clips: dict[str, by
 
 def test_predict_options(api: httpx.Client, clips: dict[str, bytes]) -> None:
     robin = {"files": (ROBIN, clips[ROBIN])}
-    only = api.post(PREDICT, files=robin, data={"labels": ["Trumpet", "/m/015p6"]}).json()["results"][0]
+    only = api.post(PREDICT, files=robin, data={"labels": ["Trumpet", "/m/015p6"], "exact": "1"}).json()["results"][0]
     assert [label["name"] for label in only["labels"]] == ["Bird", "Trumpet"]
-    without = api.post(PREDICT, files=robin, data={"exclude": "Bird", "top_k": "2"}).json()["results"][0]
+    without = api.post(PREDICT, files=robin, data={"exclude": "Bird", "exact": "1", "top_k": "2"}).json()["results"][0]
     assert [label["name"] for label in without["labels"]] == ["Chirp, tweet", "Bird vocalization, bird call, bird song"]
+    birds = api.post(PREDICT, files=robin, data={"labels": "Bird", "top_k": "3", "specific": "true"}).json()
+    specific = ["Chirp, tweet", "Bird vocalization, bird call, bird song", "Bird"]  # Bird and below, specific first
+    assert [label["name"] for label in birds["results"][0]["labels"]] == specific
     confident = api.post(PREDICT, files=robin, data={"threshold": "0.7"}).json()["results"][0]
     assert [label["name"] for label in confident["labels"]] == ["Bird", "Chirp, tweet"]
     hops = api.post(

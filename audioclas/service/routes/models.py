@@ -80,6 +80,16 @@ PREDICT_BODY = {
                             "description": "report only these labels (names or AudioSet ids)",
                         },
                         "exclude": {"type": "array", "items": {"type": "string"}},
+                        "exact": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "labels/exclude: the AudioSet class alone, not also the classes below it",
+                        },
+                        "specific": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "rank a confident specific AudioSet class above its ancestors",
+                        },
                         "window": {
                             "type": "number",
                             "description": "seconds (default 10; a custom model uses its own, and refuses another)",
@@ -135,6 +145,8 @@ class PredictForm(BaseModel):
     threshold: float | None = None
     labels: list[str] = []
     exclude: list[str] = []
+    exact: bool = False
+    specific: bool = False
     window: float | None = None
     hop: float | None = None
     pad: str | None = None
@@ -178,7 +190,9 @@ def parse_options(fields: dict[str, list[str]], accept: str = "") -> PredictRequ
         raise RequestError(422, "; ".join(problems)) from None
     aggregate: Any = form.aggregate  # checked by LabelQuery (OptionError: 422)
     threshold = 0.0 if form.threshold is None else form.threshold
-    query = LabelQuery(form.top_k, threshold, tuple(form.labels), tuple(form.exclude), aggregate)
+    query = LabelQuery(
+        form.top_k, threshold, tuple(form.labels), tuple(form.exclude), aggregate, form.exact, form.specific
+    )
     pad: Any = form.pad  # checked by WindowRequest
     windows = WindowRequest(form.window, form.hop, pad)
     fmt = form.format or ("csv" if "text/csv" in accept else "json")
