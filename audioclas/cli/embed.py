@@ -7,6 +7,7 @@ from pathlib import Path
 
 from audioclas.cli import COMMANDS
 from audioclas.cli.batch import add_batch_arguments, run_batch
+from audioclas.cli.window_options import add_window_arguments
 from audioclas.windows import WindowRequest
 
 EXAMPLES = """
@@ -37,26 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="DATA", help="file, folder, glob, archive or URL")
-    windows = parser.add_argument_group("windows")
-    windows.add_argument(
-        "--window",
-        type=float,
-        default=None,
-        help="window length in seconds (default 10, as trained; with --model: the model's, and no other)",
-    )
-    windows.add_argument(
-        "--hop",
-        type=float,
-        default=None,
-        help="seconds between window starts (default: the window; with --model: the model's)",
-    )
-    windows.add_argument(
-        "--pad",
-        choices=("loop", "zeros"),
-        default=None,
-        help="fill a clip shorter than a window by looping it (default) or with silence "
-        "(with --model: the model's, and no other)",
-    )
+    windows = add_window_arguments(parser)
     windows.add_argument(
         "--timeline", action="store_true", help="also write the embedding of every window (training needs them)"
     )

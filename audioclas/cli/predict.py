@@ -12,6 +12,7 @@ from audioclas.cli import COMMANDS
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
 from audioclas.cli.console import print_error
 from audioclas.cli.progress import AudioProgress
+from audioclas.cli.window_options import add_window_arguments
 from audioclas.errors import AudioclasError, InputError
 from audioclas.events import DEFAULT_THRESHOLD, EventOptions
 from audioclas.options import Classifier
@@ -83,25 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="rank a specific AudioSet class above its ancestors when it is confident (Guitar above Music, Dog above "
         "Animal): when it scores at least 0.2 and at least half its ancestor's score",
     )
-    windows = parser.add_argument_group("windows")
-    windows.add_argument(
-        "--window",
-        type=float,
-        default=None,
-        help="window length in seconds (default 10, as trained; with --model: the model's, and no other)",
-    )
-    windows.add_argument(
-        "--hop",
-        type=float,
-        default=None,
-        help="seconds between window starts (default: the window; with --model: the model's)",
-    )
-    windows.add_argument(
-        "--pad",
-        choices=("loop", "zeros"),
-        default=None,
-        help="fill a clip shorter than a window by looping it (default) or with silence (with --model: the model's, and no other)",
-    )
+    windows = add_window_arguments(parser)
     windows.add_argument(
         "--aggregate", choices=("max", "mean"), default="max", help="clip score from window scores (default max)"
     )
