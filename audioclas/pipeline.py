@@ -30,7 +30,7 @@ from audioclas.errors import InputError
 from audioclas.inputs import AudioSource
 from audioclas.windows import Window, WindowSettings, iter_windows
 
-QUEUE_WINDOWS = 32  # decoded windows waiting for the network (10 s windows: about 40 MB)
+QUEUE_WINDOWS = 16  # decoded windows waiting for the network (10 s windows: about 20 MB; 160 s of audio ahead)
 STOP_WAIT_SECONDS = 2.0  # how long a consumer that stops early waits for the decoder thread to notice
 
 # What the decoder thread tells the network loop, in order: each clip's name, its windows (with the windowing they
