@@ -100,7 +100,7 @@ def get_predict_args() -> dict[str, Any]:
 
 def predict(**args: Any) -> dict[str, Any]:
     from audioclas.errors import InputError
-    from audioclas.events import DEFAULT_THRESHOLD, EventOptions
+    from audioclas.events import EventOptions
     from audioclas.inputs import HttpURL
     from audioclas.predictions import LabelQuery
     from audioclas.windows import WindowRequest
@@ -126,11 +126,7 @@ def predict(**args: Any) -> dict[str, Any]:
         windows = WindowRequest(args["window"], args["hop"])
         events = None
         if args.get("events") or args.get("min_duration") is not None or args.get("merge_gap") is not None:
-            events = EventOptions(
-                DEFAULT_THRESHOLD if threshold is None else threshold,
-                min_duration=args.get("min_duration") or 0.0,
-                merge_gap=args.get("merge_gap") or 0.0,
-            )
+            events = EventOptions.given(threshold, None, args.get("min_duration"), args.get("merge_gap"))
         predictor.check_options(args["model"], query, windows, events)
     except AudioclasError as error:
         raise ValueError(str(error)) from None

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from audioclas.engine import Backend, Engine, load_engine
 from audioclas.errors import AudioclasError, InputError, OptionError
-from audioclas.events import EventOptions, find_events
+from audioclas.events import EventOptions, event_windows, find_events
 from audioclas.inputs import InputLimits, open_sources
 from audioclas.inputs.types import Input, OpenedSources
 from audioclas.labels import audioset_labels
@@ -153,6 +153,8 @@ class Tagger:
             specific=specific,
         )
         request = given_or_built(windows, WindowRequest, (WindowSettings,), window=window, hop=hop, pad=pad)
+        if event_options is not None and model is None:
+            request = event_windows(request)
         settings, label_filter = resolve_options(model, query, request)  # option errors here, before any input
         if event_options is not None:  # a per-label threshold for a class the model lacks: refused here
             event_options.class_thresholds(*class_names(model))

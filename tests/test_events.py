@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 
 from audioclas.errors import OptionError
-from audioclas.events import Event, EventOptions, find_events, read_thresholds, stretch_bounds
+from audioclas.events import (
+    EVENT_HOP,
+    EVENT_WINDOW,
+    Event,
+    EventOptions,
+    event_windows,
+    find_events,
+    read_thresholds,
+    stretch_bounds,
+)
+from audioclas.windows import WindowRequest, WindowSettings
 
 pytestmark = pytest.mark.unit
 
@@ -65,10 +75,11 @@ def test_threshold_is_inclusive() -> None:
 
 def test_runs_closer_than_the_merge_gap_are_merged_and_the_gap_does_not_count_in_the_mean() -> None:
     scores = [[0.8, 0], [0.1, 0], [0.1, 0], [0.6, 0], [0.1, 0], [0.1, 0], [0.1, 0], [0.7, 0]]
-    apart = events_of(scores, EventOptions())
+    apart = events_of(scores, EventOptions(merge_gap=0.0))
     assert spans(apart) == [(0.0, 5.5, "Dog"), (7.5, 8.5, "Dog"), (11.5, 17.0, "Dog")]
     merged = events_of(scores, EventOptions(merge_gap=2.0))  # gap 5.5-7.5 merged, gap 8.5-11.5 (3 s) not
     assert spans(merged) == [(0.0, 8.5, "Dog"), (11.5, 17.0, "Dog")]
+    assert spans(events_of(scores, EventOptions())) == spans(merged)  # 2 s is the default (benchmarks/events.py)
     assert merged[0].mean_score == pytest.approx((0.8 + 0.6) / 2)
 
 
@@ -170,3 +181,11 @@ def test_a_thresholds_file_that_is_not_a_regular_file_or_too_large_is_refused(tm
     big.write_bytes(b"Dog,0.5\n" * 200_000)
     with pytest.raises(OptionError, match="at most 1 MiB"):
         read_thresholds(big)
+
+
+def test_audioset_events_default_to_the_windows_the_scene_benchmark_chose() -> None:
+    """Without a window, 2 s windows every 0.5 s (a given hop is kept); a given window or settled windows are left."""
+    assert event_windows(WindowRequest()) == WindowRequest(EVENT_WINDOW, EVENT_HOP) == WindowRequest(2.0, 0.5)
+    assert event_windows(WindowRequest(hop=1.0, pad="zeros")) == WindowRequest(2.0, 1.0, "zeros")
+    assert event_windows(WindowRequest(window=5.0)) == WindowRequest(window=5.0)
+    assert event_windows(WindowSettings()) == WindowSettings()

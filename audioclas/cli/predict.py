@@ -6,7 +6,7 @@ import argparse
 import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from audioclas.cli import COMMANDS
 from audioclas.cli.batch import add_batch_arguments, run_predict_job
@@ -14,7 +14,7 @@ from audioclas.cli.console import print_error
 from audioclas.cli.progress import AudioProgress
 from audioclas.cli.window_options import add_window_arguments
 from audioclas.errors import AudioclasError, InputError
-from audioclas.events import DEFAULT_THRESHOLD, EventOptions
+from audioclas.events import EventOptions
 from audioclas.options import Classifier
 from audioclas.output import EVENT_FORMATS, FORMATS, ResultWriter, TableFolder, open_output, output_format
 from audioclas.predictions import LabelQuery
@@ -33,9 +33,9 @@ examples:
   audioclas predict clip.wav --model my-birds       a classifier trained with 'audioclas train'
   audioclas predict recordings/ --out tags/ --engine ray   a resumable batch job on Ray, Parquet tables in tags/
   audioclas predict recordings/ --out tags/ --model my-birds   the same with a custom classifier's classes
-  audioclas predict night.flac --events --hop 1     when each sound is heard: events to 1 s, as a table
-  audioclas predict night.flac --hop 1 -o night.selections.txt   the events as a Raven selection table
-  audioclas predict field/ --hop 1 --tables tables/ -f audacity  one Audacity label file per recording
+  audioclas predict night.flac --events            when each sound is heard (2 s windows every 0.5 s), as a table
+  audioclas predict night.flac -o night.selections.txt   the events as a Raven selection table
+  audioclas predict field/ --tables tables/ -f audacity  one Audacity label file per recording
   audioclas predict night.flac --events --thresholds thresholds.csv --merge-gap 2 --min-duration 1 -f csv
 
 exit status: 0 if every input was tagged, 1 if any input failed (each failure is one line on stderr),
@@ -90,8 +90,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     events = parser.add_argument_group(
         "events",
-        "when each label is heard: runs of windows scoring at least the threshold, to the hop's resolution "
-        "(give --hop 1 for about a second); -f raven, -f audacity and any option here turn events on",
+        "when each label is heard: runs of windows scoring at least the threshold. Without --window, AudioSet "
+        "events use 2 s windows every 0.5 s (measured: benchmarks/events.py), and the clip labels come from them "
+        "too; -f raven, -f audacity and any option here turn events on",
     )
     events.add_argument("--events", action="store_true", help="give the events of each input")
     events.add_argument(
@@ -99,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     events.add_argument("--min-duration", type=float, metavar="S", help="drop events shorter than this (default 0)")
     events.add_argument(
-        "--merge-gap", type=float, metavar="S", help="merge events of a label this close (seconds, default 0)"
+        "--merge-gap", type=float, metavar="S", help="merge events of a label this close (seconds, default 2)"
     )
     events.add_argument(
         "--tables",
@@ -200,12 +201,7 @@ def _event_options(args: argparse.Namespace, fmt: str) -> EventOptions | None:
     given = [args.thresholds, args.min_duration, args.merge_gap, args.tables]
     if not (args.events or fmt in EVENT_FORMATS or any(value is not None for value in given)):
         return None
-    options: dict[str, Any] = {
-        "threshold": DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
-        "min_duration": 0.0 if args.min_duration is None else args.min_duration,
-        "merge_gap": 0.0 if args.merge_gap is None else args.merge_gap,
-    }
-    return EventOptions.from_file(args.thresholds, **options) if args.thresholds else EventOptions(**options)
+    return EventOptions.given(args.threshold, args.thresholds, args.min_duration, args.merge_gap)
 
 
 def _with_stdin(inputs: list[str]) -> list[str | BinaryIO]:

@@ -132,7 +132,7 @@ def test_csv_event_rows_with_per_label_thresholds_and_the_threshold(
     path, onset, offset = scene
     thresholds = tmp_path / "thresholds.csv"
     thresholds.write_text("label,threshold\nSpeech,0.99\n", encoding="utf-8")  # no window of the clip scores that
-    run = audioclas("predict", path, "--hop", "1", "--events", "-f", "csv")
+    run = audioclas("predict", path, "--hop", "1", "--events", "-f", "csv", "--merge-gap", "0")
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
     assert list(rows[0]) == ["input", "start", "end", "label", "id", "score", "mean_score", "error"]
@@ -142,7 +142,7 @@ def test_csv_event_rows_with_per_label_thresholds_and_the_threshold(
     strict = audioclas("predict", path, "--hop", "1", "-f", "csv", "--thresholds", thresholds)  # turns events on
     assert strict.returncode == 0, strict.stderr
     assert "Speech" not in {r["label"] for r in csv.DictReader(io.StringIO(strict.stdout))}
-    lenient = audioclas("predict", path, "--hop", "1", "--events", "-f", "csv", "-t", "0.3")  # -t: events' too
+    lenient = audioclas("predict", path, "--hop", "1", "--events", "-f", "csv", "-t", "0.3", "--merge-gap", "0")
     assert len(list(csv.DictReader(io.StringIO(lenient.stdout)))) > len(rows)
 
 

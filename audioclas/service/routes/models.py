@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Json, ValidationError
 from starlette.responses import JSONResponse, Response
 
 from audioclas.errors import InputError, OptionError
-from audioclas.events import DEFAULT_THRESHOLD, EventOptions
+from audioclas.events import EventOptions
 from audioclas.inputs import HttpURL
 from audioclas.output import EVENT_FORMATS, render
 from audioclas.predictions import LabelQuery, Prediction
@@ -199,12 +199,8 @@ def parse_options(fields: dict[str, list[str]], accept: str = "") -> PredictRequ
     events = None
     event_options = (form.thresholds, form.min_duration, form.merge_gap)
     if form.events or fmt in EVENT_FORMATS or any(value is not None for value in event_options):
-        events = EventOptions(  # checked by EventOptions (OptionError: 422)
-            DEFAULT_THRESHOLD if form.threshold is None else form.threshold,
-            form.thresholds or {},
-            0.0 if form.min_duration is None else form.min_duration,
-            0.0 if form.merge_gap is None else form.merge_gap,
-        )
+        # checked by EventOptions (OptionError: 422); a thresholds field is a JSON object, never a server path
+        events = EventOptions.given(form.threshold, form.thresholds or {}, form.min_duration, form.merge_gap)
     if events is not None and form.timeline and fmt == "csv":
         raise OptionError("CSV holds either the timeline's rows or the events' rows: give one (JSON holds both)")
     return PredictRequest(query, windows, form.timeline, form.with_audioset, events, fmt)
