@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tarfile
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,17 @@ def page(tmp_path_factory: pytest.TempPathFactory):
         yield page
         browser.close()
         assert not errors, errors
+
+
+def seek_to(page, player: str, click) -> float:
+    """Call ``click`` and return the time the ``player`` (a JavaScript expression) seeked to."""
+    page.evaluate(
+        f"{player}.addEventListener('seeked', () => {{ window.seekedTo = {player}.currentTime }}, {{once: true}})"
+    )
+    page.evaluate("window.seekedTo = null")
+    click()
+    page.wait_for_function("window.seekedTo !== null", timeout=30_000)
+    return page.evaluate("window.seekedTo")
 
 
 def upload(page, path: Path, hop: str = "", events: bool = True) -> None:
@@ -84,9 +97,8 @@ def test_events_are_listed_and_clicking_one_plays_from_its_start(page, audio_dir
     assert starts == sorted(starts)
     later = next(i for i, start in enumerate(starts) if start > 5)  # pibble: a howl at 6.5 s, then more
     page.wait_for_function("document.querySelector('.result .player').readyState >= 1", timeout=30_000)
-    events.nth(later).click()
-    page.wait_for_function("!document.querySelector('.result .player').seeking", timeout=30_000)
-    now = page.evaluate("document.querySelector('.result .player').currentTime")
+    player = "document.querySelector('.result .player')"
+    now = seek_to(page, player, events.nth(later).click)
     assert abs(now - starts[later]) < 0.3, (now, starts[later])
     duration = page.evaluate("document.querySelector('.result .player').duration")
     page.wait_for_function("!document.querySelector('.result .cursor').hidden")
@@ -94,9 +106,8 @@ def test_events_are_listed_and_clicking_one_plays_from_its_start(page, audio_dir
         "Number(document.querySelector('.result .cursor').style.getPropertyValue('--t'))"
     )  # the cursor on the shared time axis
     assert abs(position - now / duration) < 0.05
-    page.evaluate("document.querySelector('.result .player').pause()")
-    page.locator(".result .lane .cell").first.click()  # a window: play from its start
-    page.wait_for_function("document.querySelector('.result .player').currentTime < 1")
+    assert seek_to(page, player, page.locator(".result .lane .cell").nth(3).click) == 3  # a window: from its start
+    page.evaluate(f"{player}.pause()")
 
 
 def test_a_smaller_hop_gives_more_windows_and_the_controls_tag_again(page, audio_dir: Path) -> None:
@@ -140,19 +151,33 @@ def test_the_result_downloads_as_a_raven_table_and_csv(page, audio_dir: Path, tm
     assert len(track) == listed and (track[1] > track[0]).all()
 
 
-def test_an_archive_shows_every_member(page, audio_dir: Path, tmp_path: Path) -> None:
-    archive = tmp_path / "clips.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for clip in CLIPS:
-            bundle.write(audio_dir / clip, clip)
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_an_archive_shows_every_member_with_a_player(page, audio_dir: Path, tmp_path: Path, kind: str) -> None:
+    archive = tmp_path / f"clips.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for clip in CLIPS:
+                bundle.write(audio_dir / clip, f"clips/{clip}")
+    else:
+        with tarfile.open(archive, "w:gz") as bundle:
+            for clip in CLIPS:
+                bundle.add(audio_dir / clip, f"clips/{clip}")
     upload(page, archive)
     assert page.locator(".result").count() == 2
     titles = page.locator(".result .title").all_inner_texts()
-    assert [title.split(" — ")[0] for title in titles] == [f"clips.zip!{clip}" for clip in CLIPS]
-    for block, label in zip(page.locator(".result").all(), CLIPS.values()):
+    assert [title.split(" — ")[0] for title in titles] == [f"clips.{kind}!clips/{clip}" for clip in CLIPS]
+    for index, (block, label) in enumerate(zip(page.locator(".result").all(), CLIPS.values())):
         assert block.locator(".bars li:first-child .name").inner_text() == label
         assert block.locator(".events li").count() >= 1
         assert block.locator(".cell").count() >= 1
+        player = f"document.querySelectorAll('.result .player')[{index}]"
+        page.wait_for_function(f"{player}.readyState >= 1", timeout=30_000)  # the member's own audio, decoded
+        duration = page.evaluate(f"{player}.duration")
+        spectrogram = block.locator(".lane").first
+        box = spectrogram.bounding_box()
+        middle = {"x": box["width"] / 2, "y": box["height"] / 2}
+        assert abs(seek_to(page, player, partial(spectrogram.click, position=middle)) - duration / 2) < 0.02 * duration
+        page.evaluate(f"{player}.pause()")
     assert page.locator("#downloads [data-format=audacity]").is_disabled()  # one input per label track
 
 

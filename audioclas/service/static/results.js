@@ -5,6 +5,7 @@
 
 const TICKS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
 const FILE_NAMES = { csv: "predictions.csv", raven: "events.selections.txt", audacity: "events.labels.txt" };
+const MAX_PLAYABLE_MEMBERS = 20; // an archive's first members get a player and a spectrogram, the rest a note
 let lastFile = null; // the file (or recording) last tagged: "Tag again" and the downloads send it again
 
 function make(tag, className, text) {
@@ -57,24 +58,36 @@ async function tag(file) {
   const results = body.results.filter((result) => !result.error);
   const failures = body.results.filter((result) => result.error);
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  await showResults(results, file);
   setStatus(status, `${file.name}: ${results.length} input${results.length === 1 ? "" : "s"} tagged in ${seconds} s` +
     (failures.length ? ` (${failures.length} failed: ${failures[0].input}: ${failures[0].error})` : ""));
-  showResults(results, file);
 }
 
-function showResults(results, file) {
+async function showResults(results, file) {
   const container = $("#results");
   for (const player of container.querySelectorAll("audio[data-url]")) URL.revokeObjectURL(player.dataset.url);
   container.replaceChildren();
-  const archive = results.length > 1 || results.some((result) => result.input.startsWith(`${file.name}!`));
-  for (const result of results) container.append(resultBlock(result, archive ? null : file));
+  const prefix = `${file.name}!`;
+  const archive = results.length > 1 || results.some((result) => result.input.startsWith(prefix));
+  const members = archive ? await archiveMembers(file).catch(() => new Map()) : new Map();
+  let playable = 0;
+  for (const result of results) {
+    let audio = archive ? null : file;
+    const member = result.input.startsWith(prefix) ? result.input.slice(prefix.length) : null;
+    if (member !== null && members.has(member) && playable < MAX_PLAYABLE_MEMBERS) {
+      const bytes = await members.get(member)().catch(() => null);
+      if (bytes) audio = new File([bytes], member.split("/").pop());
+      playable += Boolean(bytes);
+    }
+    container.append(resultBlock(result, audio));
+  }
   $("#downloads").hidden = !results.length;
   const audacity = $("#downloads [data-format=audacity]");
   audacity.disabled = results.length > 1;
   audacity.title = results.length > 1 ? "An Audacity label track holds one input: download Raven or CSV" : "";
 }
 
-// One input's block; `file` is its audio when the page has it (not for an archive's members).
+// One input's block; `file` is its audio when the page has it (an archive's member it could read: archives.js).
 function resultBlock(result, file) {
   const block = $("#result-template").content.firstElementChild.cloneNode(true);
   block.querySelector(".title").textContent = `${result.input} — ${formatTime(result.duration)}`;
@@ -88,7 +101,8 @@ function resultBlock(result, file) {
     player.remove();
     const note = block.querySelector(".player-note");
     note.hidden = false;
-    note.textContent = "An archive's member has no player or spectrogram here: upload the file itself to hear it.";
+    note.textContent = "This archive member cannot be played here (only the first members of a zip or tar are): " +
+      "upload the file itself to hear it.";
   }
   const seek = file ? (seconds) => playFrom(player, seconds) : null;
   drawBars(block.querySelector(".bars"), result.labels);
