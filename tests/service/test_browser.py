@@ -131,7 +131,7 @@ def test_a_smaller_hop_gives_more_windows_and_the_controls_tag_again(page, audio
     page.fill("#threshold", "")
 
 
-def test_the_result_downloads_as_a_raven_table_and_csv(page, audio_dir: Path, tmp_path: Path) -> None:
+def test_the_result_downloads_as_a_raven_table_and_an_audacity_track(page, audio_dir: Path, tmp_path: Path) -> None:
     import pandas as pd
 
     upload(page, audio_dir / "pibble.ogg", hop="1")

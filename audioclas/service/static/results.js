@@ -105,6 +105,7 @@ function resultBlock(result, file) {
       "upload the file itself to hear it.";
   }
   const seek = file ? (seconds) => playFrom(player, seconds) : null;
+  if (!seek) block.querySelector(".seek-note").remove();
   drawBars(block.querySelector(".bars"), result.labels);
   listEvents(block, result.events, seek);
   drawLanes(block, result, seek);
@@ -169,62 +170,57 @@ function listEvents(block, events, seek) {
   }
 }
 
-// The lanes under the spectrogram: one per top label (its windows' scores), one for the events, and the time axis;
-// positions are fractions of the clip's duration, so everything lines up with the spectrogram and the cursor.
+// The lanes under the spectrogram: one per label (the top labels, then any other label with events) holding its
+// windows' scores and its events, then the time axis. Positions are fractions of the clip's duration, so everything
+// lines up with the spectrogram and the cursor.
 function drawLanes(block, result, seek) {
   const lanes = block.querySelector(".lanes");
   const cursor = lanes.querySelector(".cursor");
   const duration = Math.max(result.duration, 1e-3);
   const windows = result.windows || [];
+  const events = result.events || [];
   const place = (element, start, end) => {
     const left = Math.max(0, Math.min(1, start / duration));
     element.style.left = `${100 * left}%`;
     element.style.width = `${100 * Math.max(0, Math.min(1, end / duration) - left)}%`;
   };
-  const lane = (name) => {
+  const playable = (element, start, description) => {
+    if (!seek) return;
+    element.type = "button";
+    element.tabIndex = -1; // the keyboard has the windows table's and the events list's buttons
+    element.setAttribute("aria-label", `Play ${description}`);
+    element.addEventListener("click", (click) => { click.stopPropagation(); seek(start); });
+  };
+  const names = result.labels.slice(0, 5).map((label) => label.name);
+  for (const event of events) if (!names.includes(event.label)) names.push(event.label);
+  for (const name of names) {
     const box = make("div", "lane");
     lanes.insertBefore(make("div", "lane-label", name), cursor);
     lanes.insertBefore(box, cursor);
-    return box;
-  };
-  for (const label of result.labels.slice(0, 5)) {
-    const box = lane(label.name);
     windows.forEach((span, i) => {
-      const hit = span.labels.find((candidate) => candidate.index === label.index);
+      const hit = span.labels.find((candidate) => candidate.name === name);
       const score = hit ? hit.score : 0;
       const cell = make(seek ? "button" : "div", "cell");
-      const next = i + 1 < windows.length ? Math.min(span.end, windows[i + 1].start) : span.end;
-      place(cell, span.start, next);
+      place(cell, span.start, i + 1 < windows.length ? Math.min(span.end, windows[i + 1].start) : span.end);
       cell.style.background = `rgba(31, 95, 191, ${0.06 + 0.94 * score})`;
-      cell.title = `${formatTime(span.start)}–${formatTime(span.end)}: ${label.name} ` +
+      cell.title = `${formatTime(span.start)}–${formatTime(span.end)}: ${name} ` +
         (hit ? `${(score * 100).toFixed(0)}%` : "(not in this window's top labels)");
-      if (seek) {
-        cell.type = "button";
-        cell.tabIndex = -1; // the keyboard has the windows table's and the events' buttons
-        cell.setAttribute("aria-label", `Play from ${formatTime(span.start)}`);
-        cell.addEventListener("click", (click) => { click.stopPropagation(); seek(span.start); });
-      }
+      playable(cell, span.start, `from ${formatTime(span.start)}`);
       box.append(cell);
     });
-  }
-  if (result.events) {
-    const box = lane("Events");
-    for (const event of result.events) {
+    for (const event of events.filter((candidate) => candidate.label === name)) {
       const bar = make(seek ? "button" : "div", "event-bar");
       place(bar, event.start, event.end);
       bar.title = eventText(event);
-      if (seek) {
-        bar.type = "button";
-        bar.tabIndex = -1;
-        bar.addEventListener("click", (click) => { click.stopPropagation(); seek(event.start); });
-      }
+      playable(bar, event.start, eventText(event));
       box.append(bar);
     }
   }
-  const axis = lane("");
-  axis.classList.add("axis");
+  const axis = make("div", "lane axis");
+  lanes.insertBefore(make("div", "lane-label"), cursor);
+  lanes.insertBefore(axis, cursor);
   const step = TICKS.find((tick) => duration / tick <= 10) || 3600;
-  for (let time = 0; time <= duration; time += step) {
+  for (let time = 0; time < duration - step / 3; time += step) { // no tick too near the end: its text would overflow
     const tick = make("span", "tick", formatTime(time));
     tick.style.left = `${(100 * time) / duration}%`;
     axis.append(tick);
