@@ -405,9 +405,9 @@ async function loadHistory() {
       const row = body.insertRow();
       row.insertCell().textContent = new Date(job.created).toLocaleString();
       row.insertCell().textContent = job.target;
-      const status = row.insertCell();
-      status.innerHTML = `<span class="badge ${job.status}"></span>`;
-      status.firstChild.textContent = job.status;
+      const badge = make("span", "badge", job.status); // no server string ever goes in as markup
+      badge.classList.add(job.status);
+      row.insertCell().append(badge);
       row.insertCell().textContent = job.error ? job.error.split("\n")[0] : jobSummary(job);
       const button = document.createElement("button");
       button.type = "button";

@@ -67,14 +67,16 @@ async function showResults(results, file) {
   const container = $("#results");
   for (const player of container.querySelectorAll("audio[data-url]")) URL.revokeObjectURL(player.dataset.url);
   container.replaceChildren();
-  const prefix = `${file.name}!`;
-  const archive = results.length > 1 || results.some((result) => result.input.startsWith(prefix));
+  // A member's input is "archive!member" (the browser may have escaped a quote in the name sent, never a "!")
+  const marks = (text) => text.split("!").length;
+  const archive = results.length > 1 || results.some((result) => marks(result.input) > marks(file.name));
   const members = archive ? await archiveMembers(file).catch(() => new Map()) : new Map();
   let playable = 0;
   for (const result of results) {
     let audio = archive ? null : file;
-    const member = result.input.startsWith(prefix) ? result.input.slice(prefix.length) : null;
-    if (member !== null && members.has(member) && playable < MAX_PLAYABLE_MEMBERS) {
+    const member = [...members.keys()].filter((name) => result.input.endsWith(`!${name}`))
+      .reduce((longest, name) => (longest && longest.length >= name.length ? longest : name), null);
+    if (member !== null && playable < MAX_PLAYABLE_MEMBERS) {
       const bytes = await members.get(member)().catch(() => null);
       if (bytes) audio = new File([bytes], member.split("/").pop());
       playable += Boolean(bytes);
