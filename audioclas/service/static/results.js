@@ -7,6 +7,7 @@ const TICKS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
 const FILE_NAMES = { csv: "predictions.csv", raven: "events.selections.txt", audacity: "events.labels.txt" };
 const MAX_PLAYABLE_MEMBERS = 20; // an archive's first members get a player and a spectrogram, the rest a note
 let lastFile = null; // the file (or recording) last tagged: "Tag again" and the downloads send it again
+let tagging = 0; // counts the tag requests: only the latest one shows its results
 
 function make(tag, className, text) {
   const element = document.createElement(tag);
@@ -43,6 +44,7 @@ function predictURL() {
 async function tag(file) {
   const status = $("#tag-status");
   lastFile = file;
+  const request = ++tagging;
   $("#rerun").disabled = false;
   setStatus(status, `Tagging ${file.name}…`);
   const started = performance.now();
@@ -52,18 +54,20 @@ async function tag(file) {
     if (!response.ok) throw new Error(await errorText(response));
     body = await response.json();
   } catch (error) {
-    setStatus(status, `Could not tag ${file.name}: ${error.message}`, true);
+    if (request === tagging) setStatus(status, `Could not tag ${file.name}: ${error.message}`, true);
     return;
   }
+  if (request !== tagging) return; // another file was sent meanwhile
   const results = body.results.filter((result) => !result.error);
   const failures = body.results.filter((result) => result.error);
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  await showResults(results, file);
+  if (!(await showResults(results, file, request))) return;
   setStatus(status, `${file.name}: ${results.length} input${results.length === 1 ? "" : "s"} tagged in ${seconds} s` +
     (failures.length ? ` (${failures.length} failed: ${failures[0].input}: ${failures[0].error})` : ""));
 }
 
-async function showResults(results, file) {
+// Shows the results, unless another request started meanwhile (then returns false).
+async function showResults(results, file, request) {
   const container = $("#results");
   for (const player of container.querySelectorAll("audio[data-url]")) URL.revokeObjectURL(player.dataset.url);
   container.replaceChildren();
@@ -81,12 +85,14 @@ async function showResults(results, file) {
       if (bytes) audio = new File([bytes], member.split("/").pop());
       playable += Boolean(bytes);
     }
+    if (request !== tagging) return false; // (checked after every wait)
     container.append(resultBlock(result, audio));
   }
   $("#downloads").hidden = !results.length;
   const audacity = $("#downloads [data-format=audacity]");
   audacity.disabled = results.length > 1;
   audacity.title = results.length > 1 ? "An Audacity label track holds one input: download Raven or CSV" : "";
+  return true;
 }
 
 // One input's block; `file` is its audio when the page has it (an archive's member it could read: archives.js).
