@@ -1,6 +1,6 @@
-// The audioclas web page: tag a file or a recording, and launch and follow training jobs. Plain JavaScript.
-// The spectrogram is computed here, in the browser (Web Audio decodes the file; a small FFT below), so the
-// server only answers the predict request; a format the browser cannot decode still gets its labels.
+// The audioclas web page: tag a file or a recording (results.js shows the results), and launch and follow training
+// jobs. Plain JavaScript. The spectrogram is computed here, in the browser (Web Audio decodes the file; a small FFT
+// below), so the server only answers the predict request; a format the browser cannot decode still gets its labels.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -67,104 +67,6 @@ function modelHeadline(model) {
   return "";
 }
 
-// ------------------------------------------------------------------------------------------------ tagging
-
-async function tag(file) {
-  const status = $("#tag-status");
-  const model = $("#model").value;
-  setStatus(status, `Tagging ${file.name}…`);
-  $("#result").hidden = true;
-  const form = new FormData();
-  form.append("files", file, file.name);
-  form.append("top_k", String(Math.min(20, Math.max(1, Number($("#top-k").value) || 8))));
-  form.append("timeline", "true");
-  const started = performance.now();
-  let body;
-  try {
-    const response = await fetch(api(`/v2/models/${encodeURIComponent(model)}/predict/`), { method: "POST", body: form });
-    if (!response.ok) throw new Error(await errorText(response));
-    body = await response.json();
-  } catch (error) {
-    setStatus(status, `Could not tag ${file.name}: ${error.message}`, true);
-    return;
-  }
-  const results = body.results.filter((result) => !result.error);
-  const failures = body.results.filter((result) => result.error);
-  const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  setStatus(status, `${file.name}: tagged in ${seconds} s` +
-    (failures.length ? ` (${failures.length} failed: ${failures[0].input}: ${failures[0].error})` : ""));
-  if (results.length) showResult(results[0], file);
-}
-
-function showResult(result, file) {
-  $("#result").hidden = false;
-  $("#result-title").textContent = `${result.input} — ${formatTime(result.duration)}`;
-  const player = $("#player");
-  if (player.dataset.url) URL.revokeObjectURL(player.dataset.url);
-  player.dataset.url = URL.createObjectURL(file);
-  player.src = player.dataset.url;
-  drawBars(result.labels);
-  drawTimeline(result);
-  drawSpectrogram(file, result.duration);
-}
-
-function drawBars(labels) {
-  const list = $("#bars");
-  list.replaceChildren();
-  for (const label of labels) {
-    const item = document.createElement("li");
-    const percent = (label.score * 100).toFixed(1);
-    item.innerHTML = `<span class="name"></span><span class="track" aria-hidden="true"><span class="fill"></span></span>` +
-      `<span class="score">${percent}%</span>`;
-    item.querySelector(".name").textContent = label.name;
-    item.querySelector(".name").title = label.id ? `${label.name} (${label.id})` : label.name;
-    item.querySelector(".fill").style.width = `${Math.max(0, Math.min(100, label.score * 100))}%`;
-    item.setAttribute("aria-label", `${label.name}: ${percent} percent`);
-    list.append(item);
-  }
-}
-
-function formatTime(seconds) {
-  const minutes = Math.floor(seconds / 60);
-  const rest = seconds - minutes * 60;
-  return `${minutes}:${rest.toFixed(1).padStart(4, "0")}`;
-}
-
-function drawTimeline(result) {
-  const grid = $("#timeline");
-  const windows = result.windows || [];
-  const rows = result.labels.slice(0, 5);
-  grid.replaceChildren();
-  grid.style.gridTemplateColumns = `minmax(8rem, 14rem) repeat(${windows.length}, minmax(1.2rem, 1fr))`;
-  for (const label of rows) {
-    const name = document.createElement("div");
-    name.className = "label";
-    name.textContent = label.name;
-    grid.append(name);
-    for (const span of windows) {
-      const hit = span.labels.find((candidate) => candidate.index === label.index);
-      const score = hit ? hit.score : 0;
-      const cell = document.createElement("div");
-      cell.className = "cell";
-      cell.style.background = `rgba(31, 95, 191, ${0.06 + 0.94 * score})`;
-      cell.title = `${formatTime(span.start)}–${formatTime(span.end)}: ${label.name} ` +
-        (hit ? `${(score * 100).toFixed(0)}%` : "(not in this window's top labels)");
-      grid.append(cell);
-    }
-  }
-  grid.append(Object.assign(document.createElement("div"), { className: "axis", textContent: "window start" }));
-  for (const span of windows) {
-    grid.append(Object.assign(document.createElement("div"), { className: "axis", textContent: formatTime(span.start) }));
-  }
-  const body = $("#window-table tbody");
-  body.replaceChildren();
-  for (const span of windows) {
-    const row = body.insertRow();
-    row.insertCell().textContent = `${formatTime(span.start)}–${formatTime(span.end)}`;
-    row.insertCell().textContent = span.labels.slice(0, 3).map((l) => `${l.name} ${(l.score * 100).toFixed(0)}%`).join(", ");
-  }
-}
-
 // ------------------------------------------------------------------------------------------------ spectrogram
 
 const SPECTRO_ROWS = 128;
@@ -173,9 +75,7 @@ const MIN_HZ = 20, MAX_HZ = 15000; // the band the network's own mel front end c
 // "magma"-like colour map: black → purple → orange → pale yellow.
 const COLOUR_STOPS = [[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109], [252, 253, 191]];
 
-async function drawSpectrogram(file, duration) {
-  const canvas = $("#spectrogram");
-  const note = $("#spectro-note");
+async function drawSpectrogram(file, duration, canvas, note) {
   const context2d = canvas.getContext("2d");
   context2d.fillStyle = "#000";
   context2d.fillRect(0, 0, canvas.width, canvas.height);
@@ -291,20 +191,6 @@ function colour(value) {
   const index = Math.min(COLOUR_STOPS.length - 2, Math.floor(position));
   const t = position - index;
   return COLOUR_STOPS[index].map((channel, i) => Math.round(channel + t * (COLOUR_STOPS[index + 1][i] - channel)));
-}
-
-function followPlayback() {
-  const player = $("#player");
-  const cursor = $("#cursor");
-  const update = () => {
-    const duration = player.duration;
-    cursor.hidden = !duration || player.paused;
-    if (duration) cursor.style.left = `${(100 * player.currentTime) / duration}%`;
-    if (!player.paused) requestAnimationFrame(update);
-  };
-  player.addEventListener("play", update);
-  player.addEventListener("pause", update);
-  player.addEventListener("seeked", update);
 }
 
 // ------------------------------------------------------------------------------------------------ input
@@ -519,9 +405,9 @@ async function loadHistory() {
       const row = body.insertRow();
       row.insertCell().textContent = new Date(job.created).toLocaleString();
       row.insertCell().textContent = job.target;
-      const status = row.insertCell();
-      status.innerHTML = `<span class="badge ${job.status}"></span>`;
-      status.firstChild.textContent = job.status;
+      const badge = make("span", "badge", job.status); // no server string ever goes in as markup
+      badge.classList.add(job.status);
+      row.insertCell().append(badge);
       row.insertCell().textContent = job.error ? job.error.split("\n")[0] : jobSummary(job);
       const button = document.createElement("button");
       button.type = "button";
@@ -554,7 +440,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#token").addEventListener("change", loadHistory); // the history needs the token when the server has one
   $("#cancel").addEventListener("click", cancelJob);
   setUpInput();
-  followPlayback();
+  setUpTagging();
   loadModels();
   showView();
 });
