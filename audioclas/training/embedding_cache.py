@@ -1,7 +1,8 @@
 """Window embeddings computed once per (audio content, backbone, window settings) and reused by every later run.
 
-Layout: ``cache_dir()/embeddings/<backbone sha256[:16]>-<window settings>/<content sha256[:2]>/<content sha256>.npz``,
-one small file per audio file holding ``windows`` (n, 384) float32, ``starts`` (n,) seconds and ``duration``.
+Layout: ``cache_dir()/embeddings/<backbone sha256[:16]>-<window settings>/<key[:2]>/<key>.npz``, the key being the
+content sha256 of the audio file (with ``-<start>-<end>`` for a segment cut from it), one small file per clip
+holding ``windows`` (n, 384) float32, ``starts`` (n,) seconds and ``duration``.
 Each entry is written to a temporary file and renamed into place, so an interrupted extraction leaves only
 complete entries and the next run computes just the missing ones. An entry that fails to load is recomputed.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import zipfile
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,9 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from audioclas.architecture import EMBEDDING_DIM
+from audioclas.audio import SAMPLE_RATE, load_audio
 from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
+from audioclas.inputs import AudioSource
 from audioclas.settings import cache_dir
+from audioclas.training.dataset.base import Example
 from audioclas.windows import WindowSettings
 
 if TYPE_CHECKING:
@@ -44,6 +48,44 @@ class ClipWindows:
     duration: float
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A segment of an audio file, embedded as a clip of its own (an annotation of a long recording)."""
+
+    path: Path
+    start: float  # seconds
+    end: float
+
+    def __str__(self) -> str:
+        return f"{self.path}@{self.start:.3f}-{self.end:.3f}"
+
+
+def clip_item(example: Example) -> Path | Cut:
+    """What ``extract`` embeds for ``example``: its file, or the cut of it that it is."""
+    return example.path if example.segment is None else Cut(example.path, *example.segment)
+
+
+def clip_sources(items: list[Path | Cut]) -> Iterator[AudioSource]:
+    """The sources of ``items``, made as the tagger's decoding thread asks for them; a recording that cannot be
+    decoded is handed on as its file, for the tagger to report the error as it does for any file."""
+    decoded: tuple[Path, np.ndarray | None] | None = None
+    for item in items:
+        if isinstance(item, Path):
+            yield AudioSource(str(item), path=item)
+            continue
+        if decoded is None or decoded[0] != item.path:
+            try:
+                decoded = (item.path, load_audio(AudioSource(str(item.path), path=item.path)))
+            except InputError:
+                decoded = (item.path, None)
+        audio = decoded[1]
+        if audio is None:
+            yield AudioSource(str(item), path=item.path)
+        else:
+            cut = audio[round(item.start * SAMPLE_RATE) : round(item.end * SAMPLE_RATE)]
+            yield AudioSource(str(item), array=cut, sample_rate=SAMPLE_RATE)
+
+
 def settings_tag(settings: WindowSettings) -> str:
     return f"w{settings.window:g}-h{settings.hop_seconds:g}-{settings.pad}"
 
@@ -56,10 +98,11 @@ def cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
 
 
 class PathEmbedder(Protocol):
-    """What ``extract`` computes embeddings with: ``Tagger.embed_many`` over audio files, one result per path."""
+    """What ``extract`` computes embeddings with: ``Tagger.embed_many`` over audio files (or cuts of them), one
+    result per item."""
 
     def embed_many(
-        self, paths: list[Path], settings: WindowSettings
+        self, paths: list[Path | Cut], settings: WindowSettings
     ) -> Generator[ClipEmbedding | InputError, None, None]: ...
 
 
@@ -108,29 +151,30 @@ class Extraction:
     """What ``extract`` found: embeddings and failures per content hash, and how many were computed."""
 
     clips: dict[str, ClipWindows]
-    errors: dict[str, InputError]  # by content sha256, each naming the path it was read from
+    errors: dict[str, InputError]  # by key (content sha256[-segment]), each naming the path it was read from
     computed: int
     cancelled: bool = False
 
 
 def extract(
-    files: Sequence[tuple[Path, str]],
+    files: Sequence[tuple[Path | Cut, str]],
     cache: EmbeddingCache,
     tagger_factory: Callable[[], PathEmbedder],
     *,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> Extraction:
-    """Embeddings of ``files`` ((path, content sha256) pairs), computing only those not cached yet.
+    """Embeddings of ``files`` ((path or cut, key) pairs), computing only those not cached yet. The key is the
+    content sha256 of a file, with the segment for a cut (see ``Example.key``), so that each cut is cached apart.
 
     ``tagger_factory`` is called (once) only if something must be computed, so a fully cached run never loads the
     network. ``progress(done, total)`` counts files; ``cancel`` stops between files, keeping what was written.
     """
-    unique: dict[str, Path] = {}
+    unique: dict[str, Path | Cut] = {}
     for path, sha256 in files:
         unique.setdefault(sha256, path)
     clips: dict[str, ClipWindows] = {}
-    missing: list[tuple[Path, str]] = []
+    missing: list[tuple[Path | Cut, str]] = []
     for sha256, path in unique.items():
         entry = cache.get(sha256)
         if entry is None:
@@ -169,7 +213,7 @@ def extract(
 
 
 def _embed(
-    tagger: PathEmbedder, paths: list[Path], settings: WindowSettings
+    tagger: PathEmbedder, paths: list[Path | Cut], settings: WindowSettings
 ) -> Generator[ClipEmbedding | InputError, None, None]:
     return tagger.embed_many(paths, settings)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +74,15 @@ def evaluate(
             ],
         )
     remap = [index[name] for name in dataset.classes]
-    examples = [Example(e.path, tuple(remap[label] for label in e.labels), e.where, e.sha256) for e in examples]
+    examples = [replace(e, labels=tuple(remap[label] for label in e.labels)) for e in examples]
     embedder = Embedder(
         WindowSettings(model.window, model.hop, model.pad), model_id=model.backbone_sha256, engine=model.load_backbone()
     )
     clips, failed, _ = embedder(examples, on_event=on_event, cancel=cancel)
     if failed and not skip_bad_audio:
-        raise DatasetError(dataset.root, [Problem(e.where, f"{e.path}: {p}") for e, p in failed])
-    bad = {example.path for example, _ in failed}
-    examples = [example for example in examples if example.path not in bad]
+        raise DatasetError(dataset.root, [Problem(e.where, f"{e.name}: {p}") for e, p in failed])
+    bad = {example.key for example, _ in failed}
+    examples = [example for example in examples if example.key not in bad]
     evaluated = embedded_split(examples, clips, len(model.classes), model.multilabel)
     with torch_threads(1):
         scores, _ = predict_scores(model.torch_head(), evaluated, model.multilabel)
@@ -94,4 +94,4 @@ def evaluate(
             json.dump(metrics, stream, indent=2)
         if "confusion_matrix" in metrics:
             write_confusion(np.asarray(metrics["confusion_matrix"]), model.classes, output)
-    return EvalResult(metrics, examples, scores, model.classes, [str(e.path) for e, _ in failed])
+    return EvalResult(metrics, examples, scores, model.classes, [e.name for e, _ in failed])

@@ -35,10 +35,23 @@ class Example:
     labels: tuple[int, ...]  # class indices; one for single-label data
     where: str  # "train.txt:12" — where the example was declared, for messages
     sha256: str = ""  # of the file's bytes; filled by validation
+    segment: tuple[float, float] | None = None  # (start, end) seconds: a clip cut from a recording, not the file
 
     @property
     def label(self) -> int:
         return self.labels[0]
+
+    @property
+    def key(self) -> str:
+        """What the example's embeddings are cached and found under: the file's content, and the segment cut."""
+        if self.segment is None:
+            return self.sha256
+        return f"{self.sha256}-{self.segment[0]:.3f}-{self.segment[1]:.3f}"
+
+    @property
+    def name(self) -> str:
+        """The file, and the segment when it is one, for messages and exported embedding names."""
+        return str(self.path) if self.segment is None else f"{self.path}@{self.segment[0]:.3f}-{self.segment[1]:.3f}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,7 @@ def inside(root: Path, relative: str) -> Path | None:
 @dataclass
 class Dataset:
     root: Path
-    layout: str  # "split-files", "folders" or "csv"
+    layout: str  # "split-files", "folders", "csv" or "annotations"
     classes: list[str]
     splits: dict[str, list[Example]]  # keys among SPLITS; "train" always present
     multilabel: bool = False
