@@ -1,0 +1,219 @@
+"""The annotations layout on real audio: FSDD digits (George's recordings) joined into longer recordings with
+silence between them, annotated at the positions they were placed at."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audioclas.training.dataset import DatasetError, load_dataset, stratified_holdout
+
+GAP = 0.7  # seconds of silence before each digit
+RATE = 8000  # FSDD's sample rate
+
+
+def _read(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as stream:
+        return np.frombuffer(stream.readframes(stream.getnframes()), dtype=np.int16)
+
+
+def recording(fsdd: Path, target: Path, digits: list[tuple[int, int]]) -> list[tuple[float, float, str]]:
+    """Write ``target`` (digits (digit, index) with silence between them); return (start, end, label) of each."""
+    names = ["zero", "one", "two"]
+    pieces, annotations, position = [], [], 0
+    for digit, index in digits:
+        clip = _read(fsdd / "recordings" / f"{digit}_george_{index}.wav")
+        pieces += [np.zeros(int(GAP * RATE), np.int16), clip]
+        start = position + int(GAP * RATE)
+        annotations.append((round(start / RATE, 3), round((start + len(clip)) / RATE, 3), names[digit]))
+        position = start + len(clip)
+    pieces.append(np.zeros(int(GAP * RATE), np.int16))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(target), "wb") as stream:
+        stream.setnchannels(1)
+        stream.setsampwidth(2)
+        stream.setframerate(RATE)
+        stream.writeframes(np.concatenate(pieces).tobytes())
+    return annotations
+
+
+def raven(path: Path, annotations: list[tuple[float, float, str]], column: str = "Annotation") -> None:
+    lines = [f"Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\t{column}"]
+    for number, (start, end, label) in enumerate(annotations, 1):
+        for view in ("Waveform 1", "Spectrogram 1"):  # Raven lists a selection once per view
+            lines.append(f"{number}\t{view}\t1\t{start}\t{end}\t0\t4000\t{label}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def fsdd(shared_dir: Path) -> Path:
+    return shared_dir / "datasets" / "fsdd"
+
+
+@pytest.fixture(scope="module")
+def annotated(tmp_path_factory: pytest.TempPathFactory, fsdd: Path) -> tuple[Path, dict[str, list]]:
+    """Four recordings of three zeros and three ones each, with Raven tables beside them."""
+    root = tmp_path_factory.mktemp("annotated")
+    known = {}
+    for number in range(4):
+        digits = [(digit, (6 * number + k) % 40) for k, digit in enumerate([0, 1, 0, 1, 0, 1])]
+        known[f"rec{number}"] = recording(fsdd, root / f"rec{number}.wav", digits)
+        raven(root / f"rec{number}.Table.1.selections.txt", known[f"rec{number}"])
+    return root, known
+
+
+@pytest.mark.unit
+def test_raven_tables_give_one_example_per_selection_at_its_times(annotated) -> None:
+    root, known = annotated
+    dataset = load_dataset(root)
+    assert dataset.layout == "annotations" and dataset.classes == ["one", "zero"] and not dataset.multilabel
+    examples = sorted(dataset.examples(), key=lambda e: (e.path.name, e.segment))
+    assert len(examples) == 24  # each selection once, although listed for two views
+    expected = sorted((f"rec{n}.wav", (s, e), label) for n in range(4) for s, e, label in known[f"rec{n}"])
+    assert [(e.path.name, e.segment, dataset.classes[e.label]) for e in examples] == expected
+    assert len({e.key for e in examples}) == 24 and all(e.key.startswith(e.sha256) for e in examples)
+
+
+@pytest.mark.unit
+def test_the_holdout_keeps_each_recording_in_one_split(annotated) -> None:
+    dataset = load_dataset(annotated[0])
+    train, val = stratified_holdout(dataset.splits["train"], 0.25, seed=3)
+    assert {e.path for e in train}.isdisjoint({e.path for e in val})
+    assert len({e.path for e in val}) == 1 and len(val) == 6
+
+
+@pytest.mark.unit
+def test_overlaps_make_multi_label_examples_and_background_fills_the_gaps(tmp_path: Path, fsdd: Path) -> None:
+    known = recording(fsdd, tmp_path / "a.wav", [(0, 0), (1, 0)])
+    (s0, e0, _), (s1, e1, _) = known
+    wide = (round(s1 - 0.01, 3), round(e1 + 0.01, 3))
+    rows = [(s0, e0, "zero"), (s0, e0, "speech"), (s1, e1, "one"), (*wide, "speech")]
+    (tmp_path / "a.labels.txt").write_text("".join(f"{s}\t{e}\t{label} 0.9000\n" for s, e, label in rows))
+    dataset = load_dataset(tmp_path, background=True)
+    assert dataset.multilabel and dataset.classes == ["one", "speech", "zero"]
+    labelled = {e.segment: {dataset.classes[i] for i in e.labels} for e in dataset.examples()}
+    assert labelled[(s0, e0)] == {"zero", "speech"} and labelled[(s1, e1)] == {"one", "speech"}
+    assert labelled[wide] == {"one", "speech"}
+    background = [segment for segment, labels in labelled.items() if not labels]
+    assert background and all(
+        end <= s0 or start >= wide[1] or e0 <= start < end <= wide[0] for start, end in background
+    )
+
+
+@pytest.mark.unit
+def test_single_label_background_is_a_class(tmp_path: Path, fsdd: Path) -> None:
+    known = recording(fsdd, tmp_path / "a.wav", [(0, 0), (1, 0)])
+    (tmp_path / "a.csv").write_text(
+        "file,start,end,label\n" + "".join(f"a.wav,{s},{e},{label}\n" for s, e, label in known)
+    )
+    dataset = load_dataset(tmp_path / "a.csv", background=True)
+    assert dataset.classes == ["background", "one", "zero"]
+    counts = dataset.counts()["train"]
+    assert counts[1] == counts[2] == 1 and counts[0] >= 2
+
+
+@pytest.mark.unit
+def test_every_problem_of_annotation_files_is_listed(tmp_path: Path, fsdd: Path) -> None:
+    known = recording(fsdd, tmp_path / "a.wav", [(0, 0), (1, 0)])
+    length = len(_read(tmp_path / "a.wav")) / RATE
+    rows = [
+        "file,start,end,label",
+        f"a.wav,{known[0][0]},{known[0][1]},zero",  # 2: fine
+        "a.wav,2.0,1.0,one",  # 3: ends before it starts
+        f"a.wav,1.0,{round(length + 5, 3)},one",  # 4: past the end
+        "b.wav,0.0,1.0,one",  # 5: unknown file
+        "a.wav,zero,1.0,one",  # 6: not a number
+        "a.wav,0.1,0.5,",  # 7: empty label
+        "../a.wav,0.1,0.5,one",  # 8: leaves the folder
+        "a.wav,0.1",  # 9: columns
+    ]
+    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(tmp_path / "a.csv", multilabel=False)
+    messages = [str(problem) for problem in caught.value.problems]
+    assert messages == [
+        f"{tmp_path}: single-label training needs at least 2 classes, found 1",
+        "a.csv:3: ends (1 s) before it starts (2 s)",
+        f"a.csv:4: ends at {round(length + 5, 3):g} s, after the end of the recording ({length:.3f} s)",
+        "a.csv:5: no recording 'b.wav' found in the data folder",
+        "a.csv:6: start 'zero' is not a number",
+        "a.csv:7: empty label",
+        f"a.csv:8: file '../a.wav' must be relative and stay inside {tmp_path}",
+        "a.csv:9: has 2 columns, the header 4",
+    ]
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(tmp_path / "a.csv", multilabel=False, quote=False)
+    assert not any("zero'" in str(p) or "b.wav" in str(p) or "../" in str(p) for p in caught.value.problems)
+    assert len(caught.value.problems) == len(messages)
+
+
+@pytest.mark.unit
+def test_a_raven_table_without_a_known_label_column(tmp_path: Path, fsdd: Path) -> None:
+    known = recording(fsdd, tmp_path / "a.wav", [(0, 0), (1, 0)])
+    raven(tmp_path / "a.selections.txt", known, column="Sound")
+    with pytest.raises(DatasetError, match=r"a.selections.txt:1: header lacks column\(s\) a label column"):
+        load_dataset(tmp_path)
+    dataset = load_dataset(tmp_path, label_column="Sound")
+    assert dataset.classes == ["one", "zero"]
+
+
+def test_train_on_annotations_predict_and_read_back_its_tables(annotated, fsdd: Path, tmp_path: Path) -> None:
+    """Train a real model on the annotated recordings (with background examples), predict held-out digits with it,
+    and read the Raven table (two inputs: Begin File, File Offset) and the Audacity label track that ``audioclas
+    predict --events`` writes back as annotations: each event becomes the example of its file and times."""
+    from audioclas.tagger import Tagger
+    from audioclas.training import TrainConfig, load_model, train
+
+    root, _ = annotated
+    config = TrainConfig(
+        name="annotated", epochs=60, early_stopping=0, background=True, tensorboard=False, overwrite=True
+    )
+    result = train(root, config)
+    assert result.model.classes == ["background", "one", "zero"]
+    assert result.metrics["val"]["accuracy"] >= 0.8  # one whole recording held out: digits and silence never heard
+    model = load_model("annotated")
+    clips = [fsdd / "recordings" / f"{digit}_george_{index}.wav" for digit in (0, 1) for index in range(45, 48)]
+    predictions = Tagger().predict_many(clips, model=model, pad=model.pad)
+    assert [prediction.labels[0].name for prediction in predictions] == ["zero"] * 3 + ["one"] * 3
+
+    new = tmp_path / "new"
+    recording(fsdd, new / "a.wav", [(0, 45), (1, 45), (0, 46)])
+    recording(fsdd, new / "b.wav", [(1, 46), (0, 47), (1, 47)])
+    predict = [sys.executable, "-m", "audioclas", "predict", "--model", "annotated", "--events"]
+    subprocess.run(
+        [*predict, str(new / "a.wav"), str(new / "b.wav"), "-f", "raven", "-o", str(new / "ab.selections.txt")],
+        check=True,
+    )
+    with (new / "ab.selections.txt").open() as stream:
+        rows = list(csv.DictReader(stream, delimiter="\t"))
+    written = {
+        (
+            Path(row["Begin File"]).name,
+            float(row["File Offset (s)"]),
+            float(row["File Offset (s)"]) + float(row["End Time (s)"]) - float(row["Begin Time (s)"]),
+            row["Label"],
+        )
+        for row in rows
+    }
+    assert {Path(row["Begin File"]).name for row in rows} == {"a.wav", "b.wav"}  # the inputs as given: full paths
+    dataset = load_dataset(new)
+    read = {(e.path.name, *e.segment, dataset.classes[e.label]) for e in dataset.examples()}
+    assert len(read) == len(rows) and {(f, round(s, 3), round(e, 3), label) for f, s, e, label in written} == read
+
+    audacity = tmp_path / "audacity"
+    audacity.mkdir()
+    shutil.copy(new / "a.wav", audacity / "a.wav")
+    subprocess.run(
+        [*predict, str(audacity / "a.wav"), "-f", "audacity", "-o", str(audacity / "a.labels.txt")], check=True
+    )
+    lines = [line.split("\t") for line in (audacity / "a.labels.txt").read_text().splitlines()]
+    dataset = load_dataset(audacity)
+    read = {(*e.segment, dataset.classes[e.label]) for e in dataset.examples()}
+    assert read == {(float(start), float(end), label.rsplit(" ", 1)[0]) for start, end, label in lines}
