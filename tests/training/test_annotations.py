@@ -217,3 +217,59 @@ def test_train_on_annotations_predict_and_read_back_its_tables(annotated, fsdd: 
     dataset = load_dataset(audacity)
     read = {(*e.segment, dataset.classes[e.label]) for e in dataset.examples()}
     assert read == {(float(start), float(end), label.rsplit(" ", 1)[0]) for start, end, label in lines}
+
+
+@pytest.mark.unit
+def test_csv_splits_keep_each_recording_whole(tmp_path: Path, fsdd: Path) -> None:
+    a = recording(fsdd, tmp_path / "a.wav", [(0, 0), (1, 0)])
+    b = recording(fsdd, tmp_path / "b.wav", [(0, 1), (2, 1)])
+    rows = [f"a.wav,{s},{e},{label},train" for s, e, label in a] + [
+        f"b.wav,{b[0][0]},{b[0][1]},zero,test",
+        f"b.wav,{b[1][0]},{b[1][1]},two,train",  # line 5: b.wav also in train
+        f"b.wav,{b[1][0] + 5},{b[1][1] + 5},two,test",  # line 6: after the end of b.wav
+    ]
+    (tmp_path / "a.csv").write_text("file,start,end,label,split\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(tmp_path / "a.csv")
+    length = len(_read(tmp_path / "b.wav")) / RATE
+    assert [str(problem) for problem in caught.value.problems] == [
+        f"{tmp_path}: class 1 ('two') has no examples in the train split",  # b.wav went to test, with its 'two'
+        "a.csv:5: in two splits (test and train): also at a.csv:4; all annotations of a recording go to one split",
+        f"a.csv:6: starts at {b[1][0] + 5:g} s, after the end of the recording ({length:.3f} s)",
+    ]
+    rows[3] = rows[3].replace(",train", ",test")  # every b.wav row in test: 'two' is then never trained on
+    (tmp_path / "a.csv").write_text("file,start,end,label,split\n" + "\n".join(rows[:4]) + "\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(tmp_path / "a.csv")
+    assert [str(problem) for problem in caught.value.problems] == [
+        f"{tmp_path}: class 1 ('two') has no examples in the train split"
+    ]
+    (tmp_path / "a.csv").write_text("file,start,end,label,split\n" + "\n".join(rows[:3]) + "\n")
+    dataset = load_dataset(tmp_path / "a.csv")
+    assert dataset.split_given and [e.path.name for e in dataset.splits["test"]] == ["b.wav"]
+    assert [e.path.name for e in dataset.splits["train"]] == ["a.wav", "a.wav"]
+
+
+@pytest.mark.unit
+def test_every_file_is_checked_against_the_data_roots(tmp_path: Path, fsdd: Path) -> None:
+    """What the service asks (roots, quote=False): a recording or annotation file linked from elsewhere is refused,
+    and a table that is not a regular file is never opened."""
+    import os
+
+    outside, data = tmp_path / "outside", tmp_path / "data"
+    known = recording(fsdd, outside / "a.wav", [(0, 0), (1, 0)])
+    raven(outside / "secret.selections.txt", known)
+    data.mkdir()
+    (data / "a.wav").symlink_to(outside / "a.wav")
+    raven(data / "a.selections.txt", known)
+    (data / "b.selections.txt").symlink_to(outside / "secret.selections.txt")
+    os.mkfifo(data / "c.selections.txt")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(data, roots=[data], quote=False)
+    assert [str(problem) for problem in caught.value.problems] == [
+        f"{data}: the train split has no examples",
+        "a.selections.txt:2: is outside the folders allowed for training data",
+        "a.selections.txt:4: is outside the folders allowed for training data",
+        "b.selections.txt: is outside the folders allowed for training data",
+        "c.selections.txt: not a file",
+    ]

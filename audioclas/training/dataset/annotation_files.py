@@ -94,7 +94,7 @@ def read_raven(path: Path, label_column: str | None, policy: Policy, problems: l
     missing = [name for name in ("Begin Time (s)", "End Time (s)") if name not in header]
     if label_at is None:
         missing.append(label_column or f"a label column ({', '.join(LABEL_COLUMNS)})")
-    if missing:
+    if missing or label_at is None:
         problems.append(Problem(f"{path.name}:1", f"header lacks column(s) {', '.join(missing)}"))
         return []
     column = {

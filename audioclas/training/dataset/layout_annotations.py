@@ -16,6 +16,7 @@ of one recording never sit in two splits (``checks`` refuses a recording in two 
 
 from __future__ import annotations
 
+import bisect
 import os
 import statistics
 from collections import defaultdict
@@ -47,6 +48,7 @@ from audioclas.training.dataset.base import (
 BACKGROUND = "background"
 TOLERANCE = 0.05  # seconds an annotation may run past the decoded end of its recording (rounding, encoder padding)
 OVERLAP = 0.5  # an annotation takes the labels of those covering at least this fraction of it
+Segment = tuple[str, float, float, frozenset[str]]  # where it was declared, start, end, labels
 
 
 def has_annotation_files(folder: Path) -> bool:
@@ -71,7 +73,7 @@ def read_annotations(
             problems.append(Problem(row.where, found))
         else:
             by_recording[found].append(row)
-    segments: dict[Path, list[tuple[str, float, float, frozenset[str]]]] = {}
+    segments: dict[Path, list[Segment]] = {}
     splits_of: dict[Path, str] = {}
     for recording, found_rows in sorted(by_recording.items()):
         duration = _duration(recording)
@@ -82,16 +84,26 @@ def read_annotations(
         segments[recording] = _examples(kept, duration)
         if background and kept:
             segments[recording] += _background(kept, duration, root, recording)
-        splits_of[recording] = kept[0].split if kept else "train"
-    is_multilabel = multilabel if multilabel is not None else any(len(s[3]) > 1 for v in segments.values() for s in v)
-    named = {label for found in segments.values() for *_, labels in found for label in labels}
+        splits_of[recording] = found_rows[0].split
+        for row in found_rows:
+            if row.split != found_rows[0].split:
+                problems.append(
+                    Problem(
+                        row.where,
+                        f"in two splits ({found_rows[0].split} and {row.split}): also at {found_rows[0].where}; "
+                        "all annotations of a recording go to one split",
+                    )
+                )
+    overlapping = any(len(labels) > 1 for cut in segments.values() for *_, labels in cut)
+    is_multilabel = overlapping or bool(multilabel)  # forced single-label on overlaps: load_dataset reports it
+    named = {label for cut in segments.values() for *_, labels in cut for label in labels}
     classes = sorted(named | ({BACKGROUND} if background and not is_multilabel else set()))
     if len(classes) > MAX_CLASSES:
         problems.append(Problem(str(root), f"more than {MAX_CLASSES} distinct labels"))
     index = {name: number for number, name in enumerate(classes)}
     splits: dict[str, list[Example]] = {"train": []}
-    for recording, found in segments.items():
-        for where, start, end, labels in found:
+    for recording, cut in segments.items():
+        for where, start, end, labels in cut:
             numbers = tuple(sorted(index[name] for name in labels)) or (() if is_multilabel else (index[BACKGROUND],))
             example = Example(recording, numbers, where, segment=(start, end))
             splits.setdefault(splits_of[recording], []).append(example)
@@ -167,6 +179,10 @@ def _duration(recording: Path) -> float | str:
 def _in_recording(row: Row, duration: float, problems: list[Problem]) -> bool:
     if row.end <= row.start:
         problems.append(Problem(row.where, f"ends ({row.end:g} s) before it starts ({row.start:g} s)"))
+    elif row.start >= duration:
+        problems.append(
+            Problem(row.where, f"starts at {row.start:g} s, after the end of the recording ({duration:.3f} s)")
+        )
     elif row.end > duration + TOLERANCE:
         problems.append(Problem(row.where, f"ends at {row.end:g} s, after the end of the recording ({duration:.3f} s)"))
     else:
@@ -174,26 +190,29 @@ def _in_recording(row: Row, duration: float, problems: list[Problem]) -> bool:
     return False
 
 
-def _examples(rows: list[Row], duration: float) -> list[tuple[str, float, float, frozenset[str]]]:
+def _examples(rows: list[Row], duration: float) -> list[Segment]:
     """One example per distinct segment, with the labels of the annotations covering at least half of it."""
+    rows = sorted(rows, key=lambda row: (row.start, row.end))
     segments: dict[tuple[float, float], str] = {}
-    for row in sorted(rows, key=lambda row: (row.start, row.end)):
+    for row in rows:
         segments.setdefault((row.start, min(row.end, round(duration, 3))), row.where)
+    starts = [row.start for row in rows]
+    longest = max((row.end - row.start for row in rows), default=0.0)
     examples = []
     for (start, end), where in segments.items():
+        near = rows[bisect.bisect_left(starts, start - longest) : bisect.bisect_left(starts, end)]  # may overlap
         covering = frozenset(
-            row.label for row in rows if min(end, row.end) - max(start, row.start) >= OVERLAP * (end - start)
+            row.label for row in near if min(end, row.end) - max(start, row.start) >= OVERLAP * (end - start)
         )
         examples.append((where, start, end, covering))
     return examples
 
 
-def _background(
-    rows: list[Row], duration: float, root: Path, recording: Path
-) -> list[tuple[str, float, float, frozenset[str]]]:
+def _background(rows: list[Row], duration: float, root: Path, recording: Path) -> list[Segment]:
     """The stretches of the recording no annotation touches, cut into pieces of the median annotation's length."""
     length = min(max(statistics.median(row.end - row.start for row in rows), 0.5), 10.0)
-    pieces, position = [], 0.0
+    pieces: list[Segment] = []
+    position = 0.0
     for start, end in [*sorted((row.start, row.end) for row in rows), (duration, duration)]:
         while start - position >= length / 2:
             piece_end = round(min(position + length, start), 3)
