@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -141,7 +142,11 @@ def read_text(path: Path, problems: list[Problem], policy: Policy) -> list[str] 
         problems.append(Problem(path.name, OUTSIDE))
         return None
     try:
-        if path.stat().st_size > MAX_TEXT_BYTES:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO or device would block or never end
+            problems.append(Problem(path.name, "not a file"))
+            return None
+        if status.st_size > MAX_TEXT_BYTES:
             problems.append(Problem(path.name, f"larger than {MAX_TEXT_BYTES // 2**20} MiB"))
             return None
         return path.read_text("utf-8-sig").splitlines()
