@@ -273,3 +273,28 @@ def test_every_file_is_checked_against_the_data_roots(tmp_path: Path, fsdd: Path
         "b.selections.txt: is outside the folders allowed for training data",
         "c.selections.txt: not a file",
     ]
+
+
+def test_each_segment_is_embedded_and_cached_apart(annotated) -> None:
+    """Two annotations of one recording: each gets the embeddings of its own slice of the audio, cached under the
+    recording's content and the segment, so that a second run computes nothing and no segment takes another's."""
+    from audioclas.audio import SAMPLE_RATE, load_audio
+    from audioclas.inputs import AudioSource
+    from audioclas.tagger import Tagger
+    from audioclas.training.embeddings import Embedder
+    from audioclas.windows import WindowSettings
+
+    dataset = load_dataset(annotated[0])
+    examples = [e for e in dataset.examples() if e.path.name == "rec1.wav"][:2]
+    settings = WindowSettings(0.5, 0.2, "zeros")  # settings no other test uses: nothing of this is cached yet
+    clips, failed, computed = Embedder(settings)(examples)
+    assert not failed and computed == 2 and set(clips) == {e.key for e in examples}
+    audio = load_audio(AudioSource("rec1.wav", path=examples[0].path))
+    for example in examples:
+        start, end = example.segment
+        cut = audio[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
+        alone = Tagger().embed(AudioSource("cut", array=cut, sample_rate=SAMPLE_RATE), windows=settings)
+        np.testing.assert_allclose(clips[example.key].windows, alone.windows, atol=1e-5)
+    assert not np.allclose(clips[examples[0].key].windows.mean(0), clips[examples[1].key].windows.mean(0), atol=1e-2)
+    again, _, computed = Embedder(settings)(examples)
+    assert computed == 0 and all(np.array_equal(again[key].windows, clips[key].windows) for key in clips)
