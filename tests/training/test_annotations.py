@@ -7,49 +7,13 @@ import csv
 import shutil
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from annotated import RATE, raven, read_wav, recording
 
 from audioclas.training.dataset import DatasetError, load_dataset, stratified_holdout
-
-GAP = 0.7  # seconds of silence before each digit
-RATE = 8000  # FSDD's sample rate
-
-
-def _read(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as stream:
-        return np.frombuffer(stream.readframes(stream.getnframes()), dtype=np.int16)
-
-
-def recording(fsdd: Path, target: Path, digits: list[tuple[int, int]]) -> list[tuple[float, float, str]]:
-    """Write ``target`` (digits (digit, index) with silence between them); return (start, end, label) of each."""
-    names = ["zero", "one", "two"]
-    pieces, annotations, position = [], [], 0
-    for digit, index in digits:
-        clip = _read(fsdd / "recordings" / f"{digit}_george_{index}.wav")
-        pieces += [np.zeros(int(GAP * RATE), np.int16), clip]
-        start = position + int(GAP * RATE)
-        annotations.append((round(start / RATE, 3), round((start + len(clip)) / RATE, 3), names[digit]))
-        position = start + len(clip)
-    pieces.append(np.zeros(int(GAP * RATE), np.int16))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(target), "wb") as stream:
-        stream.setnchannels(1)
-        stream.setsampwidth(2)
-        stream.setframerate(RATE)
-        stream.writeframes(np.concatenate(pieces).tobytes())
-    return annotations
-
-
-def raven(path: Path, annotations: list[tuple[float, float, str]], column: str = "Annotation") -> None:
-    lines = [f"Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\t{column}"]
-    for number, (start, end, label) in enumerate(annotations, 1):
-        for view in ("Waveform 1", "Spectrogram 1"):  # Raven lists a selection once per view
-            lines.append(f"{number}\t{view}\t1\t{start}\t{end}\t0\t4000\t{label}")
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +86,7 @@ def test_single_label_background_is_a_class(tmp_path: Path, fsdd: Path) -> None:
 @pytest.mark.unit
 def test_every_problem_of_annotation_files_is_listed(tmp_path: Path, fsdd: Path) -> None:
     known = recording(fsdd, tmp_path / "a.wav", [(0, 0), (1, 0)])
-    length = len(_read(tmp_path / "a.wav")) / RATE
+    length = len(read_wav(tmp_path / "a.wav")) / RATE
     rows = [
         "file,start,end,label",
         f"a.wav,{known[0][0]},{known[0][1]},zero",  # 2: fine
@@ -231,7 +195,7 @@ def test_csv_splits_keep_each_recording_whole(tmp_path: Path, fsdd: Path) -> Non
     (tmp_path / "a.csv").write_text("file,start,end,label,split\n" + "\n".join(rows) + "\n")
     with pytest.raises(DatasetError) as caught:
         load_dataset(tmp_path / "a.csv")
-    length = len(_read(tmp_path / "b.wav")) / RATE
+    length = len(read_wav(tmp_path / "b.wav")) / RATE
     assert [str(problem) for problem in caught.value.problems] == [
         f"{tmp_path}: class 1 ('two') has no examples in the train split",  # b.wav went to test, with its 'two'
         "a.csv:5: in two splits (test and train): also at a.csv:4; all annotations of a recording go to one split",
