@@ -262,3 +262,18 @@ def test_each_segment_is_embedded_and_cached_apart(annotated) -> None:
     assert not np.allclose(clips[examples[0].key].windows.mean(0), clips[examples[1].key].windows.mean(0), atol=1e-2)
     again, _, computed = Embedder(settings)(examples)
     assert computed == 0 and all(np.array_equal(again[key].windows, clips[key].windows) for key in clips)
+
+
+@pytest.mark.unit
+def test_an_audacity_track_named_after_its_recording(tmp_path: Path, fsdd: Path) -> None:
+    """``rec.txt`` beside ``rec.wav`` is a label track when it reads as one; a note beside another recording is not."""
+    known = recording(fsdd, tmp_path / "rec.wav", [(0, 0), (1, 0)])
+    (tmp_path / "rec.txt").write_text("".join(f"{s}\t{e}\t{label}\n" for s, e, label in known))
+    recording(fsdd, tmp_path / "notes.wav", [(0, 1)])
+    (tmp_path / "notes.txt").write_text("Recorded by George.\n")
+    dataset = load_dataset(tmp_path)
+    assert dataset.layout == "annotations" and dataset.classes == ["one", "zero"]
+    assert sorted((e.path.name, e.segment) for e in dataset.examples()) == [("rec.wav", (s, e)) for s, e, _ in known]
+    (tmp_path / "rec.txt").unlink()  # recordings with notes beside them: not annotated, so the folder layout's
+    with pytest.raises(DatasetError, match="no class folders"):
+        load_dataset(tmp_path)

@@ -10,8 +10,8 @@ Layouts (``load_dataset`` picks by what it finds at the path):
 - **CSV**: a ``.csv`` file with rows ``path,label[,split]`` (a header row ``path,label,split`` is optional);
   a multi-label row separates its labels with ``;``; ``split`` is train, val or test (empty means train).
 - **annotations**: a folder of recordings with Raven selection tables (``*.selections.txt``) or Audacity label
-  tracks (``*.labels.txt``, or ``rec.txt`` beside ``rec.wav``), or a ``.csv`` whose header is
-  ``file,start,end,label[,split]``: each annotation is an example cut from its recording (see
+  tracks (``*.labels.txt``, or ``rec.txt`` beside ``rec.wav`` when its first line is a label), or a ``.csv`` whose
+  header is ``file,start,end,label[,split]``: each annotation is an example cut from its recording (see
   ``layout_annotations``).
 
 Paths are relative to the data folder (the CSV's folder) and may not leave it. Every problem found (missing,
@@ -104,7 +104,7 @@ def load_dataset(
         if not policy.allows(place):
             raise DatasetError(path, [Problem(str(place), OUTSIDE)])
     csv_file = path.is_file() and path.suffix.lower() == ".csv"
-    if (csv_file and is_annotation_csv(path)) or (path.is_dir() and has_annotation_files(path)):
+    if (csv_file and is_annotation_csv(path)) or (path.is_dir() and has_annotation_files(path, policy)):
         dataset, problems = read_annotations(path, policy, label_column, background, multilabel)
     elif csv_file:
         dataset, problems = read_csv(path, policy)

@@ -7,9 +7,9 @@
   (a table over several files, as audioclas and Raven write it) the start within the file is the offset and the end
   the offset plus the selection's length. A selection Raven lists once per view (same ``Selection`` number) counts
   once.
-- **Audacity** label tracks (``*.labels.txt``, or ``rec.txt`` beside ``rec.wav``): ``start<TAB>end<TAB>label``;
-  the ``\\`` lines of a spectral selection are skipped, and a trailing score as audioclas writes it
-  (``Dog 0.8123``) is not part of the label.
+- **Audacity** label tracks (``*.labels.txt``, or ``rec.txt`` beside ``rec.wav`` when its first line is a label):
+  ``start<TAB>end<TAB>label``; the ``\\`` lines of a spectral selection are skipped, and a trailing score as
+  audioclas writes it (``Dog 0.8123``) is not part of the label.
 - **CSV**: a ``.csv`` with the header ``file,start,end,label`` (optional ``split``), paths relative to its folder.
 """
 
@@ -19,6 +19,7 @@ import csv
 import io
 import math
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +46,16 @@ class Row:
     split: str = "train"
 
 
-def is_annotation_file(name: str) -> bool:
-    lowered = name.lower()
-    return lowered.endswith(RAVEN_SUFFIXES) or lowered.endswith(AUDACITY_SUFFIX)
+def looks_like_label_track(path: Path) -> bool:
+    """Whether the first line of a regular file reads ``start<TAB>end…``, as an Audacity label track's does."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
+        with path.open("rb") as stream:
+            first = stream.read(4096).split(b"\n", 1)[0].split(b"\t")
+        return len(first) >= 2 and all(math.isfinite(float(cell)) for cell in first[:2])
+    except (OSError, ValueError):
+        return False
 
 
 def recording_stem(name: str) -> str:

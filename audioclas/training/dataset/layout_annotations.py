@@ -27,12 +27,13 @@ from audioclas.errors import InputError
 from audioclas.inputs import AudioSource
 from audioclas.inputs.rules import is_audio_name, is_hidden
 from audioclas.training.dataset.annotation_files import (
+    AUDACITY_SUFFIX,
+    RAVEN_SUFFIXES,
     Row,
-    is_annotation_file,
+    looks_like_label_track,
     read_annotation_csv,
     read_audacity,
     read_raven,
-    recording_stem,
 )
 from audioclas.training.dataset.base import (
     MAX_CLASSES,
@@ -51,9 +52,9 @@ OVERLAP = 0.5  # an annotation takes the labels of those covering at least this 
 Segment = tuple[str, float, float, frozenset[str]]  # where it was declared, start, end, labels
 
 
-def has_annotation_files(folder: Path) -> bool:
-    """Whether a folder holds Raven or Audacity annotation files (at any depth)."""
-    return any(is_annotation_file(name) for _, _, files in _walk(folder) for name in files)
+def has_annotation_files(folder: Path, policy: Policy) -> bool:
+    """Whether a folder holds Raven tables or Audacity label tracks (at any depth)."""
+    return bool(_annotation_files(folder, policy))
 
 
 def read_annotations(
@@ -65,7 +66,7 @@ def read_annotations(
     if path.is_file():
         rows = read_annotation_csv(path, policy, problems)
     else:
-        rows = _read_folder(root, {file.with_suffix("") for file in audio}, label_column, policy, problems)
+        rows = _read_folder(root, label_column, policy, problems)
     by_recording: dict[Path, list[Row]] = defaultdict(list)
     for row in rows:
         found = _find(row, root, audio, policy)
@@ -125,20 +126,30 @@ def _walk(folder: Path) -> list[tuple[str, list[str], list[str]]]:
     return found
 
 
-def _read_folder(
-    root: Path, stems: set[Path], label_column: str | None, policy: Policy, problems: list[Problem]
-) -> list[Row]:
-    rows: list[Row] = []
+def _annotation_files(root: Path, policy: Policy) -> list[tuple[Path, str]]:
+    """The annotation files under ``root`` and their kind ("raven" or "audacity"): by name, and ``rec.txt`` beside a
+    recording ``rec.*`` when its first line is an Audacity label (so that notes or credits beside audio are not)."""
+    found = []
     for folder, _, files in _walk(root):
+        stems = {Path(name).stem for name in files if is_audio_name(name)}
         for name in files:
-            file = Path(folder, name)
-            lowered = name.lower()
-            if lowered.endswith((".selections.txt", ".selection.table.txt")):
-                rows += read_raven(file, label_column, policy, problems)
-            elif lowered.endswith(".labels.txt") or (
-                lowered.endswith(".txt") and Path(folder, recording_stem(name)) in stems
+            lowered, file = name.lower(), Path(folder, name)
+            if lowered.endswith(RAVEN_SUFFIXES):
+                found.append((file, "raven"))
+            elif lowered.endswith(AUDACITY_SUFFIX) or (
+                lowered.endswith(".txt") and name[:-4] in stems and policy.allows(file) and looks_like_label_track(file)
             ):
-                rows += read_audacity(file, policy, problems)
+                found.append((file, "audacity"))
+    return found
+
+
+def _read_folder(root: Path, label_column: str | None, policy: Policy, problems: list[Problem]) -> list[Row]:
+    rows: list[Row] = []
+    for file, kind in _annotation_files(root, policy):
+        if kind == "raven":
+            rows += read_raven(file, label_column, policy, problems)
+        else:
+            rows += read_audacity(file, policy, problems)
     return rows
 
 
