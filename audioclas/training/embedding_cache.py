@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import zipfile
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,12 +23,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from audioclas.architecture import EMBEDDING_DIM
-from audioclas.audio import SAMPLE_RATE, load_audio
 from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
-from audioclas.inputs import AudioSource
 from audioclas.settings import cache_dir
-from audioclas.training.dataset.base import Example
+from audioclas.training.cuts import Cut
 from audioclas.windows import WindowSettings
 
 if TYPE_CHECKING:
@@ -46,44 +44,6 @@ class ClipWindows:
     windows: np.ndarray  # (n, 384) float32
     starts: np.ndarray  # (n,) seconds
     duration: float
-
-
-@dataclass(frozen=True)
-class Cut:
-    """A segment of an audio file, embedded as a clip of its own (an annotation of a long recording)."""
-
-    path: Path
-    start: float  # seconds
-    end: float
-
-    def __str__(self) -> str:
-        return f"{self.path}@{self.start:.3f}-{self.end:.3f}"
-
-
-def clip_item(example: Example) -> Path | Cut:
-    """What ``extract`` embeds for ``example``: its file, or the cut of it that it is."""
-    return example.path if example.segment is None else Cut(example.path, *example.segment)
-
-
-def clip_sources(items: list[Path | Cut]) -> Iterator[AudioSource]:
-    """The sources of ``items``, made as the tagger's decoding thread asks for them; a recording that cannot be
-    decoded is handed on as its file, for the tagger to report the error as it does for any file."""
-    decoded: tuple[Path, np.ndarray | None] | None = None
-    for item in items:
-        if isinstance(item, Path):
-            yield AudioSource(str(item), path=item)
-            continue
-        if decoded is None or decoded[0] != item.path:
-            try:
-                decoded = (item.path, load_audio(AudioSource(str(item.path), path=item.path)))
-            except InputError:
-                decoded = (item.path, None)
-        audio = decoded[1]
-        if audio is None:
-            yield AudioSource(str(item), path=item.path)
-        else:
-            cut = audio[round(item.start * SAMPLE_RATE) : round(item.end * SAMPLE_RATE)]
-            yield AudioSource(str(item), array=cut, sample_rate=SAMPLE_RATE)
 
 
 def settings_tag(settings: WindowSettings) -> str:

@@ -22,13 +22,11 @@ from audioclas.engine import Engine
 from audioclas.errors import AudioclasError, InputError, printable
 from audioclas.inputs import AudioSource
 from audioclas.training.config import TrainConfig
+from audioclas.training.cuts import Cut, clip_item, clip_sources
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem
 from audioclas.training.embedding_cache import (
     ClipWindows,
-    Cut,
     EmbeddingCache,
-    clip_item,
-    clip_sources,
     extract,
     load_precomputed,
     read_manifest,
@@ -79,7 +77,7 @@ class Embedder:
         cache = EmbeddingCache(self.model_id, self.settings)
         progress = _extract_progress(on_event) if on_event else None
         result = extract(
-            [(clip_item(example), example.key) for example in examples],
+            [(clip_item(example), example.key) for example in sorted(examples, key=_recording_order)],
             cache,
             self._tagger,
             progress=progress,
@@ -99,6 +97,11 @@ class Embedder:
         from audioclas.tagger import Tagger
 
         return _SourceTagger(Tagger(), self.engine)
+
+
+def _recording_order(example: Example) -> tuple[str, tuple[float, float]]:
+    """The cuts of a recording together and in time order, so that it is decoded once (see ``cuts``)."""
+    return str(example.path), example.segment or (0.0, 0.0)
 
 
 class _SourceTagger:

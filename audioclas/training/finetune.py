@@ -33,8 +33,9 @@ from audioclas.model import EfficientAT, load_efficientat
 from audioclas.pipeline import run_network
 from audioclas.training.augment import Augmentation, mixup_pairs
 from audioclas.training.config import TrainConfig
+from audioclas.training.cuts import clip_item, clip_sources
 from audioclas.training.dataset import Dataset, Example
-from audioclas.training.embedding_cache import cancelled, clip_item, clip_sources
+from audioclas.training.embedding_cache import cancelled
 from audioclas.training.heads import Head
 from audioclas.training.metrics import headline
 from audioclas.training.tensorboard_log import TensorBoard
