@@ -277,3 +277,18 @@ def test_an_audacity_track_named_after_its_recording(tmp_path: Path, fsdd: Path)
     (tmp_path / "rec.txt").unlink()  # recordings with notes beside them: not annotated, so the folder layout's
     with pytest.raises(DatasetError, match="no class folders"):
         load_dataset(tmp_path)
+
+
+def test_exported_segment_embeddings_train_without_the_audio_and_keep_recordings_whole(annotated, tmp_path) -> None:
+    """``--embeddings-only --export-embeddings`` writes one ``<recording>@<start>-<end>.npy`` per annotation; a
+    dataset read with them still holds out whole recordings, never a segment apart from its recording."""
+    from audioclas.training import TrainConfig, extract_embeddings
+
+    root = annotated[0]
+    extract_embeddings(root, TrainConfig(), export=tmp_path / "exported")
+    dataset = load_dataset(root, embeddings=tmp_path / "exported")
+    names = sorted(e.path.name for e in dataset.examples())
+    assert len(names) == 24 and names[0] == "rec0.wav@0.700-0.998.npy"
+    assert {e.recording.name for e in dataset.examples()} == {f"rec{n}.wav" for n in range(4)}
+    train, val = stratified_holdout(dataset.splits["train"], 0.25, seed=3)
+    assert len({e.recording for e in val}) == 1 and {e.recording for e in train}.isdisjoint({e.recording for e in val})

@@ -122,7 +122,10 @@ def load_dataset(
         dataset.multilabel = multilabel or dataset.multilabel
     if embeddings is not None:
         dataset.splits = {
-            split: [replace(example, path=embedding_file(embeddings, dataset.root, example)) for example in examples]
+            split: [
+                replace(example, path=embedding_file(embeddings, dataset.root, example), origin=example.path)
+                for example in examples
+            ]
             for split, examples in dataset.splits.items()
         }
     problems += check_examples(dataset, hash_workers, policy)
@@ -155,8 +158,8 @@ def stratified_holdout(examples: list[Example], fraction: float, seed: int) -> t
         raise ValueError(f"validation fraction must be between 0 and 1, not {fraction}")
     frequency = Counter(label for example in examples for label in example.labels)
     files: dict[Path, list[Example]] = defaultdict(list)
-    for example in sorted(examples, key=lambda e: (str(e.path), e.segment or (0.0, 0.0))):
-        files[example.path].append(example)
+    for example in sorted(examples, key=lambda e: (str(e.recording), e.segment or (0.0, 0.0))):
+        files[example.recording].append(example)
     strata: dict[int, list[list[Example]]] = defaultdict(list)
     for members in files.values():
         labels = {label for example in members for label in example.labels}

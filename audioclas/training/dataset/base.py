@@ -37,6 +37,12 @@ class Example:
     where: str  # "train.txt:12" — where the example was declared, for messages
     sha256: str = ""  # of the file's bytes; filled by validation
     segment: tuple[float, float] | None = None  # (start, end) seconds: a clip cut from a recording, not the file
+    origin: Path | None = None  # the audio file, when ``path`` is its precomputed embedding
+
+    @property
+    def recording(self) -> Path:
+        """The audio file the example comes from: what must stay in one split."""
+        return self.origin or self.path
 
     @property
     def label(self) -> int:

@@ -82,7 +82,7 @@ def check_examples(dataset: Dataset, workers: int, policy: Policy) -> list[Probl
     split_of: dict[Path, tuple[str, str]] = {}  # segments of one recording must stay in one split
     for split in SPLITS:
         for example in dataset.splits.get(split, []):
-            other_split, other_where = split_of.setdefault(example.path, (split, example.where))
+            other_split, other_where = split_of.setdefault(example.recording, (split, example.where))
             if other_split != split:
                 problems.append(
                     Problem(example.where, f"in two splits ({other_split} and {split}): also at {other_where}")
