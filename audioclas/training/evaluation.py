@@ -33,6 +33,21 @@ class EvalResult:
     skipped: list[str] = field(default_factory=list)  # files that could not be decoded
 
 
+def _read_as_trained(model: store.SavedModel) -> dict[str, Any]:
+    """``load_dataset`` options from the model's saved training config: its task and how it read annotations."""
+    try:
+        config = json.loads((model.path / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    config = config if isinstance(config, dict) else {}
+    column = config.get("label_column")
+    return {
+        "multilabel": model.multilabel,
+        "label_column": column if isinstance(column, str) else None,
+        "background": config.get("background") is True,
+    }
+
+
 def evaluate(
     model: str | Path | store.SavedModel,
     data: str | Path | Dataset,
@@ -46,12 +61,13 @@ def evaluate(
 ) -> EvalResult:
     """Metrics of a saved model on a dataset's split (default: test if the data has one, else all of it).
 
-    Classes are matched by name, so the data may hold a subset of the model's classes in any order. With
+    Classes are matched by name, so the data may hold a subset of the model's classes in any order. Annotated
+    recordings are read as the model's training read them (its label column, its background examples). With
     ``output``, writes ``metrics.json`` and (single-label) ``confusion_matrix.png/.json`` there.
     """
     log = log or logger.info
     model = model if isinstance(model, store.SavedModel) else store.load_model(model)
-    dataset = data if isinstance(data, Dataset) else load_dataset(data, multilabel=model.multilabel)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, **_read_as_trained(model))
     if split is None:
         split = "test" if dataset.splits.get("test") else None
         examples = dataset.examples(split)

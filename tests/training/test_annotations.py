@@ -133,7 +133,7 @@ def test_train_on_annotations_predict_and_read_back_its_tables(annotated, fsdd: 
     and read the Raven table (two inputs: Begin File, File Offset) and the Audacity label track that ``audioclas
     predict --events`` writes back as annotations: each event becomes the example of its file and times."""
     from audioclas.tagger import Tagger
-    from audioclas.training import TrainConfig, load_model, train
+    from audioclas.training import TrainConfig, evaluate, load_model, train
 
     root, _ = annotated
     config = TrainConfig(
@@ -146,6 +146,8 @@ def test_train_on_annotations_predict_and_read_back_its_tables(annotated, fsdd: 
     clips = [fsdd / "recordings" / f"{digit}_george_{index}.wav" for digit in (0, 1) for index in range(45, 48)]
     predictions = Tagger().predict_many(clips, model=model, pad=model.pad)
     assert [prediction.labels[0].name for prediction in predictions] == ["zero"] * 3 + ["one"] * 3
+    evaluated = evaluate("annotated", root)  # read as trained: with its background examples
+    assert evaluated.metrics["examples"] == 24 + 28 and evaluated.metrics["accuracy"] >= 0.9, evaluated.metrics
 
     new = tmp_path / "new"
     recording(fsdd, new / "a.wav", [(0, 45), (1, 45), (0, 46)])
