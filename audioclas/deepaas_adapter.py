@@ -174,6 +174,13 @@ def train(**args: Any) -> dict[str, Any]:
     config = make_config(**args)
     embeddings = Path(config.from_embeddings) if config.from_embeddings else None
     # a remote caller: the errors name a dataset's files and lines, never quote their text
-    dataset = load_dataset(path, multilabel=config.multilabel, embeddings=embeddings, quote=False)
+    dataset = load_dataset(
+        path,
+        multilabel=config.multilabel,
+        embeddings=embeddings,
+        quote=False,
+        label_column=config.label_column,
+        background=config.background,
+    )
     result = train_model(dataset, config)
     return {**summary(result), "metrics": result.metrics}

@@ -18,11 +18,15 @@ dataset layouts (DATA):
   a folder with classes.txt + train.txt [val.txt test.txt info.txt], lines 'relative/path label_number'
   a folder with one sub-folder of audio per class (or train/ val/ test/ folders, each with class folders)
   a .csv file with rows 'path,label[,split]'; a multi-label row separates its labels with ';'
+  a folder of recordings with Raven selection tables (rec.selections.txt) or Audacity label tracks
+    (rec.labels.txt or rec.txt), or a .csv with the header 'file,start,end,label[,split]': each annotation is
+    an example cut from its recording; overlapping annotations make multi-label examples
 
 examples:
   audioclas train birds/ --name birds                     train, validate on a 10 % hold-out, save as 'birds'
   audioclas train fsdd/ --head attention --epochs 60      a head that attends to the informative windows
   audioclas train sounds.csv --multilabel --class-weights balanced
+  audioclas train recordings/ --background --label-column Species    Raven tables beside the recordings
   audioclas train data/ --config train.toml --lr 3e-4     a TOML config file; flags override its values
   audioclas train data/ --embeddings-only                 compute and cache the embeddings, train later
   audioclas train data/ --finetune --finetune-epochs 5    also fine-tune the network (slow on CPU)
@@ -129,6 +133,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         default=None,
         help="leave out files that cannot be decoded instead of stopping",
+    )
+    annotated = parser.add_argument_group("annotated recordings (Raven, Audacity or file,start,end,label tables)")
+    annotated.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="Raven table column with the labels (default: the first of Annotation, Label, Species, Class, "
+        "Common Name, Sound Type, Call Type, Type)",
+    )
+    annotated.add_argument(
+        "--background",
+        action="store_true",
+        default=None,
+        help="unannotated stretches become examples: of the class 'background', or with no label if multi-label",
     )
     finetune = parser.add_argument_group("fine-tuning the network")
     finetune.add_argument(

@@ -117,7 +117,8 @@ class TrainRequest(TrainOptions):
     dataset: str | None = Field(
         None,
         description="the dataset's path on the server: a split-file folder "
-        "(classes.txt, train.txt…), one folder per class, or a CSV",
+        "(classes.txt, train.txt…), one folder per class, a CSV, or recordings with annotation files "
+        "(Raven, Audacity, or a CSV file,start,end,label)",
     )
     name: str | None = Field(
         None,

@@ -262,7 +262,13 @@ def run_worker(database: Path, job_id: str, token: str, data_roots: tuple[Path, 
         config = TrainConfig.model_validate(job.config)  # as the route checked it
         embeddings = Path(config.from_embeddings) if config.from_embeddings else None
         dataset = load_dataset(
-            job.dataset, multilabel=config.multilabel, embeddings=embeddings, roots=data_roots, quote=False
+            job.dataset,
+            multilabel=config.multilabel,
+            embeddings=embeddings,
+            roots=data_roots,
+            quote=False,
+            label_column=config.label_column,
+            background=config.background,
         )
         result = train(dataset, config, on_event=reporter.event, cancel=cancel, log=reporter.log)
     except Cancelled as error:

@@ -93,6 +93,13 @@ class TrainOptions(BaseModel):
         None, description="folder of precomputed <relative path>.npy embeddings: no audio decoded"
     )
     skip_bad_audio: bool = Field(False, description="train without files that cannot be decoded instead of stopping")
+    # annotated recordings (Raven, Audacity or file,start,end,label tables)
+    label_column: str | None = Field(
+        None, max_length=200, description="Raven table column holding the labels (default: Annotation, Label, Species…)"
+    )
+    background: bool = Field(
+        False, description="unannotated stretches become examples: class 'background', or no label if multi-label"
+    )
     # fine-tuning the backbone
     finetune: bool = False
     finetune_epochs: int = Field(20, ge=1, le=10_000)

@@ -1,7 +1,8 @@
 """Window embeddings computed once per (audio content, backbone, window settings) and reused by every later run.
 
-Layout: ``cache_dir()/embeddings/<backbone sha256[:16]>-<window settings>/<content sha256[:2]>/<content sha256>.npz``,
-one small file per audio file holding ``windows`` (n, 384) float32, ``starts`` (n,) seconds and ``duration``.
+Layout: ``cache_dir()/embeddings/<backbone sha256[:16]>-<window settings>/<key[:2]>/<key>.npz``, the key being the
+content sha256 of the audio file (with ``-<start>-<end>`` for a segment cut from it), one small file per clip
+holding ``windows`` (n, 384) float32, ``starts`` (n,) seconds and ``duration``.
 Each entry is written to a temporary file and renamed into place, so an interrupted extraction leaves only
 complete entries and the next run computes just the missing ones. An entry that fails to load is recomputed.
 
@@ -25,6 +26,7 @@ from audioclas.architecture import EMBEDDING_DIM
 from audioclas.errors import InputError
 from audioclas.fileio import atomic_open
 from audioclas.settings import cache_dir
+from audioclas.training.cuts import Cut
 from audioclas.windows import WindowSettings
 
 if TYPE_CHECKING:
@@ -56,10 +58,11 @@ def cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
 
 
 class PathEmbedder(Protocol):
-    """What ``extract`` computes embeddings with: ``Tagger.embed_many`` over audio files, one result per path."""
+    """What ``extract`` computes embeddings with: ``Tagger.embed_many`` over audio files (or cuts of them), one
+    result per item."""
 
     def embed_many(
-        self, paths: list[Path], settings: WindowSettings
+        self, paths: list[Path | Cut], settings: WindowSettings
     ) -> Generator[ClipEmbedding | InputError, None, None]: ...
 
 
@@ -108,29 +111,30 @@ class Extraction:
     """What ``extract`` found: embeddings and failures per content hash, and how many were computed."""
 
     clips: dict[str, ClipWindows]
-    errors: dict[str, InputError]  # by content sha256, each naming the path it was read from
+    errors: dict[str, InputError]  # by key (content sha256[-segment]), each naming the path it was read from
     computed: int
     cancelled: bool = False
 
 
 def extract(
-    files: Sequence[tuple[Path, str]],
+    files: Sequence[tuple[Path | Cut, str]],
     cache: EmbeddingCache,
     tagger_factory: Callable[[], PathEmbedder],
     *,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> Extraction:
-    """Embeddings of ``files`` ((path, content sha256) pairs), computing only those not cached yet.
+    """Embeddings of ``files`` ((path or cut, key) pairs), computing only those not cached yet. The key is the
+    content sha256 of a file, with the segment for a cut (see ``Example.key``), so that each cut is cached apart.
 
     ``tagger_factory`` is called (once) only if something must be computed, so a fully cached run never loads the
     network. ``progress(done, total)`` counts files; ``cancel`` stops between files, keeping what was written.
     """
-    unique: dict[str, Path] = {}
+    unique: dict[str, Path | Cut] = {}
     for path, sha256 in files:
         unique.setdefault(sha256, path)
     clips: dict[str, ClipWindows] = {}
-    missing: list[tuple[Path, str]] = []
+    missing: list[tuple[Path | Cut, str]] = []
     for sha256, path in unique.items():
         entry = cache.get(sha256)
         if entry is None:
@@ -169,7 +173,7 @@ def extract(
 
 
 def _embed(
-    tagger: PathEmbedder, paths: list[Path], settings: WindowSettings
+    tagger: PathEmbedder, paths: list[Path | Cut], settings: WindowSettings
 ) -> Generator[ClipEmbedding | InputError, None, None]:
     return tagger.embed_many(paths, settings)
 

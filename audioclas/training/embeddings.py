@@ -22,8 +22,15 @@ from audioclas.engine import Engine
 from audioclas.errors import AudioclasError, InputError, printable
 from audioclas.inputs import AudioSource
 from audioclas.training.config import TrainConfig
+from audioclas.training.cuts import Cut, clip_item, clip_sources
 from audioclas.training.dataset import Dataset, DatasetError, Example, Problem
-from audioclas.training.embedding_cache import ClipWindows, EmbeddingCache, extract, load_precomputed, read_manifest
+from audioclas.training.embedding_cache import (
+    ClipWindows,
+    EmbeddingCache,
+    extract,
+    load_precomputed,
+    read_manifest,
+)
 from audioclas.training.store import BACKBONE_NAME
 from audioclas.training.trainer import EmbeddedSplit, TrainEvent
 from audioclas.weights import WEIGHTS_SHA256
@@ -56,7 +63,7 @@ class Embedder:
     def __call__(
         self, examples: list[Example], *, on_event: OnEvent = None, cancel: Cancel = None
     ) -> tuple[dict[str, ClipWindows], list[tuple[Example, str]], int]:
-        """(embeddings by content sha256, [(example, problem)] for files that failed, number computed)."""
+        """(embeddings by ``Example.key``, [(example, problem)] for files that failed, number computed)."""
         if self.precomputed is not None:
             clips: dict[str, ClipWindows] = {}
             failed: list[tuple[Example, str]] = []
@@ -65,12 +72,12 @@ class Embedder:
                 if isinstance(loaded, str):
                     failed.append((example, loaded))
                 else:
-                    clips[example.sha256] = loaded
+                    clips[example.key] = loaded
             return clips, failed, 0
         cache = EmbeddingCache(self.model_id, self.settings)
         progress = _extract_progress(on_event) if on_event else None
         result = extract(
-            [(example.path, example.sha256) for example in examples],
+            [(clip_item(example), example.key) for example in sorted(examples, key=_recording_order)],
             cache,
             self._tagger,
             progress=progress,
@@ -80,9 +87,9 @@ class Embedder:
             raise Cancelled(f"cancelled during embedding extraction ({result.computed} files were computed and cached)")
         problems = {sha256: error.problem for sha256, error in result.errors.items()}
         failed = [
-            (example, problems.get(example.sha256, "could not be embedded"))
+            (example, problems.get(example.key, "could not be embedded"))
             for example in examples
-            if example.sha256 not in result.clips
+            if example.key not in result.clips
         ]  # every copy of an undecodable file
         return result.clips, failed, result.computed
 
@@ -92,17 +99,22 @@ class Embedder:
         return _SourceTagger(Tagger(), self.engine)
 
 
+def _recording_order(example: Example) -> tuple[str, tuple[float, float]]:
+    """The cuts of a recording together and in time order, so that it is decoded once (see ``cuts``)."""
+    return str(example.path), example.segment or (0.0, 0.0)
+
+
 class _SourceTagger:
-    """Hands dataset files to the tagger as single sources, so that no path is read as a folder, glob or archive."""
+    """Hands dataset files to the tagger as single sources, so that no path is read as a folder, glob or archive;
+    a cut is the decoded recording's slice (a recording is decoded once for its consecutive cuts)."""
 
     def __init__(self, tagger: Tagger, network: Engine | None) -> None:
         self.tagger, self.network = tagger, network  # network: a fine-tuned backbone's engine, else the pretrained one
 
     def embed_many(
-        self, paths: list[Path], settings: WindowSettings
+        self, paths: list[Path | Cut], settings: WindowSettings
     ) -> Generator[ClipEmbedding | InputError, None, None]:
-        sources = [AudioSource(str(path), path=path) for path in paths]
-        return self.tagger.embed_many(sources, settings, network=self.network)
+        return self.tagger.embed_many(clip_sources(paths), settings, network=self.network)
 
 
 def _extract_progress(on_event: Callable[[TrainEvent], None]) -> Callable[[int, int], None]:
@@ -117,7 +129,7 @@ def embed_splits(
     examples = dataset.examples()
     clips, failed, computed = embedder(examples, on_event=on_event, cancel=cancel)
     if failed:
-        problems = [Problem(example.where, f"{printable(str(example.path))}: {problem}") for example, problem in failed]
+        problems = [Problem(example.where, f"{printable(example.name)}: {problem}") for example, problem in failed]
         if not skip_bad:
             raise DatasetError(
                 dataset.root,
@@ -131,9 +143,9 @@ def embed_splits(
             )
         for problem in problems:
             log(f"skipped {problem}")
-        bad = {example.path for example, _ in failed}
+        bad = {example.key for example, _ in failed}
         dataset = replace(
-            dataset, splits={split: [e for e in items if e.path not in bad] for split, items in dataset.splits.items()}
+            dataset, splits={split: [e for e in items if e.key not in bad] for split, items in dataset.splits.items()}
         )
     return dataset, clips, computed
 
@@ -142,7 +154,7 @@ def embedded_split(
     examples: list[Example], clips: dict[str, ClipWindows], classes: int, multilabel: bool
 ) -> EmbeddedSplit:
     return EmbeddedSplit.build(
-        [clips[e.sha256].windows for e in examples], [e.labels for e in examples], classes, multilabel
+        [clips[e.key].windows for e in examples], [e.labels for e in examples], classes, multilabel
     )
 
 
@@ -157,9 +169,12 @@ def choose_windows(config: TrainConfig, dataset: Dataset, log: Log) -> WindowSet
     """
     if config.window is not None:
         return WindowSettings(config.window, config.hop, config.pad or "loop")
-    examples = sorted(dataset.splits["train"], key=lambda example: example.sha256)[:200]  # a fixed, order-free sample
+    examples = sorted(dataset.splits["train"], key=lambda example: example.key)[:200]  # a fixed, order-free sample
     durations = []
     for example in examples:
+        if example.segment is not None:
+            durations.append(example.segment[1] - example.segment[0])
+            continue
         try:
             duration = probe(AudioSource(str(example.path), path=example.path)).duration_seconds
         except InputError:

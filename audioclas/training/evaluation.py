@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,21 @@ class EvalResult:
     skipped: list[str] = field(default_factory=list)  # files that could not be decoded
 
 
+def _read_as_trained(model: store.SavedModel) -> dict[str, Any]:
+    """``load_dataset`` options from the model's saved training config: its task and how it read annotations."""
+    try:
+        config = json.loads((model.path / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    config = config if isinstance(config, dict) else {}
+    column = config.get("label_column")
+    return {
+        "multilabel": model.multilabel,
+        "label_column": column if isinstance(column, str) else None,
+        "background": config.get("background") is True,
+    }
+
+
 def evaluate(
     model: str | Path | store.SavedModel,
     data: str | Path | Dataset,
@@ -46,12 +61,13 @@ def evaluate(
 ) -> EvalResult:
     """Metrics of a saved model on a dataset's split (default: test if the data has one, else all of it).
 
-    Classes are matched by name, so the data may hold a subset of the model's classes in any order. With
+    Classes are matched by name, so the data may hold a subset of the model's classes in any order. Annotated
+    recordings are read as the model's training read them (its label column, its background examples). With
     ``output``, writes ``metrics.json`` and (single-label) ``confusion_matrix.png/.json`` there.
     """
     log = log or logger.info
     model = model if isinstance(model, store.SavedModel) else store.load_model(model)
-    dataset = data if isinstance(data, Dataset) else load_dataset(data, multilabel=model.multilabel)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, **_read_as_trained(model))
     if split is None:
         split = "test" if dataset.splits.get("test") else None
         examples = dataset.examples(split)
@@ -74,15 +90,15 @@ def evaluate(
             ],
         )
     remap = [index[name] for name in dataset.classes]
-    examples = [Example(e.path, tuple(remap[label] for label in e.labels), e.where, e.sha256) for e in examples]
+    examples = [replace(e, labels=tuple(remap[label] for label in e.labels)) for e in examples]
     embedder = Embedder(
         WindowSettings(model.window, model.hop, model.pad), model_id=model.backbone_sha256, engine=model.load_backbone()
     )
     clips, failed, _ = embedder(examples, on_event=on_event, cancel=cancel)
     if failed and not skip_bad_audio:
-        raise DatasetError(dataset.root, [Problem(e.where, f"{e.path}: {p}") for e, p in failed])
-    bad = {example.path for example, _ in failed}
-    examples = [example for example in examples if example.path not in bad]
+        raise DatasetError(dataset.root, [Problem(e.where, f"{e.name}: {p}") for e, p in failed])
+    bad = {example.key for example, _ in failed}
+    examples = [example for example in examples if example.key not in bad]
     evaluated = embedded_split(examples, clips, len(model.classes), model.multilabel)
     with torch_threads(1):
         scores, _ = predict_scores(model.torch_head(), evaluated, model.multilabel)
@@ -94,4 +110,4 @@ def evaluate(
             json.dump(metrics, stream, indent=2)
         if "confusion_matrix" in metrics:
             write_confusion(np.asarray(metrics["confusion_matrix"]), model.classes, output)
-    return EvalResult(metrics, examples, scores, model.classes, [str(e.path) for e, _ in failed])
+    return EvalResult(metrics, examples, scores, model.classes, [e.name for e, _ in failed])

@@ -29,11 +29,11 @@ from torch import Tensor, nn
 from audioclas.audio import SAMPLE_RATE, load_audio
 from audioclas.engine.torch_engine import TorchEngine, module_sha256
 from audioclas.errors import InputError
-from audioclas.inputs import AudioSource
 from audioclas.model import EfficientAT, load_efficientat
 from audioclas.pipeline import run_network
 from audioclas.training.augment import Augmentation, mixup_pairs
 from audioclas.training.config import TrainConfig
+from audioclas.training.cuts import clip_item, clip_sources
 from audioclas.training.dataset import Dataset, Example
 from audioclas.training.embedding_cache import cancelled
 from audioclas.training.heads import Head
@@ -83,7 +83,7 @@ class Finetuned:
 
 def _load(example: Example) -> np.ndarray | None:
     try:
-        return load_audio(AudioSource(str(example.path), path=example.path))
+        return load_audio(next(clip_sources([clip_item(example)])))
     except InputError:
         return None
 
@@ -98,7 +98,7 @@ def _validation_score(
 ) -> float:
     backbone.eval()
     engine = TorchEngine(backbone, module_sha256(backbone))  # the caller's threads
-    sources = [AudioSource(str(example.path), path=example.path) for example in examples]
+    sources = clip_sources([clip_item(example) for example in examples])
     kept = [
         (example, output.embeddings)
         for example, output in zip(examples, run_network(engine, sources, settings))

@@ -35,7 +35,7 @@ from audioclas.pipeline import network_threads
 from audioclas.settings import home_dir
 from audioclas.training import store
 from audioclas.training.config import TrainConfig
-from audioclas.training.dataset import Dataset, load_dataset, with_holdout
+from audioclas.training.dataset import Dataset, embedding_name, load_dataset, with_holdout
 from audioclas.training.embedding_cache import export_embeddings
 from audioclas.training.embeddings import (
     Cancel,
@@ -76,7 +76,13 @@ def _as_dataset(data: str | Path | Dataset | None, config: TrainConfig) -> Datas
     if path is None:
         raise AudioclasError("no dataset given: pass a path, or set 'data' in the config")
     embeddings = Path(config.from_embeddings) if config.from_embeddings else None
-    return load_dataset(path, multilabel=config.multilabel, embeddings=embeddings)
+    return load_dataset(
+        path,
+        multilabel=config.multilabel,
+        embeddings=embeddings,
+        label_column=config.label_column,
+        background=config.background,
+    )
 
 
 def train(
@@ -295,9 +301,7 @@ def extract_embeddings(
     embedder = embedder_for(config, dataset, log)
     dataset, clips, computed = embed_splits(dataset, embedder, config.skip_bad_audio, on_event, cancel, log)
     if export is not None:
-        pairs = (
-            (example.path.relative_to(dataset.root).as_posix(), clips[example.sha256]) for example in dataset.examples()
-        )
+        pairs = ((embedding_name(example, dataset.root), clips[example.key]) for example in dataset.examples())
         written = export_embeddings(pairs, Path(export), embedder.model_id, embedder.settings)
         log(f"exported {written} embeddings to {export}")
     return computed

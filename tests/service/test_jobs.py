@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from annotated import raven, recording
 from service_server import Server, wait_for
 
 TRAIN = "/v2/models/audioset/train/"
@@ -155,6 +156,42 @@ def test_an_invalid_dataset_fails_its_job_with_every_problem(
     assert "train.txt:3: file not found" in failed["error"] and "train.txt:4: label" in failed["error"], failed["error"]
     assert "gone.wav" not in failed["error"]  # the service names the line, never its text
     assert api.get("/v2/models/broken/").status_code == 404
+
+
+def test_train_from_annotated_recordings(api: httpx.Client, data_root: Path, shared_dir: Path) -> None:
+    """Recordings with Raven tables (label column 'Species'): a job lists every problem without quoting the tables or
+    naming unknown files; fixed, it trains a model with a background class from the unannotated stretches."""
+    fsdd, folder = shared_dir / "datasets" / "fsdd", data_root / "annotated"
+    for number in range(3):
+        digits = [(digit, 10 + 3 * number + k) for k, digit in enumerate([0, 1, 0])]
+        raven(folder / f"rec{number}.selections.txt", recording(fsdd, folder / f"rec{number}.wav", digits), "Species")
+    table = folder / "rec0.selections.txt"
+    good = table.read_text()
+    table.write_text(good + "9\tSpectrogram 1\t1\t1.0\tsoon\t0\t4000\tzero\n")
+    (folder / "rec1.selections.txt").write_text(
+        (folder / "rec1.selections.txt").read_text().replace("Species", "Secret")
+    )
+    options = {
+        "dataset": str(folder),
+        "label_column": "Species",
+        "background": True,
+        "epochs": 30,
+        "tensorboard": False,
+    }
+    failed = wait_until(api, api.post(TRAIN, json={**options, "name": "annotated"}).json(), "succeeded", "failed")
+    assert failed["status"] == "failed"
+    assert "rec0.selections.txt:8: End Time (s) is not a number" in failed["error"], failed["error"]
+    assert "rec1.selections.txt:1: header lacks column(s) Species" in failed["error"]
+    assert "soon" not in failed["error"] and "Secret" not in failed["error"]
+
+    table.write_text(good)
+    (folder / "rec1.selections.txt").write_text(
+        (folder / "rec1.selections.txt").read_text().replace("Secret", "Species")
+    )
+    done = wait_until(api, api.post(TRAIN, json={**options, "name": "annotated"}).json(), "succeeded", "failed")
+    assert done["status"] == "succeeded", done["error"]
+    model = api.get("/v2/models/annotated/").json()
+    assert model["classes"] == ["background", "one", "zero"]
 
 
 def test_cancel_a_queued_and_a_running_job(api: httpx.Client, data_root: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,10 +36,29 @@ class Example:
     labels: tuple[int, ...]  # class indices; one for single-label data
     where: str  # "train.txt:12" — where the example was declared, for messages
     sha256: str = ""  # of the file's bytes; filled by validation
+    segment: tuple[float, float] | None = None  # (start, end) seconds: a clip cut from a recording, not the file
+    origin: Path | None = None  # the audio file, when ``path`` is its precomputed embedding
+
+    @property
+    def recording(self) -> Path:
+        """The audio file the example comes from: what must stay in one split."""
+        return self.origin or self.path
 
     @property
     def label(self) -> int:
         return self.labels[0]
+
+    @property
+    def key(self) -> str:
+        """What the example's embeddings are cached and found under: the file's content, and the segment cut."""
+        if self.segment is None:
+            return self.sha256
+        return f"{self.sha256}-{self.segment[0]:.3f}-{self.segment[1]:.3f}"
+
+    @property
+    def name(self) -> str:
+        """The file, and the segment when it is one, for messages and exported embedding names."""
+        return str(self.path) if self.segment is None else f"{self.path}@{self.segment[0]:.3f}-{self.segment[1]:.3f}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +120,7 @@ def inside(root: Path, relative: str) -> Path | None:
 @dataclass
 class Dataset:
     root: Path
-    layout: str  # "split-files", "folders" or "csv"
+    layout: str  # "split-files", "folders", "csv" or "annotations"
     classes: list[str]
     splits: dict[str, list[Example]]  # keys among SPLITS; "train" always present
     multilabel: bool = False
@@ -128,7 +148,11 @@ def read_text(path: Path, problems: list[Problem], policy: Policy) -> list[str] 
         problems.append(Problem(path.name, OUTSIDE))
         return None
     try:
-        if path.stat().st_size > MAX_TEXT_BYTES:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO or device would block or never end
+            problems.append(Problem(path.name, "not a file"))
+            return None
+        if status.st_size > MAX_TEXT_BYTES:
             problems.append(Problem(path.name, f"larger than {MAX_TEXT_BYTES // 2**20} MiB"))
             return None
         return path.read_text("utf-8-sig").splitlines()

@@ -78,14 +78,20 @@ def check_examples(dataset: Dataset, workers: int, policy: Policy) -> list[Probl
         problems.append(
             Problem(str(dataset.root), f"single-label training needs at least 2 classes, found {len(dataset.classes)}")
         )
-    first_seen: dict[Path, tuple[str, str]] = {}
+    first_seen: dict[tuple[Path, tuple[float, float] | None], str] = {}
+    split_of: dict[Path, tuple[str, str]] = {}  # segments of one recording must stay in one split
     for split in SPLITS:
         for example in dataset.splits.get(split, []):
-            if example.path in first_seen:
-                other_split, other_where = first_seen[example.path]
-                kind = "listed twice" if other_split == split else f"in two splits ({other_split} and {split})"
-                problems.append(Problem(example.where, f"{kind}: also at {other_where}"))
-            first_seen.setdefault(example.path, (split, example.where))
+            other_split, other_where = split_of.setdefault(example.recording, (split, example.where))
+            if other_split != split:
+                problems.append(
+                    Problem(example.where, f"in two splits ({other_split} and {split}): also at {other_where}")
+                )
+            elif (example.path, example.segment) in first_seen:
+                problems.append(
+                    Problem(example.where, f"listed twice: also at {first_seen[example.path, example.segment]}")
+                )
+            first_seen.setdefault((example.path, example.segment), example.where)
     digests = _hash_files([example.path for example in examples], workers, policy)
     by_content: dict[str, tuple[str, Example]] = {}
     hashed: dict[str, list[Example]] = {split: [] for split in dataset.splits}
