@@ -98,7 +98,7 @@ def test_the_card_is_saved_with_the_model_and_matches_model_json(model: Path) ->
     backbone = _section(card, "Backbone")
     assert info["backbone"]["sha256"] in backbone and "MIT" in backbone and "CC BY 4.0" in backbone
     limits = _section(card, "Intended use and limits")
-    assert f"Reads {info['window']['window']} s windows" in limits and "only on this dataset" in limits
+    assert f"Reads {info['window']['window']:g} s windows" in limits and "only on this dataset" in limits
 
 
 def test_a_class_name_cannot_inject_markdown_or_html(model: Path) -> None:

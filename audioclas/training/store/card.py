@@ -69,8 +69,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any] | None = None) -> st
         "",
         f"- Classifies audio into the {len(classes)} classes above only: a sound of another kind still gets "
         + ("no label or a wrong one." if info.get("multilabel") else "one of them (the highest score)."),
-        f"- Reads {window.get('window', '?')} s windows"
-        + (f" every {window['hop']} s" if window.get("hop") else "")
+        f"- Reads {_seconds(window.get('window'))} s windows"
+        + (f", hop {_seconds(window['hop'])} s" if window.get("hop") else "")
         + f"; clips shorter than a window are padded ({escape(window.get('pad', '?'))}).",
         "- The metrics above were measured only on this dataset's own splits: expect other recordings "
         "(microphones, places, noise) to score differently, and check on your own data before relying on it.",
@@ -139,6 +139,10 @@ def format_metric(value: Any) -> str:
 
 def _option(value: Any) -> str:
     return "default" if value is None else escape(str(value).lower() if isinstance(value, bool) else value)
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else "?"
 
 
 def _hex(value: Any) -> str:
