@@ -5,6 +5,7 @@ cards (no README.md) still has one, and a class name holding Markdown or HTML is
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 from service_server import Server
 
 from audioclas.training import TrainConfig, train
-from audioclas.training.store import CARD_FILE, model_card, read_card
+from audioclas.training.store import CARD_FILE, ModelError, model_card, read_card
 from audioclas.training.store.card import escape, format_metric
 
 HOSTILE = "<img src=x onerror=alert(1)> [click](http://evil.example) *one*"  # a class name: user input
@@ -59,8 +60,6 @@ def _table(section: str) -> list[list[str]]:
 
 
 def test_the_card_is_saved_with_the_model_and_matches_model_json(model: Path) -> None:
-    import json
-
     info = json.loads((model / "model.json").read_text())
     card = (model / CARD_FILE).read_text("utf-8")
     for title in ("Classes", "Data", "Training", "Metrics", "Backbone", "Intended use and limits"):
@@ -130,6 +129,10 @@ def test_a_model_without_a_card_gets_one_built(model: Path, tmp_path: Path) -> N
     assert read_card(old) == (model / CARD_FILE).read_text("utf-8")
     (old / CARD_FILE).mkdir()  # not a regular file: ignored, built again
     assert read_card(old) == (model / CARD_FILE).read_text("utf-8")
+    info = json.loads((old / "model.json").read_text())
+    (old / "model.json").write_text(json.dumps({**info, "dataset": {"counts": {"train": 3}}}))
+    with pytest.raises(ModelError, match=re.escape("old-model is damaged (TypeError in model.json)")):
+        read_card(old)  # one line naming the folder, as for any damaged model.json
 
 
 def _show(home: Path, name: str) -> str:

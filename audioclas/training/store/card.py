@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from audioclas.training.store.folder import read_folder_info
+from audioclas.training.store.names import ModelError
 
 CARD_FILE = "README.md"
 MAX_CARD_BYTES = 1 << 20  # a card read back larger than this is rebuilt from model.json instead
@@ -161,7 +162,10 @@ def read_card(folder: Path) -> str:
     except (OSError, UnicodeDecodeError):
         pass
     info = read_folder_info(folder)
-    return model_card(info, _config(folder))
+    try:
+        return model_card(info, _config(folder))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:  # a mistyped model.json
+        raise ModelError(f"saved model {folder} is damaged ({type(error).__name__} in model.json)") from None
 
 
 def _config(folder: Path) -> dict[str, Any] | None:
