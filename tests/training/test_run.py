@@ -115,6 +115,7 @@ def test_train_saves_a_complete_model(trained) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [
             "model.json",
+            "README.md",
             "head.safetensors",
             "config.json",
             "metrics.json",
