@@ -122,6 +122,29 @@ def test_escaping_keeps_every_character_literal() -> None:
     assert "<td>a|b `c` &lt;d&gt;" in rendered  # one cell: the bar is escaped too
 
 
+@pytest.mark.unit
+def test_a_multilabel_card_shows_each_class_threshold() -> None:
+    info = {
+        "name": "tags",
+        "multilabel": True,
+        "classes": ["bird", "dog"],
+        "thresholds": [0.25, 0.625],
+        "dataset": {"counts": {"train": [4, 3], "test": [2, 1]}},
+        "metrics": {"test": {"examples": 3, "mAP": 0.875, "micro_f1": 0.5}},
+    }
+    card = model_card(info)
+    assert "multi-label classifier of 2 classes" in card and "still gets no label or a wrong one" in card
+    assert _table(_section(card, "Classes")) == [
+        ["class", "train examples", "test examples", "threshold"],
+        ["bird", "4", "2", "0.2500"],
+        ["dog", "3", "1", "0.6250"],
+    ]
+    assert _table(_section(card, "Metrics")) == [
+        ["split", "examples", "mAP", "micro\\_f1"],
+        ["test", "3", "0.8750", "0.5000"],
+    ]
+
+
 def test_a_model_without_a_card_gets_one_built(model: Path, tmp_path: Path) -> None:
     old = tmp_path / "old-model"
     shutil.copytree(model, old)

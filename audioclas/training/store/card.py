@@ -51,7 +51,7 @@ def model_card(info: dict[str, Any], config: dict[str, Any] | None = None) -> st
         f"({'fine-tuned' if finetuned else 'frozen'} backbone, {escape((info.get('head') or {}).get('type', ''))} "
         f"head), trained with audioclas on {escape(info.get('created', ''))}.",
         "",
-        *_classes(classes, (info.get("dataset") or {}).get("counts") or {}),
+        *_classes(classes, (info.get("dataset") or {}).get("counts") or {}, info.get("thresholds")),
         *_data(info.get("dataset") or {}),
         *_options(info, config),
         *_metrics(info.get("metrics") or {}, info.get("finetune")),
@@ -80,12 +80,15 @@ def model_card(info: dict[str, Any], config: dict[str, Any] | None = None) -> st
     return "\n".join(lines)
 
 
-def _classes(classes: list[str], counts: dict[str, list[int]]) -> list[str]:
+def _classes(classes: list[str], counts: dict[str, list[int]], thresholds: list[float] | None) -> list[str]:
+    """One row per class: its examples in each split, and its decision threshold (multi-label)."""
     splits = [split for split in SPLITS if split in counts] + [s for s in counts if s not in SPLITS]
-    lines = ["## Classes", "", "| class | " + " | ".join(f"{escape(s)} examples" for s in splits) + " |"]
-    lines.append("|---" * (len(splits) + 1) + "|")
+    header = [f"{escape(s)} examples" for s in splits] + (["threshold"] if thresholds else [])
+    lines = ["## Classes", "", "| class | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
     for index, name in enumerate(classes):
-        cells = [str(counts[s][index]) if index < len(counts[s]) else "" for s in splits]
+        cells = [escape(counts[s][index]) if index < len(counts[s]) else "" for s in splits]
+        if thresholds:
+            cells.append(format_metric(thresholds[index]) if index < len(thresholds) else "")
         lines.append(f"| {escape(name)} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -94,7 +97,7 @@ def _data(dataset: dict[str, Any]) -> list[str]:
     lines = ["## Data", "", f"- dataset: {escape(dataset.get('path', '?'))} ({escape(dataset.get('layout', '?'))})"]
     examples = dataset.get("examples") or {}
     for split, files in (dataset.get("files") or {}).items():
-        lines.append(f"- {escape(split)}: {examples.get(split, '?')} examples from {files} audio files")
+        lines.append(f"- {escape(split)}: {escape(examples.get(split, '?'))} examples from {escape(files)} audio files")
     return [*lines, ""]
 
 
@@ -103,8 +106,8 @@ def _options(info: dict[str, Any], config: dict[str, Any] | None) -> list[str]:
     lines = [
         "## Training",
         "",
-        f"- stopped: {escape(training.get('stopped', '?'))}, best epoch {training.get('best_epoch', '?')} of "
-        f"{training.get('epochs_run', '?')}",
+        f"- stopped: {escape(training.get('stopped', '?'))}, best epoch {escape(training.get('best_epoch', '?'))} of "
+        f"{escape(training.get('epochs_run', '?'))}",
     ]
     if info.get("finetune"):
         kept = "fine-tuned network" if info["finetune"].get("kept") == "finetuned" else "frozen head"
