@@ -7,7 +7,9 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
+from rich.text import Text
 
 from audioclas.cli import COMMANDS
 from audioclas.cli.console import per_class_table, print_json
@@ -15,7 +17,7 @@ from audioclas.cli.console import per_class_table, print_json
 EXAMPLES = """
 examples:
   audioclas models list               every saved model with its classes and test score
-  audioclas models show birds         classes, window settings, backbone, training and per-class metrics
+  audioclas models show birds         the model card (its README.md) and per-class metrics
   audioclas models show birds --json  the whole model.json and metrics.json
   audioclas models delete birds --yes
 """
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="every saved model")
     listing.add_argument("--json", action="store_true", help="as JSON")
-    show = actions.add_parser("show", help="details of one model")
+    show = actions.add_parser("show", help="the model card and per-class metrics of one model")
     show.add_argument("name", metavar="NAME", help="model name, or a folder's path (./dir)")
     show.add_argument("--json", action="store_true", help="model.json and metrics.json as one JSON object")
     delete = actions.add_parser("delete", help="delete a model")
@@ -90,7 +92,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from audioclas.training.store import headline_text, load_model, model_ref
+    from audioclas.training.store import load_model, model_ref, read_card
 
     model = load_model(model_ref(args.name))
     metrics_file = model.path / "metrics.json"
@@ -98,44 +100,9 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**model.info, "path": str(model.path), "metrics": metrics})
         return 0
-    info = model.info
     out = Console(highlight=False)
-    training = info.get("training", {})
-    hop = f", hop {model.hop:g} s" if model.hop else ""
-    backbone = info["backbone"]
-    rows = [
-        ("name", model.name),
-        ("path", str(model.path)),
-        ("created", info.get("created", "")),
-        ("task", "multi-label (sigmoid, tuned thresholds)" if model.multilabel else "single-label (softmax)"),
-        ("classes", ", ".join(model.classes)),
-        ("head", f"{info['head']['type']} (hidden {info['head']['hidden']}, dropout {info['head']['dropout']})"),
-        ("windows", f"{model.window:g} s{hop}, short clips padded by {model.pad}"),
-        (
-            "backbone",
-            f"{backbone['name']}{' fine-tuned' if model.finetuned else ''}, sha256 {backbone['sha256']}"
-            + (f" (from the pretrained {model.pretrained_sha256})" if model.finetuned else ""),
-        ),
-        (
-            "training",
-            f"{training.get('stopped', '')}, best epoch {training.get('best_epoch', '')} of "
-            f"{training.get('epochs_run', '')}",
-        ),
-        ("dataset", f"{info['dataset']['path']} ({info['dataset']['layout']})"),
-        ("score", headline_text(info.get("metrics", {}))),
-    ]
-    if info.get("finetune"):  # which network was kept, and whether a validation split chose it
-        rows.append(
-            (
-                "fine-tuning",
-                f"kept the {'fine-tuned network' if info['finetune']['kept'] == 'finetuned' else 'frozen head'}"
-                f": {info['finetune']['selection']}",
-            )
-        )
-    summary = Table(show_header=False, box=None)
-    for key, value in rows:
-        summary.add_row(f"[bold]{key}[/]", value)
-    out.print(summary)
+    out.print(Markdown(read_card(model.path)))  # the card (README.md, or built now for an older model)
+    out.print(Text.assemble(("path", "bold"), f" {model.path}"), soft_wrap=True)
     for split, values in metrics.items():
         out.print(per_class_table(values.get("per_class", []), f"{split} per class"))
     return 0

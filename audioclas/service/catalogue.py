@@ -9,6 +9,7 @@ only translate HTTP to these calls and back.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,15 @@ from audioclas.service.errors import ModelBusy, PretrainedModel
 from audioclas.service.jobs import JobStore
 from audioclas.service.predictor import AUDIOSET, Predictor
 from audioclas.service.schemas import ModelInfo
-from audioclas.training.store import ModelError, ModelNotFound, delete_model, list_models, read_info, resolve_model
+from audioclas.training.store import (
+    ModelError,
+    ModelNotFound,
+    delete_model,
+    list_models,
+    read_card,
+    read_info,
+    resolve_model,
+)
 from audioclas.weights import WEIGHTS_SHA256
 
 AUDIOSET_METRICS = {"mAP": 0.432, "evaluated_on": "AudioSet evaluation set (published with the checkpoint)"}
@@ -53,8 +62,13 @@ class Catalogue:
         return models
 
     def describe(self, name: str) -> ModelInfo:
-        """The model ``name``; raises ``ModelNotFound``."""
-        return self._audioset() if name == AUDIOSET else self._custom(name)
+        """The model ``name``, with its card if it is a trained one; raises ``ModelNotFound``."""
+        if name == AUDIOSET:
+            return self._audioset()
+        model = self._custom(name)
+        with contextlib.suppress(ModelError):  # a model.json that cannot be read: its problem says why
+            model.card = read_card(_folder(name))
+        return model
 
     def require(self, name: str) -> None:
         """Raise ``ModelNotFound`` unless ``name`` is a model (before reading a large request for it)."""

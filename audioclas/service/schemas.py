@@ -62,6 +62,9 @@ class ModelInfo(BaseModel):
     metrics: dict[str, Any] = Field(description="AudioSet: the published evaluation; custom: validation/test metrics")
     metadata: dict[str, Any]
     problem: str | None = Field(None, description="why a saved model cannot be used")
+    card: str | None = Field(
+        None, description="a trained model's card (its README.md, Markdown): only when one model is described"
+    )
 
 
 class ModelList(BaseModel):

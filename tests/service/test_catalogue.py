@@ -65,7 +65,9 @@ def test_listing_describes_models_without_reading_their_weights(api: httpx.Clien
     for damaged, intact in (("bad-head", "frozen"), ("bad-backbone", "tuned")):
         assert listed[intact]["classes"] == ["one", "zero"] and listed[intact]["problem"] is None
         assert {**listed[damaged], "name": intact} == listed[intact]  # garbage weights: described as before
-        assert api.get(f"/v2/models/{damaged}/").json() == listed[damaged]
+        described = api.get(f"/v2/models/{damaged}/").json()
+        assert described["card"].startswith(f"# cat\\-{intact}\n")  # one model described: with its card
+        assert {**described, "card": None} == listed[damaged]
     assert listed["tuned"]["metadata"]["backbone"]["finetuned"] is True
     assert listed["frozen"]["metadata"]["backbone"]["finetuned"] is False
     absent = listed["no-head"]  # an absent file is seen without opening anything, and said

@@ -85,6 +85,7 @@ def test_train_predict_retrain_delete(api: httpx.Client, data_root: Path, shared
     model = api.get("/v2/models/digits/").json()
     assert (model["kind"], model["classes"]) == ("custom", ["one", "zero"])
     assert model["metadata"]["training"]["epochs_run"] == 30
+    assert model["card"].startswith("# digits\n") and "| one | 6 |" in model["card"]  # written by the job
     assert "digits" in [m["name"] for m in api.get("/v2/models/").json()["models"]]
     recordings = shared_dir / "datasets" / "fsdd" / "recordings"
     # Files it was trained on: six clips a class fit the head, but are too few to judge it on new speech.

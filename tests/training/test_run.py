@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_train_saves_a_complete_model(trained) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [
             "model.json",
+            "README.md",
             "head.safetensors",
             "config.json",
             "metrics.json",
@@ -558,7 +560,8 @@ def test_models_list_show_delete(trained, capsys: pytest.CaptureFixture) -> None
     assert listed["digits"]["classes"] == 3 and listed["digits"]["score"].startswith("test accuracy")
     assert run_cli(models_cli, ["models", "show", "digits"]) == 0
     shown = capsys.readouterr().out
-    assert "zero, one, two" in shown and "0.3 s, hop 0.1 s" in shown and WEIGHTS_SHA256 in shown
+    assert "0.3 s windows, hop 0.1 s" in shown and WEIGHTS_SHA256 in shown  # the model card
+    assert all(re.search(rf"^\s*{name}\s+\d", shown, re.M) for name in ("zero", "one", "two"))  # its classes table
     shutil.copytree(models_dir() / "digits", models_dir() / "doomed")
     assert run_cli(models_cli, ["models", "delete", "doomed", "--yes"]) == 0
     assert not (models_dir() / "doomed").exists()

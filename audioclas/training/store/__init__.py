@@ -5,6 +5,7 @@ A model folder holds:
 | file | what |
 |---|---|
 | ``model.json`` | classes, task (single/multi-label), head spec, window settings, backbone identity and sha256 (and the pretrained network's), per-class thresholds (multi-label), dataset summary, training summary, headline metrics; after ``--finetune``, the frozen head's and the fine-tuned network's metrics (``metrics.frozen``, ``metrics.finetuned``) and which was kept and why (``finetune``) |
+| ``README.md`` | the model card (Markdown, built from ``model.json`` and ``config.json`` by ``card``): task, classes with examples per split, data, training options, metrics, backbone and licence, intended use and limits; ``read_card`` builds it on the fly for a folder without one |
 | ``head.safetensors`` | the head's weights (including the input standardisation) |
 | ``backbone.safetensors`` | only after ``--finetune``: the fine-tuned EfficientAT weights |
 | ``classes.txt``, ``info.txt`` | class names (line N is class N) and the dataset's ``info.txt`` |
@@ -36,9 +37,10 @@ For a fine-tuned model (``model.finetuned``) the embeddings must come from ``mod
 than the pretrained network; it checks the weights against ``backbone_sha256``.
 
 Modules: ``names`` (where models live, the name rule, lookups), ``folder`` (one model folder: the format, read
-and written), ``collection`` (saving into the models folder atomically, listing, deleting).
+and written), ``card`` (the model card), ``collection`` (saving into the models folder atomically, listing, deleting).
 """
 
+from audioclas.training.store.card import CARD_FILE, model_card, read_card
 from audioclas.training.store.collection import ModelSummary, delete_model, headline_text, list_models, save_model
 from audioclas.training.store.folder import (
     BACKBONE_NAME,
@@ -67,6 +69,7 @@ from audioclas.training.store.names import (
 
 __all__ = [
     "BACKBONE_NAME",
+    "CARD_FILE",
     "MODEL_FORMAT",
     "MODEL_VERSION",
     "NAME_PATTERN",
@@ -81,11 +84,13 @@ __all__ = [
     "headline_text",
     "list_models",
     "load_model",
+    "model_card",
     "model_folder",
     "model_info",
     "model_path",
     "model_ref",
     "models_dir",
+    "read_card",
     "read_info",
     "resolve_model",
     "save_model",

@@ -141,7 +141,13 @@ def model_info(
             "file": "backbone.safetensors" if backbone is not None else None,
         },
         "thresholds": thresholds.tolist() if thresholds is not None else None,
-        "dataset": {"path": str(dataset.root), "layout": dataset.layout, "counts": dataset.counts()},
+        "dataset": {
+            "path": str(dataset.root),
+            "layout": dataset.layout,
+            "counts": dataset.counts(),
+            "examples": {split: len(items) for split, items in dataset.splits.items()},
+            "files": {split: len({example.recording for example in items}) for split, items in dataset.splits.items()},
+        },
         "training": {
             "stopped": result.stopped,
             "best_epoch": result.best_epoch,
@@ -169,6 +175,7 @@ def write_model_folder(
     from safetensors.torch import save  # to bytes: safetensors' own file writing hides a full disk in its error
 
     from audioclas.training.metrics import write_confusion
+    from audioclas.training.store.card import CARD_FILE, model_card
 
     for file, module in (("head.safetensors", head), ("backbone.safetensors", backbone)):
         if module is not None:
@@ -177,6 +184,7 @@ def write_model_folder(
     write_json(folder / "config.json", config.to_dict())
     write_json(folder / "metrics.json", metrics)
     write_json(folder / "history.json", history)
+    (folder / CARD_FILE).write_text(model_card(info, config.to_dict()), "utf-8")
     (folder / "classes.txt").write_text("\n".join(dataset.classes) + "\n", "utf-8")
     if dataset.info:
         (folder / "info.txt").write_text(dataset.info + "\n", "utf-8")
