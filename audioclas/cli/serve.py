@@ -80,7 +80,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     bounds = parser.add_argument_group("bounds")
     bounds.add_argument(
-        "--max-upload-mb", type=float, default=100, help="one predict request's files together (default 100)"
+        "--max-upload-mb",
+        type=float,
+        default=100,
+        help="one predict request's files together, or one uploaded dataset archive (default 100)",
     )
     bounds.add_argument("--max-files", type=int, default=20, help="files and URLs in one predict request (default 20)")
     bounds.add_argument("--max-audio-seconds", type=float, default=600, help="decoded audio per input (default 600)")

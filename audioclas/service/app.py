@@ -26,7 +26,7 @@ from audioclas.service.context import Service
 from audioclas.service.docs import add_docs
 from audioclas.service.errors import RequestError, http_status
 from audioclas.service.guards import RequestGuard
-from audioclas.service.routes import health, models, train, web
+from audioclas.service.routes import datasets, health, models, train, web
 from audioclas.service.settings import ServiceSettings
 
 log = logging.getLogger("audioclas.service")
@@ -112,7 +112,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(500, f"internal error ({type(error).__name__}); the server log has the details")
 
-    for module in (models, train, health, web):
+    for module in (models, train, datasets, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     add_docs(app)
