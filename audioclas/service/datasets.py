@@ -91,9 +91,12 @@ def list_datasets(settings: ServiceSettings) -> list[dict[str, Any]]:
     return found
 
 
-def delete_dataset(settings: ServiceSettings, name: str) -> None:
-    """Remove dataset ``name``: renamed out of sight first, so that it is never listed half deleted."""
+def delete_dataset(settings: ServiceSettings, name: str, in_use: list[str]) -> None:
+    """Remove dataset ``name`` unless one of the ``in_use`` paths (queued and running jobs' datasets) lies in it (409):
+    renamed out of sight first, so that it is never listed half deleted."""
     folder = dataset_folder(settings, name)
+    if any(Path(path).is_relative_to(folder) for path in in_use):
+        raise RequestError(409, f"a queued or running training job uses dataset {name!r}: delete it once the job ends")
     doomed = Path(tempfile.mkdtemp(prefix=".deleting-", dir=folder.parent))
     os.rename(folder, doomed / "dataset")
     shutil.rmtree(doomed, ignore_errors=True)

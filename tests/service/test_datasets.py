@@ -106,6 +106,8 @@ def test_upload_list_train_delete(api: httpx.Client, root: Path, digits: Path) -
     started = api.post("/v2/models/audioset/train/", json=body)
     assert started.status_code == 202, started.text
     job = started.json()
+    busy = api.delete(f"{DATASETS}digits")  # the job has not finished yet: its worker is still importing torch
+    assert busy.status_code == 409 and "training job uses dataset 'digits'" in busy.json()["error"], busy.text
 
     def finished() -> dict | None:
         current = api.get(f"/v2/models/audioset/train/{job['id']}").json()

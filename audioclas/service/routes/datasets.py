@@ -92,5 +92,6 @@ def datasets(svc: Service = Depends(service)) -> DatasetList:
     summary="Delete an uploaded dataset (models trained on it stay)",
 )
 def remove_dataset(name: str, svc: Service = Depends(service)) -> DeletedDataset:
-    delete_dataset(svc.settings, name)
+    in_use = [job.dataset for job in svc.store.with_status("queued", "running")]
+    delete_dataset(svc.settings, name, in_use)
     return DeletedDataset(name=name, deleted=True)
