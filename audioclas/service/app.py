@@ -34,8 +34,9 @@ log = logging.getLogger("audioclas.service")
 DESCRIPTION = """Tag audio with the 527 AudioSet classes or your own trained classifiers, and train new ones.
 
 The layout follows DEEPaaS v2: `/v2/models/` lists the models, `/v2/models/{name}/predict/` tags uploaded
-files, archives or URLs, `/v2/models/{name}/train/` starts and follows training jobs. Routes that train,
-cancel or delete need `Authorization: Bearer TOKEN` when the server was started with a token.
+files, archives or URLs, `/v2/models/{name}/train/` starts and follows training jobs; `/v2/datasets/` takes
+datasets uploaded as archives (into the server's data root) to train on. Routes that upload, train, cancel or
+delete need `Authorization: Bearer TOKEN` when the server was started with a token.
 """
 
 

@@ -24,6 +24,32 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422)
 }
 
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the dataset as a zip or tar archive (tar.gz/bz2/xz too); any field name",
+                        },
+                        "name": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                            "description": "the dataset's name (default: a timestamp and a random suffix)",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
 
 class DatasetInfo(BaseModel):
     name: str
@@ -52,6 +78,7 @@ class DeletedDataset(BaseModel):
     response_model=DatasetInfo,
     responses=ERRORS,
     dependencies=[Depends(require_token)],
+    openapi_extra=UPLOAD_BODY,
     summary="Upload a dataset: a zip or tar archive (optionally compressed) in any dataset layout",
 )
 async def upload_dataset(request: Request, svc: Service = Depends(service)) -> Any:
