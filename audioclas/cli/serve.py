@@ -19,10 +19,12 @@ examples:
 
 security: URL inputs may reach public addresses only (not loopback, private or link-local ones) unless
 --allow-private-urls; every upload, download, archive, request body and audio duration is bounded (see the
-options). Without --token or $AUDIOCLAS_TOKEN, anyone who reaches the server may train and delete models and
-read the training history. Listening beyond loopback, the server trains only on datasets below --data-root
-(without one, training is off unless --allow-any-dataset). Requests must name the server by an IP address,
-a loopback name, the --host name or an --allowed-hosts name (this stops DNS-rebinding web pages).
+options). Without --token or $AUDIOCLAS_TOKEN, anyone who reaches the server may train and delete models,
+upload and delete datasets, and read the training history. Listening beyond loopback, the server trains only
+on datasets below --data-root (without one, training is off unless --allow-any-dataset). Uploaded datasets go
+to the first --data-root's uploads/ folder (a server without --data-root takes none). Requests must name the
+server by an IP address, a loopback name, the --host name or an --allowed-hosts name (this stops DNS-rebinding
+web pages).
 """
 
 
@@ -63,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         metavar="DIR",
         help="train only on datasets below DIR, every file resolved through links (repeatable; "
-        "default: any path when listening on loopback, training off beyond it)",
+        "default: any path when listening on loopback, training off beyond it); uploaded datasets go to the "
+        "first DIR's uploads/ folder",
     )
     access.add_argument(
         "--allow-any-dataset",
@@ -80,7 +83,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     bounds = parser.add_argument_group("bounds")
     bounds.add_argument(
-        "--max-upload-mb", type=float, default=100, help="one predict request's files together (default 100)"
+        "--max-upload-mb",
+        type=float,
+        default=100,
+        help="one predict request's files together, or one uploaded dataset archive (default 100)",
     )
     bounds.add_argument("--max-files", type=int, default=20, help="files and URLs in one predict request (default 20)")
     bounds.add_argument("--max-audio-seconds", type=float, default=600, help="decoded audio per input (default 600)")

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 from audioclas.errors import InputError, InputTooLarge
-from audioclas.inputs.rules import is_audio_name, is_hidden, open_input_file, unsafe_relative_path
+from audioclas.inputs.rules import is_hidden, open_input_file, unsafe_relative_path
 from audioclas.inputs.tarheaders import BoundedTarFile, TarHeaderError, TarHeadersTooLarge
 from audioclas.inputs.types import AudioSource, InputLimits, MiB, Workspace
 
@@ -62,6 +62,18 @@ def expand_file(path: Path, name: str, workspace: Workspace) -> Iterator[AudioSo
         yield AudioSource(name, path=path)
 
 
+def expand_archive(path: Path, name: str, workspace: Workspace) -> Iterator[AudioSource | InputError]:
+    """The members of a zip or tar archive (tar also gz, bz2 or xz compressed) that ``workspace`` wants; an
+    ``InputError`` for any other file. Used for whole datasets (``inputs.trees``)."""
+    kind = _archive_kind(path, name)
+    if kind == "zip":
+        yield from _expand_zip(path, name, workspace)
+    elif kind == "tar" or (kind is not None and _is_tar(path, name, kind)):
+        yield from _expand_tar(path, name, kind, workspace)
+    else:
+        raise InputError(name, "is not a zip or tar archive")
+
+
 def _expand_zip(path: Path, name: str, workspace: Workspace) -> Iterator[AudioSource | InputError]:
     limit = workspace.limits.max_archive_members
     with open_input_file(path, name) as file:
@@ -78,7 +90,7 @@ def _expand_zip(path: Path, name: str, workspace: Workspace) -> Iterator[AudioSo
                     raise InputTooLarge(name, f"archive has {len(members)} members, more than the limit of {limit}")
                 for info in members:
                     member_name = f"{name}!{info.filename}"
-                    if info.is_dir() or not is_audio_name(info.filename) or is_hidden(info.filename):
+                    if info.is_dir() or not workspace.wants(info.filename) or is_hidden(info.filename):
                         continue
                     if member_problem := _zip_member_problem(info):
                         yield InputError(member_name, member_problem)
@@ -87,7 +99,11 @@ def _expand_zip(path: Path, name: str, workspace: Workspace) -> Iterator[AudioSo
                     try:
                         with archive.open(info) as member:
                             source = _extract(
-                                budget.metered(member, member_name), info.file_size, member_name, workspace
+                                budget.metered(member, member_name),
+                                info.file_size,
+                                member_name,
+                                workspace,
+                                info.filename,
                             )
                     except InputError as error:
                         if budget.exhausted:
@@ -114,7 +130,7 @@ def _expand_tar(path: Path, name: str, kind: str, workspace: Workspace) -> Itera
                 if count > limit:
                     raise InputTooLarge(name, f"archive has more than {limit} members; the rest were skipped")
                 member_name = f"{name}!{info.name}"
-                if info.isdir() or not is_audio_name(info.name) or is_hidden(info.name):
+                if info.isdir() or not workspace.wants(info.name) or is_hidden(info.name):
                     continue
                 if problem := _tar_member_problem(info):
                     yield InputError(member_name, problem)
@@ -123,7 +139,7 @@ def _expand_tar(path: Path, name: str, kind: str, workspace: Workspace) -> Itera
                 member = archive.extractfile(info)
                 assert member is not None  # tarfile gives a file for every regular member, and only those get here
                 try:
-                    source = _extract(member, info.size, member_name, workspace)
+                    source = _extract(member, info.size, member_name, workspace, info.name)
                 except InputError as error:
                     if budget.exhausted:
                         raise
@@ -153,12 +169,14 @@ class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def _extract(member: _Readable, declared_size: int | None, name: str, workspace: Workspace) -> AudioSource:
+def _extract(
+    member: _Readable, declared_size: int | None, name: str, workspace: Workspace, member_path: str = ""
+) -> AudioSource:
     """Copy one member into the temporary folder, counting the bytes actually written, not trusting headers."""
     limit = workspace.limits.max_member_bytes
     if declared_size is not None and declared_size > limit:
         raise InputTooLarge(name, f"member is {declared_size} bytes, more than the limit of {limit}")
-    target, written = workspace.new_path(), 0
+    target, written = workspace.new_path(member_path, name), 0
     try:
         with open(target, "wb") as out:
             while block := member.read(COPY_BLOCK):

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 import numpy.typing as npt
 
 from audioclas.errors import InputError, printable
+from audioclas.inputs.rules import is_audio_name
 
 MiB = 2**20
 GiB = 2**30
@@ -121,7 +122,12 @@ class Workspace:
         self.folder, self.limits = folder, limits
         self.file_count = 0
 
-    def new_path(self) -> Path:
-        """A fresh file in the temporary folder, named by a counter: no name from the input ever becomes a path."""
+    def wants(self, member: str) -> bool:
+        """Whether an archive member named ``member`` is extracted (here: audio names; ``trees``: every file)."""
+        return is_audio_name(member)
+
+    def new_path(self, member: str = "", name: str = "") -> Path:
+        """A fresh file in the temporary folder, named by a counter: no name from the input ever becomes a path
+        (``member``, the member's path in its archive, and ``name``, as errors show it, are not used here)."""
         self.file_count += 1
         return self.folder / f"{self.file_count:06d}"

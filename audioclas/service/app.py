@@ -26,7 +26,7 @@ from audioclas.service.context import Service
 from audioclas.service.docs import add_docs
 from audioclas.service.errors import RequestError, http_status
 from audioclas.service.guards import RequestGuard
-from audioclas.service.routes import health, models, train, web
+from audioclas.service.routes import datasets, health, models, train, web
 from audioclas.service.settings import ServiceSettings
 
 log = logging.getLogger("audioclas.service")
@@ -34,8 +34,9 @@ log = logging.getLogger("audioclas.service")
 DESCRIPTION = """Tag audio with the 527 AudioSet classes or your own trained classifiers, and train new ones.
 
 The layout follows DEEPaaS v2: `/v2/models/` lists the models, `/v2/models/{name}/predict/` tags uploaded
-files, archives or URLs, `/v2/models/{name}/train/` starts and follows training jobs. Routes that train,
-cancel or delete need `Authorization: Bearer TOKEN` when the server was started with a token.
+files, archives or URLs, `/v2/models/{name}/train/` starts and follows training jobs; `/v2/datasets/` takes
+datasets uploaded as archives (into the server's data root) to train on. Routes that upload, train, cancel or
+delete need `Authorization: Bearer TOKEN` when the server was started with a token.
 """
 
 
@@ -112,7 +113,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(500, f"internal error ({type(error).__name__}); the server log has the details")
 
-    for module in (models, train, health, web):
+    for module in (models, train, datasets, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     add_docs(app)

@@ -41,7 +41,7 @@ class ServiceSettings:
     token: str | None = None  # bearer token required by the train, cancel and delete routes; None: open
     cors_origins: tuple[str, ...] = ()  # origins allowed to call the API from a browser ("*" for any)
     allow_private_urls: bool = False  # let URL inputs reach loopback, private, link-local and reserved addresses
-    max_upload_bytes: int = 100 * MiB  # one predict request's body (all its files together)
+    max_upload_bytes: int = 100 * MiB  # one predict request's body (all its files together), or one dataset archive
     max_files: int = 20  # files in one predict request
     max_audio_seconds: float = 600.0  # decoded audio per input (a file, an archive member or a URL)
     max_archive_members: int = 100  # entries in one uploaded or downloaded archive

@@ -95,6 +95,8 @@ def test_health_docs_and_page(api: httpx.Client) -> None:
         "/v2/models/{name}/predict/",
         "/v2/models/{name}/train/",
         "/v2/models/{name}/train/{job_id}",
+        "/v2/datasets/",
+        "/v2/datasets/{name}",
         "/health",
     ):
         assert path in schema["paths"], path

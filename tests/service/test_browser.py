@@ -24,12 +24,13 @@ CLIPS = {"456440__inspectorj__bird-whistling-robin-single-13.ogg": "Bird", "metr
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory):
+def page(tmp_path_factory: pytest.TempPathFactory, data_root: Path):
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    with Server(tmp_path_factory.mktemp("browser") / "home") as server, sync_playwright() as playwright:
+    home = tmp_path_factory.mktemp("browser") / "home"
+    with Server(home, "--data-root", str(data_root)) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         errors: list[str] = []
@@ -211,15 +212,50 @@ def test_file_names_are_shown_as_text_never_as_markup(page, audio_dir: Path, tmp
         page.wait_for_function("document.querySelector('.result .player').readyState >= 1", timeout=30_000)
 
 
-def test_the_model_list_and_the_training_view(page) -> None:
+def test_the_model_list_and_the_training_view(page, data_root: Path) -> None:
     assert page.inner_text("#model option:first-child").startswith("AudioSet (527 classes)")
     page.click("#nav-train")
     page.wait_for_selector("#train-form", state="visible")
     assert page.is_hidden("#view-tag")
-    page.fill("#dataset", "/no/such/dataset")
+    page.fill("#dataset", str(data_root / "no-such-dataset"))
     page.click("text=Start training")
     page.wait_for_function("document.querySelector('#train-status').textContent.startsWith('Not started')")
     assert "does not exist" in page.inner_text("#train-status")
+    page.click("#nav-tag")
+
+
+def test_a_dataset_is_uploaded_used_and_deleted(page, data_root: Path, tmp_path: Path) -> None:
+    """The training view uploads a zip of real FSDD clips, lists it, fills the dataset path from it, deletes it;
+    an archive that is not a dataset is refused with the server's reason."""
+    archive, notes = tmp_path / "digits.zip", tmp_path / "notes.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        for path in sorted((data_root / "digits").rglob("*.wav")):
+            packed.write(path, path.relative_to(data_root).as_posix())
+    with zipfile.ZipFile(notes, "w") as packed:
+        packed.writestr("notes.txt", "not a dataset")
+    status = "document.querySelector('#datasets-status').textContent"
+    page.click("#nav-train")
+    page.wait_for_selector("#dataset-form", state="visible")
+    page.set_input_files("#dataset-file", str(archive))
+    page.fill("#dataset-name", "web-digits")
+    page.click("#dataset-form button")
+    page.wait_for_function(f"{status}.startsWith('Uploaded')", timeout=60_000)
+    path = str(data_root / "uploads" / "web-digits" / "files" / "digits")
+    assert page.input_value("#dataset") == path and "12 files, 2 classes" in page.inner_text("#datasets-status")
+    assert page.inner_text("#datasets tbody tr td:first-child") == "web-digits"
+    page.fill("#dataset", "")
+    page.click("[aria-label='Train on web-digits']")
+    assert page.input_value("#dataset") == path
+
+    page.set_input_files("#dataset-file", str(notes))
+    page.click("#dataset-form button")
+    page.wait_for_function(f"{status}.startsWith('Not uploaded')", timeout=60_000)
+    assert "not a valid dataset" in page.inner_text("#datasets-status")
+    assert page.locator("#datasets tbody tr").count() == 1
+
+    page.click("[aria-label='Delete web-digits']")
+    page.wait_for_function(f"{status}.startsWith('Deleted')")
+    assert page.locator("#datasets tbody tr").count() == 0 and not (data_root / "uploads" / "web-digits").exists()
     page.click("#nav-tag")
 
 

@@ -17,7 +17,7 @@ function showView() {
     if (name === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (view === "train") loadHistory();
+  if (view === "train") { loadHistory(); loadDatasets(); }
 }
 
 function setStatus(element, text, isError = false) {
@@ -438,6 +438,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#token").value = sessionStorage.getItem("audioclas-token") || "";
   $("#train-form").addEventListener("submit", startTraining);
   $("#token").addEventListener("change", loadHistory); // the history needs the token when the server has one
+  $("#token").addEventListener("change", loadDatasets);
+  $("#dataset-form").addEventListener("submit", uploadDataset);
   $("#cancel").addEventListener("click", cancelJob);
   setUpInput();
   setUpTagging();
