@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 CLIP   ?= $(SHARED)/audio/456440__inspectorj__bird-whistling-robin-single-13.ogg
 export AUDIOCLAS_SHARED = $(SHARED)
 
-.PHONY: setup demo test test-fast lint browser bench clean
+.PHONY: setup demo test test-fast lint browser bench image-test clean
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,11 @@ browser:
 bench: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/predict_speed.py
+
+# Builds the Dockerfile with podman (no Docker engine) on a debootstrap'd Debian base and runs the image's CLI and
+# server from its mounted file system: needs root, podman, debootstrap and the internet (scripts/image-test.sh).
+image-test:
+	SHARED=$(SHARED) scripts/image-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
