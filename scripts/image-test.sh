@@ -57,9 +57,9 @@ cleanup() {
     rm -rf "$context"
 }
 trap cleanup EXIT
-# The build context: the committed and working-tree files (what .dockerignore lets through), plus the weights.
-git -C "$(dirname "$0")/.." ls-files -z --cached --others --exclude-standard |
-    (cd "$(dirname "$0")/.." && xargs -0 cp --parents -t "$context" 2>/dev/null || true)
+# The build context: the working tree's files that git knows or would add (deleted ones skipped), plus the weights.
+(cd "$(dirname "$0")/.." && git ls-files -z --cached --others --exclude-standard |
+    tar --null --files-from - --ignore-failed-read -cf - 2>/dev/null) | tar -C "$context" -xf -
 mkdir -p "$context/.image-weights"
 cp "$SHARED/weights/efficientat/mn04_as_mAP_432.pt" "$context/.image-weights/"
 "${PODMAN[@]}" build --isolation chroot --format docker --volume "$CA:$CA:ro" \
@@ -84,21 +84,20 @@ mount -t proc proc "$root/proc"
 proc=$root/proc
 cp "$CLIP" "$root/tmp/clip.ogg"
 chown -R 10001:10001 "$root/var/lib/audioclas" "$root/var/cache/audioclas" "$root/tmp/clip.ogg"
-# What the image's ENV sets, for commands run with chroot (which does not read the image's config).
-in_image() {
-    chroot --userspec=10001:10001 "$root" /usr/bin/env -i PATH=/opt/audioclas/bin:/usr/bin:/bin \
-        HOME=/var/lib/audioclas AUDIOCLAS_HOME=/var/lib/audioclas AUDIOCLAS_CACHE=/var/cache/audioclas \
-        AUDIOCLAS_WEIGHTS=/opt/audioclas-weights/mn04_as_mAP_432.pt "$@"
-}
+# What the image's ENV sets, for commands run with chroot (which does not read the image's config). An array, not
+# a function: a backgrounded function is a subshell, and killing it would leave the server running.
+in_image=(chroot --userspec=10001:10001 "$root" /usr/bin/env -i PATH=/opt/audioclas/bin:/usr/bin:/bin
+    HOME=/var/lib/audioclas AUDIOCLAS_HOME=/var/lib/audioclas AUDIOCLAS_CACHE=/var/cache/audioclas
+    AUDIOCLAS_WEIGHTS=/opt/audioclas-weights/mn04_as_mAP_432.pt)
 took
 
 step "predict: audioclas predict on a real clip, as the image's user"
-in_image audioclas predict /tmp/clip.ogg | tee "$CACHE/predict.txt"
+"${in_image[@]}" audioclas predict /tmp/clip.ogg | tee "$CACHE/predict.txt"
 grep -qi bird "$CACHE/predict.txt" || { echo "image-test: no bird in the robin clip's tags" >&2; exit 1; }
 took
 
 step "serve: audioclas serve on loopback, /health and a predict"
-in_image audioclas serve --host 127.0.0.1 --port "$PORT" >"$CACHE/serve.log" 2>&1 &
+"${in_image[@]}" audioclas serve --host 127.0.0.1 --port "$PORT" >"$CACHE/serve.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 120); do
     curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
@@ -111,9 +110,9 @@ curl -fsS -F "files=@$CLIP" "http://127.0.0.1:$PORT/v2/models/audioset/predict/"
 echo
 grep -qi bird "$CACHE/predict.json" || { echo "image-test: no bird in the served tags" >&2; exit 1; }
 # The image's own health check, run as Docker would run it.
-in_image python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=8)"
+"${in_image[@]}" python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=8)"
 kill "$server_pid"
-wait "$server_pid" || true
+wait "$server_pid" || true  # chroot and env exec: this is the server itself, stopped by SIGTERM
 server_pid=
 took
 
