@@ -56,6 +56,11 @@ class InputTooLarge(InputError):
     """The input passes a bound: its size, its length, or how many files or members it holds."""
 
 
+class BytesOverLimit(InputTooLarge):
+    """An archive member, or all that an archive expands to, passes its bound in bytes (``InputLimits``), so that a
+    caller that lowered that bound to the room it has can tell running out of room from the other refusals."""
+
+
 class UnsupportedInput(InputError):
     """The input is not audio we can decode: an unknown format, no audio stream, a playlist."""
 

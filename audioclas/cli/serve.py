@@ -94,6 +94,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bounds.add_argument("--max-archive-mb", type=float, default=1024, help="extracted from one archive (default 1024)")
     bounds.add_argument("--max-download-mb", type=float, default=100, help="one URL download (default 100)")
     bounds.add_argument(
+        "--max-datasets", type=int, default=20, help="uploaded datasets kept at once; more are refused (default 20)"
+    )
+    bounds.add_argument(
+        "--max-datasets-mb",
+        type=float,
+        default=10240,
+        help="all uploaded datasets together; an archive that does not fit is stopped and refused (default 10240)",
+    )
+    bounds.add_argument(
         "--url-timeout", type=float, default=15, help="seconds to connect and between reads (default 15)"
     )
     bounds.add_argument(
@@ -130,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         "--max-archive-members": args.max_archive_members,
         "--max-archive-mb": args.max_archive_mb,
         "--max-download-mb": args.max_download_mb,
+        "--max-datasets": args.max_datasets,
+        "--max-datasets-mb": args.max_datasets_mb,
         "--url-timeout": args.url_timeout,
         "--max-jobs": args.max_jobs,
         "--inference-slots": args.inference_slots,
@@ -158,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
         max_archive_members=args.max_archive_members,
         max_archive_bytes=int(args.max_archive_mb * mib),
         max_download_bytes=int(args.max_download_mb * mib),
+        max_datasets=args.max_datasets,
+        max_datasets_bytes=int(args.max_datasets_mb * mib),
         url_timeout=args.url_timeout,
         max_jobs=args.max_jobs,
         inference_slots=args.inference_slots,

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
-from audioclas.errors import InputError, InputTooLarge
+from audioclas.errors import BytesOverLimit, InputError, InputTooLarge
 from audioclas.inputs.rules import is_hidden, open_input_file, unsafe_relative_path
 from audioclas.inputs.tarheaders import BoundedTarFile, TarHeaderError, TarHeadersTooLarge
 from audioclas.inputs.types import AudioSource, InputLimits, MiB, Workspace
@@ -175,14 +175,14 @@ def _extract(
     """Copy one member into the temporary folder, counting the bytes actually written, not trusting headers."""
     limit = workspace.limits.max_member_bytes
     if declared_size is not None and declared_size > limit:
-        raise InputTooLarge(name, f"member is {declared_size} bytes, more than the limit of {limit}")
+        raise BytesOverLimit(name, f"member is {declared_size} bytes, more than the limit of {limit}")
     target, written = workspace.new_path(member_path, name), 0
     try:
         with open(target, "wb") as out:
             while block := member.read(COPY_BLOCK):
                 written += len(block)
                 if written > limit:
-                    raise InputTooLarge(name, f"member is larger than the limit of {limit} bytes")
+                    raise BytesOverLimit(name, f"member is larger than the limit of {limit} bytes")
                 out.write(block)
     except BaseException:
         target.unlink(missing_ok=True)
@@ -205,14 +205,14 @@ class _Budget:
         self.produced += count
         limits = self.limits
         if self.produced > limits.max_archive_bytes:
-            problem = f"archive expands to more than {limits.max_archive_bytes} bytes; stopped here"
-        elif self.produced > max(limits.ratio_check_bytes, limits.max_compression_ratio * self.archive_bytes):
+            self.exhausted = True
+            raise BytesOverLimit(name, f"archive expands to more than {limits.max_archive_bytes} bytes; stopped here")
+        if self.produced > max(limits.ratio_check_bytes, limits.max_compression_ratio * self.archive_bytes):
+            self.exhausted = True
             ratio = f"{limits.max_compression_ratio:g}"
-            problem = f"archive expands to more than {ratio} times its size (a zip bomb?); stopped here"
-        else:
-            return
-        self.exhausted = True
-        raise InputTooLarge(name, problem)
+            raise InputTooLarge(
+                name, f"archive expands to more than {ratio} times its size (a zip bomb?); stopped here"
+            )
 
 
 class _MeteredReader(io.BufferedIOBase):

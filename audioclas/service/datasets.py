@@ -6,19 +6,31 @@ temporary folder beside the others, validated with ``load_dataset(..., roots=...
 outside it is read and no file's text is quoted back), and only then renamed to its name: a rename onto an existing
 dataset fails, so one is never replaced, and a half-extracted one is never listed. Each dataset folder holds
 ``files/`` (the archive's contents) and ``dataset.json`` (its summary and the ``path`` to train on).
+
+The operator bounds how many datasets are kept (``max_datasets``) and the bytes of all the files below
+``uploads/`` (``max_datasets_bytes``, hidden temporary folders included). An upload holds a lock on the uploads
+folder (``flock``: other threads and other servers sharing it wait) from the check of the room left until its
+dataset is renamed into place, and extracts with its byte bounds lowered to that room, so that no archive ever
+takes the uploads past their quota: it is stopped while extracting and removed (507 Insufficient Storage).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audioclas.errors import AudioclasError
+from audioclas.errors import AudioclasError, BytesOverLimit
+from audioclas.inputs.types import MiB
 from audioclas.service.errors import RequestError
 
 if TYPE_CHECKING:
@@ -27,6 +39,8 @@ if TYPE_CHECKING:
 UPLOADS = "uploads"
 SUMMARY = "dataset.json"
 MAX_SUMMARY_BYTES = 64 * 1024
+FULL = 507  # Insufficient Storage: the uploads are at one of their limits
+FREE_ROOM = "delete a dataset (DELETE /v2/datasets/NAME) to make room"
 
 
 def uploads_root(settings: ServiceSettings) -> Path:
@@ -49,7 +63,8 @@ def dataset_folder(settings: ServiceSettings, name: str) -> Path:
 def add_dataset(settings: ServiceSettings, archive: Path, shown: str, name: str | None) -> dict[str, Any]:
     """Extract, validate and store the uploaded ``archive`` (``shown``: its upload name) as dataset ``name``
     (default: a fresh one); its summary. 409 for a name in use, 400 for a refused archive, 422 for one that is
-    not a valid dataset; nothing is left behind on any refusal."""
+    not a valid dataset, 507 when the uploads are full or the archive does not fit in the room left; nothing is
+    left behind on any refusal."""
     from audioclas.inputs.trees import extract_tree
     from audioclas.training.store import default_name
 
@@ -59,22 +74,67 @@ def add_dataset(settings: ServiceSettings, archive: Path, shown: str, name: str 
     if final.exists():
         raise RequestError(409, f"a dataset named {name!r} already exists: choose another name, or delete it first")
     root.mkdir(exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
-    try:
-        files = temp / "files"
-        files.mkdir()
-        extract_tree(archive, shown, files, settings.input_limits())  # InputError: 400
-        relative = _dataset_entry(files).relative_to(temp)
-        summary = _validated(temp, relative, name)
-        (temp / SUMMARY).write_text(json.dumps(summary, indent=1), "utf-8")
+    with _locked(root):
+        room = check_room(settings) - MAX_SUMMARY_BYTES  # what this dataset's files may take
+        limits = settings.input_limits()
+        limits = replace(
+            limits,
+            max_member_bytes=min(limits.max_member_bytes, room),
+            max_archive_bytes=min(limits.max_archive_bytes, room),
+        )
+        temp = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
         try:
-            os.rename(temp, final)  # fails when final exists (a non-empty folder): never replaces a dataset
-        except OSError:
-            raise RequestError(409, f"a dataset named {name!r} already exists: choose another name") from None
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+            files = temp / "files"
+            files.mkdir()
+            try:
+                extract_tree(archive, shown, files, limits)  # InputError: 400
+            except BytesOverLimit as error:
+                if room >= settings.max_archive_bytes:
+                    raise  # the archive's own bound: 413
+                raise RequestError(
+                    FULL,
+                    f"the archive does not fit in the {_mb(room)} left for uploaded datasets ({error}): {FREE_ROOM}",
+                ) from None
+            relative = _dataset_entry(files).relative_to(temp)
+            summary = _validated(temp, relative, name)
+            (temp / SUMMARY).write_text(json.dumps(summary, indent=1), "utf-8")
+            try:
+                os.rename(temp, final)  # fails when final exists (a non-empty folder): never replaces a dataset
+            except OSError:
+                raise RequestError(409, f"a dataset named {name!r} already exists: choose another name") from None
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
     return _public(root, name, summary)
+
+
+def usage(settings: ServiceSettings) -> dict[str, int]:
+    """How many datasets are kept and the bytes below ``uploads/``, with their limits."""
+    root = uploads_root(settings)
+    return {
+        "datasets": _count(root),
+        "max_datasets": settings.max_datasets,
+        "bytes": _stored_bytes(root),
+        "max_bytes": settings.max_datasets_bytes,
+    }
+
+
+def check_room(settings: ServiceSettings) -> int:
+    """The bytes a new dataset may still take; 507 when the uploads hold ``max_datasets`` datasets, or their files
+    leave no room (checked by the upload route before it reads the body, and again under the lock)."""
+    now = usage(settings)
+    if now["datasets"] >= now["max_datasets"]:
+        raise RequestError(
+            FULL, f"this server keeps at most {now['max_datasets']} uploaded datasets and has them: {FREE_ROOM}"
+        )
+    room = now["max_bytes"] - now["bytes"]
+    if room <= MAX_SUMMARY_BYTES:
+        raise RequestError(
+            FULL,
+            f"uploaded datasets take {_mb(now['bytes'])} of the {_mb(now['max_bytes'])} this server allows: "
+            f"{FREE_ROOM}",
+        )
+    return room
 
 
 def list_datasets(settings: ServiceSettings) -> list[dict[str, Any]]:
@@ -100,6 +160,48 @@ def delete_dataset(settings: ServiceSettings, name: str, in_use: list[str]) -> N
     doomed = Path(tempfile.mkdtemp(prefix=".deleting-", dir=folder.parent))
     os.rename(folder, doomed / "dataset")
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold the uploads folder's lock: an ``flock`` on the folder itself (no lock file to list or leave), which
+    threads of this server and other servers sharing the folder wait for alike."""
+    handle = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _count(root: Path) -> int:
+    """The datasets kept: the folders with a summary (hidden temporary ones aside)."""
+    if not root.is_dir():
+        return 0
+    return sum(
+        1
+        for folder in root.iterdir()
+        if not folder.name.startswith(".") and not folder.is_symlink() and (folder / SUMMARY).is_file()
+    )
+
+
+def _stored_bytes(root: Path) -> int:
+    """The size of every regular file below ``root``, links not followed: what the uploads take, hidden temporary
+    folders included (another server's upload under way, or one that a crash left behind)."""
+    total = 0
+    for folder, _, names in os.walk(root):  # os.walk follows no links to folders
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(folder, name))
+            except OSError:  # removed meanwhile
+                continue
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+    return total
+
+
+def _mb(count: int) -> str:
+    return f"{count / MiB:.1f} MB"
 
 
 def _checked(name: str) -> str:

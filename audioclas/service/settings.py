@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audioclas.inputs.types import InputLimits, MiB
+from audioclas.inputs.types import GiB, InputLimits, MiB
 
 TOKEN_VARIABLE = "AUDIOCLAS_TOKEN"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -47,6 +47,8 @@ class ServiceSettings:
     max_archive_members: int = 100  # entries in one uploaded or downloaded archive
     max_archive_bytes: int = 1024 * MiB  # everything extracted from one archive
     max_download_bytes: int = 100 * MiB  # one URL download
+    max_datasets: int = 20  # uploaded datasets kept at once
+    max_datasets_bytes: int = 10 * GiB  # the files of all uploaded datasets together (see service/datasets.py)
     url_timeout: float = 15.0  # seconds to connect, and between two pieces of a download
     max_download_seconds: float = 120.0  # one whole download
     inference_slots: int = 1  # forward passes of the network at once (see predictor.py)

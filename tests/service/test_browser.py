@@ -243,6 +243,7 @@ def test_a_dataset_is_uploaded_used_and_deleted(page, data_root: Path, tmp_path:
     path = str(data_root / "uploads" / "web-digits" / "files" / "digits")
     assert page.input_value("#dataset") == path and "12 files, 2 classes" in page.inner_text("#datasets-status")
     assert page.inner_text("#datasets tbody tr td:first-child") == "web-digits"
+    assert page.inner_text("#datasets-usage").startswith("Using 1 of 20 datasets")
     page.fill("#dataset", "")
     page.click("[aria-label='Train on web-digits']")
     assert page.input_value("#dataset") == path

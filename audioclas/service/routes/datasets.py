@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from audioclas.service.context import Service
-from audioclas.service.datasets import add_dataset, delete_dataset, list_datasets, uploads_root
+from audioclas.service.datasets import add_dataset, check_room, delete_dataset, list_datasets, usage
 from audioclas.service.errors import RequestError
 from audioclas.service.routing import SlashRouter, require_token, service
 from audioclas.service.schemas import ErrorResponse
@@ -21,7 +21,7 @@ from audioclas.service.uploads import read_form
 
 router = SlashRouter(tags=["datasets"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422)
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422, 507)
 }
 
 UPLOAD_BODY = {
@@ -63,8 +63,16 @@ class DatasetInfo(BaseModel):
     created: str
 
 
+class DatasetUsage(BaseModel):
+    datasets: int = Field(description="uploaded datasets kept")
+    max_datasets: int = Field(description="the most this server keeps; an upload past it is refused (507)")
+    bytes: int = Field(description="the files of the uploaded datasets together (hidden uploads under way too)")
+    max_bytes: int = Field(description="the most they may take; an archive that does not fit is refused (507)")
+
+
 class DatasetList(BaseModel):
     datasets: list[DatasetInfo]
+    usage: DatasetUsage = Field(description="how full the uploads are: delete a dataset to make room")
 
 
 class DeletedDataset(BaseModel):
@@ -85,7 +93,7 @@ async def upload_dataset(request: Request, svc: Service = Depends(service)) -> A
     """Multipart: one ``file`` (the archive) and an optional ``name`` (default: a fresh one). The archive is
     extracted within the server's archive bounds and checked as a dataset; a refused one leaves nothing behind."""
     settings = svc.settings
-    uploads_root(settings)  # 403 before reading a large body
+    await run_in_threadpool(check_room, settings)  # 403, or 507 when full, before reading a large body
     folder = Path(tempfile.mkdtemp(prefix="audioclas-upload-"))
     try:
         form = await read_form(request, folder, settings.max_upload_bytes, 1)
@@ -105,10 +113,11 @@ async def upload_dataset(request: Request, svc: Service = Depends(service)) -> A
     response_model=DatasetList,
     responses=ERRORS,
     dependencies=[Depends(require_token)],
-    summary="The uploaded datasets (they show server paths: token)",
+    summary="The uploaded datasets and how full the uploads are (they show server paths: token)",
 )
 def datasets(svc: Service = Depends(service)) -> DatasetList:
-    return DatasetList(datasets=[DatasetInfo(**entry) for entry in list_datasets(svc.settings)])
+    entries = [DatasetInfo(**entry) for entry in list_datasets(svc.settings)]
+    return DatasetList(datasets=entries, usage=DatasetUsage(**usage(svc.settings)))
 
 
 @router.delete(

@@ -18,7 +18,10 @@ async function loadDatasets() {
   try {
     const response = await fetch(api("/v2/datasets/"), { headers: authHeaders() });
     if (!response.ok) throw new Error(await errorText(response));
-    const { datasets } = await response.json();
+    const { datasets, usage } = await response.json();
+    document.querySelector("#datasets-usage").textContent =
+      `Using ${usage.datasets} of ${usage.max_datasets} datasets and ` +
+      `${(usage.bytes / 1e6).toFixed(1)} of ${(usage.max_bytes / 1e6).toFixed(1)} MB.`;
     body.replaceChildren();
     for (const dataset of datasets) {
       const row = body.insertRow();
