@@ -199,35 +199,30 @@ def main() -> None:
         def whole(argv: list[str]) -> Callable[[], float]:
             return lambda: process(argv)[0]
 
-        short = alternate(
-            {
-                "ours": whole([*audioclas, "predict", str(clip), "--no-progress"]),
-                "yamnet": whole([*yamnet_script, str(clip)]),
-            },
-            args.rounds,
-        )
-        row(
-            "whole process, predict a 3 s clip (vs YAMNet script)",
-            f"{statistics.median(short['ours']):.2f} s vs {statistics.median(short['yamnet']):.2f} s "
-            f"({ratio(short['ours'], short['yamnet']):.1f}× its time)",
-        )
+        def versus_yamnet(what: str, audio: Path, as_fast: bool) -> None:
+            """One row: whole processes predicting ``audio``, ours against the YAMNet script, in alternating rounds;
+            compared as how many times its time (``as_fast``: how many times as fast)."""
+            times = alternate(
+                {
+                    "ours": whole([*audioclas, "predict", str(audio), "--no-progress"]),
+                    "yamnet": whole([*yamnet_script, str(audio)]),
+                },
+                args.rounds,
+            )
+            ours, yamnet = times["ours"], times["yamnet"]
+            versus = f"{ratio(yamnet, ours):.2f}× as fast" if as_fast else f"{ratio(ours, yamnet):.1f}× its time"
+            row(
+                f"whole process, {what} (vs YAMNet script)",
+                f"{statistics.median(ours):.2f} s vs {statistics.median(yamnet):.2f} s ({versus})",
+            )
+
+        versus_yamnet("predict a 3 s clip", clip, as_fast=False)
         helps = [process([*audioclas, "--help"]) for _ in range(args.rounds + 1)][1:]
         row(
             "whole process, audioclas --help",
             f"{statistics.median(w for w, _ in helps):.2f} s, {statistics.median(m for _, m in helps):.0f} MiB",
         )
-        long_whole = alternate(
-            {
-                "ours": whole([*audioclas, "predict", str(long_file), "--no-progress"]),
-                "yamnet": whole([*yamnet_script, str(long_file)]),
-            },
-            args.rounds,
-        )
-        row(
-            "whole process, 10-minute mp3 (vs YAMNet script)",
-            f"{statistics.median(long_whole['ours']):.2f} s vs {statistics.median(long_whole['yamnet']):.2f} s "
-            f"({ratio(long_whole['yamnet'], long_whole['ours']):.2f}× as fast)",
-        )
+        versus_yamnet("10-minute mp3", long_file, as_fast=True)
 
         tagger, yamnet = make_tagger(args.backend), YAMNet(args.threads)
         engine = getattr(getattr(tagger, "engine", None), "backend", None) or "torch"
