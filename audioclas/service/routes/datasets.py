@@ -15,40 +15,27 @@ from pydantic import BaseModel, Field
 from audioclas.service.context import Service
 from audioclas.service.datasets import add_dataset, check_room, delete_dataset, list_datasets, usage
 from audioclas.service.errors import RequestError
-from audioclas.service.routing import SlashRouter, require_token, service
-from audioclas.service.schemas import ErrorResponse
+from audioclas.service.routing import SlashRouter, error_responses, multipart_body, require_token, service
 from audioclas.service.uploads import read_form
 
 router = SlashRouter(tags=["datasets"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422, 507)
-}
+ERRORS = error_responses(400, 401, 403, 404, 409, 413, 415, 422, 507)
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the dataset as a zip or tar archive (tar.gz/bz2/xz too); any field name",
-                        },
-                        "name": {
-                            "type": "string",
-                            "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-                            "description": "the dataset's name (default: a timestamp and a random suffix)",
-                        },
-                    },
-                }
-            }
+UPLOAD_BODY = multipart_body(
+    {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "the dataset as a zip or tar archive (tar.gz/bz2/xz too); any field name",
         },
-    }
-}
+        "name": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+            "description": "the dataset's name (default: a timestamp and a random suffix)",
+        },
+    },
+    required=["file"],
+)
 
 
 class DatasetInfo(BaseModel):

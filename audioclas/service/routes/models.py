@@ -20,13 +20,13 @@ from audioclas.output import EVENT_FORMATS, render
 from audioclas.predictions import LabelQuery, Prediction
 from audioclas.service.context import Service
 from audioclas.service.errors import RequestError, http_status
-from audioclas.service.routing import SlashRouter, require_token, service
+from audioclas.service.routing import SlashRouter, error_responses, multipart_body, require_token, service
 from audioclas.service.schemas import DeletedModel, ErrorResponse, ModelInfo, ModelList, PredictionOut, PredictResponse
 from audioclas.service.uploads import read_form
 from audioclas.windows import WindowRequest
 
 router = SlashRouter(tags=["models"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
+ERRORS = error_responses(400, 404, 413, 415, 422)
 
 
 @router.get("/v2/models/", response_model=ModelList, summary="List the models: AudioSet and the trained ones")
@@ -42,7 +42,7 @@ def get_model(name: str, svc: Service = Depends(service)) -> ModelInfo:
 @router.delete(
     "/v2/models/{name}/",
     response_model=DeletedModel,
-    responses={**ERRORS, 401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+    responses=error_responses(400, 404, 413, 415, 422, 401, 409),
     dependencies=[Depends(require_token)],
     summary="Delete a trained model (needs the token when the server has one)",
 )
@@ -51,89 +51,81 @@ def delete_model(name: str, svc: Service = Depends(service)) -> DeletedModel:
     return DeletedModel(name=name, deleted=True)
 
 
-PREDICT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "audio files (any format FFmpeg reads) or archives (zip, tar, "
-                            "tar.gz/bz2/xz, .gz); any field name is accepted",
-                        },
-                        "url": {"type": "array", "items": {"type": "string"}, "description": "http(s) URL of audio"},
-                        "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
-                        "threshold": {
-                            "type": "number",
-                            "minimum": 0,
-                            "maximum": 1,
-                            "description": "only labels scoring at least this (default 0); with events, also "
-                            "the score an event needs (default 0.5)",
-                        },
-                        "labels": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "description": "report only these labels (names or AudioSet ids)",
-                        },
-                        "exclude": {"type": "array", "items": {"type": "string"}},
-                        "exact": {
-                            "type": "boolean",
-                            "default": False,
-                            "description": "labels/exclude: the AudioSet class alone, not also the classes below it",
-                        },
-                        "specific": {
-                            "type": "boolean",
-                            "default": False,
-                            "description": "rank a confident specific AudioSet class above its ancestors",
-                        },
-                        "window": {
-                            "type": "number",
-                            "description": "seconds (default 10; a custom model uses its own, and refuses another)",
-                        },
-                        "hop": {
-                            "type": "number",
-                            "description": "seconds between windows (default: the window, or a custom model's own)",
-                        },
-                        "pad": {"type": "string", "enum": ["loop", "zeros"]},
-                        "aggregate": {"type": "string", "enum": ["max", "mean"], "default": "max"},
-                        "timeline": {"type": "boolean", "default": False, "description": "per-window labels"},
-                        "with_audioset": {
-                            "type": "boolean",
-                            "default": False,
-                            "description": "custom model: AudioSet labels too",
-                        },
-                        "events": {
-                            "type": "boolean",
-                            "default": False,
-                            "description": "timed events per label: runs of windows scoring at least the "
-                            "threshold, to the hop's resolution (any event option or format turns them on)",
-                        },
-                        "thresholds": {
-                            "type": "string",
-                            "description": 'per-label event thresholds as a JSON object: {"Dog": 0.3}',
-                        },
-                        "min_duration": {"type": "number", "description": "drop shorter events (seconds)"},
-                        "merge_gap": {"type": "number", "description": "merge events of a label this close (s)"},
-                        "format": {
-                            "type": "string",
-                            "enum": ["json", "csv", "raven", "audacity"],
-                            "default": "json",
-                            "description": "the answer as JSON, CSV, a Raven selection table or an Audacity "
-                            "label track (one input); an Accept of text/csv also asks for CSV",
-                        },
-                    },
-                }
-            },
-            "application/x-www-form-urlencoded": {
-                "schema": {"type": "object", "properties": {"url": {"type": "array", "items": {"type": "string"}}}}
-            },
+PREDICT_BODY = multipart_body(
+    {
+        "files": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "audio files (any format FFmpeg reads) or archives (zip, tar, "
+            "tar.gz/bz2/xz, .gz); any field name is accepted",
         },
-    }
-}
+        "url": {"type": "array", "items": {"type": "string"}, "description": "http(s) URL of audio"},
+        "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
+        "threshold": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "only labels scoring at least this (default 0); with events, also "
+            "the score an event needs (default 0.5)",
+        },
+        "labels": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "report only these labels (names or AudioSet ids)",
+        },
+        "exclude": {"type": "array", "items": {"type": "string"}},
+        "exact": {
+            "type": "boolean",
+            "default": False,
+            "description": "labels/exclude: the AudioSet class alone, not also the classes below it",
+        },
+        "specific": {
+            "type": "boolean",
+            "default": False,
+            "description": "rank a confident specific AudioSet class above its ancestors",
+        },
+        "window": {
+            "type": "number",
+            "description": "seconds (default 10; a custom model uses its own, and refuses another)",
+        },
+        "hop": {
+            "type": "number",
+            "description": "seconds between windows (default: the window, or a custom model's own)",
+        },
+        "pad": {"type": "string", "enum": ["loop", "zeros"]},
+        "aggregate": {"type": "string", "enum": ["max", "mean"], "default": "max"},
+        "timeline": {"type": "boolean", "default": False, "description": "per-window labels"},
+        "with_audioset": {
+            "type": "boolean",
+            "default": False,
+            "description": "custom model: AudioSet labels too",
+        },
+        "events": {
+            "type": "boolean",
+            "default": False,
+            "description": "timed events per label: runs of windows scoring at least the "
+            "threshold, to the hop's resolution (any event option or format turns them on)",
+        },
+        "thresholds": {
+            "type": "string",
+            "description": 'per-label event thresholds as a JSON object: {"Dog": 0.3}',
+        },
+        "min_duration": {"type": "number", "description": "drop shorter events (seconds)"},
+        "merge_gap": {"type": "number", "description": "merge events of a label this close (s)"},
+        "format": {
+            "type": "string",
+            "enum": ["json", "csv", "raven", "audacity"],
+            "default": "json",
+            "description": "the answer as JSON, CSV, a Raven selection table or an Audacity "
+            "label track (one input); an Accept of text/csv also asks for CSV",
+        },
+    },
+    also={
+        "application/x-www-form-urlencoded": {
+            "schema": {"type": "object", "properties": {"url": {"type": "array", "items": {"type": "string"}}}}
+        }
+    },
+)
 
 
 class PredictForm(BaseModel):

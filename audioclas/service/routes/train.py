@@ -18,13 +18,12 @@ from audioclas.service.context import Service
 from audioclas.service.errors import RequestError
 from audioclas.service.jobs import Job
 from audioclas.service.predictor import AUDIOSET
-from audioclas.service.routes.models import ERRORS
-from audioclas.service.routing import SlashRouter, require_token, service
-from audioclas.service.schemas import ErrorResponse, JobInfo, JobList, TrainRequest
+from audioclas.service.routing import SlashRouter, error_responses, require_token, service
+from audioclas.service.schemas import JobInfo, JobList, TrainRequest
 from audioclas.service.training_requests import start_job
 
 router = SlashRouter(tags=["training"])
-AUTH_ERRORS = {**ERRORS, 401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
+AUTH_ERRORS = error_responses(400, 404, 413, 415, 422, 401, 409)
 CANCEL_WAIT = 5.0  # seconds the cancel route waits for a running job to stop before answering 202
 
 
@@ -64,7 +63,7 @@ def require_training(svc: Service = Depends(service)) -> None:
     "/v2/models/{name}/train/",
     status_code=202,
     response_model=JobInfo,
-    responses={**AUTH_ERRORS, 403: {"model": ErrorResponse}, 501: {"model": ErrorResponse}},
+    responses=error_responses(400, 404, 413, 415, 422, 401, 409, 403, 501),
     dependencies=[Depends(require_token), Depends(require_training)],
     summary="Start a training job (queued; returns its id)",
 )
