@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from audioclas.audio import load_audio
-from audioclas.errors import InputError, InputTooLarge, UnsupportedInput
+from audioclas.errors import BytesOverLimit, InputError, InputTooLarge, UnsupportedInput
 from audioclas.inputs import AudioSource, InputLimits, open_sources
 from audioclas.service.errors import http_status
 
@@ -63,6 +63,7 @@ def test_every_bound_gives_input_too_large(tmp_path: Path, audio_dir: Path) -> N
     inputs = [tmp_path / name for name in ["many.zip", "many.tar", "pax.tar", "bomb.wav.gz", "folder"]]
     found = problems([*inputs, io.BytesIO(robin), "https://example.org/a.ogg"], limits, http_client=client)
     found += problems(tmp_path / "big.ogg.gz", InputLimits(max_member_bytes=len(robin) - 1))
+    found += problems(tmp_path / "many.zip", InputLimits(max_archive_bytes=len(robin) + 1))
     assert [(type(error), error.problem.split(" ")[:2]) for error in found] == [
         (InputTooLarge, ["archive", "has"]),  # members of the zip
         (InputTooLarge, ["archive", "has"]),  # members of the tar
@@ -71,7 +72,8 @@ def test_every_bound_gives_input_too_large(tmp_path: Path, audio_dir: Path) -> N
         (InputTooLarge, ["more", "than"]),  # files in a folder
         (InputTooLarge, ["larger", "than"]),  # a file object
         (InputTooLarge, ["download", "is"]),
-        (InputTooLarge, ["member", "is"]),
+        (BytesOverLimit, ["member", "is"]),  # the bounds in bytes are told apart (a dataset upload's room)
+        (BytesOverLimit, ["archive", "expands"]),
     ]
     assert all(http_status(error) == 413 for error in found)
 
