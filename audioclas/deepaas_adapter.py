@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from audioclas import __version__
 from audioclas.errors import AudioclasError
+from audioclas.service.settings import DATA_ROOT_VARIABLE
 
 if TYPE_CHECKING:
     from audioclas.service.predictor import Predictor
+    from audioclas.service.settings import ServiceSettings
 
 _predictor: Predictor | None = None
 
@@ -31,7 +33,9 @@ def _shared_predictor() -> Predictor:
         from audioclas.service.predictor import Predictor
         from audioclas.service.settings import ServiceSettings
 
-        _predictor = Predictor(ServiceSettings.from_environment())
+        # the defaults: predictions take no token (DEEPaaS has none) and no data root (a bad $AUDIOCLAS_DATA_ROOT
+        # turns training off, not predictions)
+        _predictor = Predictor(ServiceSettings())
     return _predictor
 
 
@@ -61,7 +65,7 @@ def get_predict_args() -> dict[str, Any]:
     from audioclas.windows import MAX_WINDOW_SECONDS
 
     return {
-        "data": fields.Field(
+        "data": fields.Raw(
             required=False,
             metadata={"type": "file", "location": "form", "description": "an audio file or an archive of them"},
         ),
@@ -150,7 +154,13 @@ def get_train_args() -> dict[str, Any]:
     from audioclas.training.config import TrainOptions, base_type
 
     kinds = {bool: fields.Bool, int: fields.Int, float: fields.Float}
-    dataset = fields.Str(required=True, metadata={"description": "dataset path on the server"})
+    dataset = fields.Str(
+        required=True,
+        metadata={
+            "description": f"the dataset's absolute path on the server, below ${DATA_ROOT_VARIABLE}, or the name "
+            "of a dataset uploaded to audioclas serve (kept in that folder's uploads/)"
+        },
+    )
     arguments: dict[str, Any] = {"dataset": dataset}
     for name, option in TrainOptions.model_fields.items():
         kind = kinds.get(base_type(option.annotation), fields.Str)
@@ -163,24 +173,78 @@ def get_train_args() -> dict[str, Any]:
 
 
 def train(**args: Any) -> dict[str, Any]:
+    """Train a new model as ``audioclas serve``'s ``audioset`` route does (the same checks of the name, the dataset
+    and the options, in ``job_config``), on datasets below ``$AUDIOCLAS_DATA_ROOT`` only.
+
+    Every refusal is raised as a plain ``ValueError`` of one message: DEEPaaS runs this in a worker process and
+    sends the exception back pickled, which our errors with more than a message in their constructor would not
+    survive (the job would then stay "running" for ever); DEEPaaS shows ``str(error)`` as the job's message."""
     from audioclas.extras import require_extra
 
     require_extra("train", "training")  # one line naming the extra, before anything is read
-    from audioclas.training import load_dataset, make_config
+    from audioclas.service.errors import RequestError
+
+    try:
+        return _train(**args)
+    except RequestError as error:
+        raise ValueError(error.message) from None
+    except AudioclasError as error:
+        raise ValueError(str(error)) from None
+
+
+def _train(**args: Any) -> dict[str, Any]:
+    from audioclas.service.predictor import AUDIOSET
+    from audioclas.service.schemas import TrainRequest
+    from audioclas.service.training_requests import job_config
+    from audioclas.training import load_dataset
     from audioclas.training import train as train_model
     from audioclas.training.summary import summary
 
-    path = args.pop("dataset")
-    config = make_config(**args)
+    settings = _training_settings()
+    args["dataset"] = _uploaded_dataset(settings, args.get("dataset"))
+    # unvalidated here: make_config, in job_config, checks every option with the CLI's messages
+    _, dataset_path, config = job_config(settings, AUDIOSET, TrainRequest.model_construct(**args))
     embeddings = Path(config.from_embeddings) if config.from_embeddings else None
-    # a remote caller: the errors name a dataset's files and lines, never quote their text
+    # a remote caller: every file is checked against the roots again (links resolved), and the errors name a
+    # dataset's files and lines, never quote their text
     dataset = load_dataset(
-        path,
+        dataset_path,
         multilabel=config.multilabel,
         embeddings=embeddings,
+        roots=settings.data_roots,
         quote=False,
         label_column=config.label_column,
         background=config.background,
     )
     result = train_model(dataset, config)
     return {**summary(result), "metrics": result.metrics}
+
+
+def _training_settings() -> ServiceSettings:
+    """The data roots of ``$AUDIOCLAS_DATA_ROOT``; without any, training is off unless the operator opts in to any
+    path: the adapter cannot tell whether ``deepaas-run`` listens beyond loopback (and DEEPaaS has no token)."""
+    from audioclas.service.settings import ANY_DATASET_VARIABLE, ServiceSettings
+
+    settings = ServiceSettings.from_environment()
+    if not settings.data_roots and not settings.allow_any_dataset:
+        raise ValueError(
+            f"training is off: deepaas-run trains only on datasets below the folders of ${DATA_ROOT_VARIABLE}, "
+            f"which is not set (or set {ANY_DATASET_VARIABLE}=1 to allow any path on the server)"
+        )
+    return settings
+
+
+def _uploaded_dataset(settings: ServiceSettings, given: Any) -> Any:
+    """The path of the uploaded dataset named ``given`` (a bare name, not a path), else ``given`` unchanged."""
+    from audioclas.service.datasets import uploaded_dataset_path
+    from audioclas.service.errors import RequestError
+    from audioclas.training.store import NAME_PATTERN
+
+    if not (isinstance(given, str) and settings.data_roots and NAME_PATTERN.fullmatch(given)):
+        return given
+    try:
+        return uploaded_dataset_path(settings, given)
+    except RequestError:
+        raise ValueError(
+            f"dataset {given!r} is neither an absolute path on the server nor the name of an uploaded dataset"
+        ) from None

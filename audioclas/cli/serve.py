@@ -22,7 +22,8 @@ security: URL inputs may reach public addresses only (not loopback, private or l
 options). Without --token or $AUDIOCLAS_TOKEN, anyone who reaches the server may train and delete models,
 upload and delete datasets, and read the training history. Listening beyond loopback, the server trains only
 on datasets below --data-root (without one, training is off unless --allow-any-dataset). Uploaded datasets go
-to the first --data-root's uploads/ folder (a server without --data-root takes none). Requests must name the
+to the first --data-root's uploads/ folder (a server without --data-root takes none). $AUDIOCLAS_DATA_ROOT
+gives the --data-root folders when the flag is not given. Requests must name the
 server by an IP address, a loopback name, the --host name or an --allowed-hosts name (this stops DNS-rebinding
 web pages).
 """
@@ -64,14 +65,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         type=Path,
         metavar="DIR",
-        help="train only on datasets below DIR, every file resolved through links (repeatable; "
-        "default: any path when listening on loopback, training off beyond it); uploaded datasets go to the "
-        "first DIR's uploads/ folder",
+        help="train only on datasets below DIR, every file resolved through links (repeatable; default: "
+        f"$AUDIOCLAS_DATA_ROOT's folders, separated by '{os.pathsep}'; without any, any path when listening on loopback, "
+        "training off beyond it); uploaded datasets go to the first DIR's uploads/ folder",
     )
     access.add_argument(
         "--allow-any-dataset",
         action="store_true",
-        help="listening beyond loopback without --data-root, still train on any path on the server",
+        help="listening beyond loopback without --data-root, still train on any path on the server "
+        "(or $AUDIOCLAS_ALLOW_ANY_DATASET=1)",
     )
     access.add_argument(
         "--allowed-hosts",

@@ -60,6 +60,12 @@ def dataset_folder(settings: ServiceSettings, name: str) -> Path:
     return folder
 
 
+def uploaded_dataset_path(settings: ServiceSettings, name: str) -> str:
+    """What a train request's ``dataset`` takes for the uploaded dataset ``name`` (404 when there is none)."""
+    folder = dataset_folder(settings, name)
+    return _public(folder.parent, name, _read_summary(folder) or {})["path"]
+
+
 def add_dataset(settings: ServiceSettings, archive: Path, shown: str, name: str | None) -> dict[str, Any]:
     """Extract, validate and store the uploaded ``archive`` (``shown``: its upload name) as dataset ``name``
     (default: a fresh one); its summary. 409 for a name in use, 400 for a refused archive, 422 for one that is

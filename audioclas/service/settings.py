@@ -6,6 +6,10 @@ token is set (``--token`` or ``$AUDIOCLAS_TOKEN``). Requests must name this serv
 (loopback names, the ``--host`` name and ``--allowed-hosts``; any IP address), which stops DNS-rebinding pages.
 A server that listens beyond loopback trains only on datasets below ``--data-root`` folders, unless its
 operator opts in to any path with ``--allow-any-dataset``.
+
+The environment gives the same two settings to every front end (``audioclas serve``, whose flags win, and the
+DEEPaaS adapter): ``$AUDIOCLAS_DATA_ROOT`` (absolute folders separated by ``os.pathsep``) and
+``$AUDIOCLAS_ALLOW_ANY_DATASET`` (1 or 0); ``ServiceSettings.from_environment`` is the one place that reads them.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audioclas.errors import OptionError
 from audioclas.inputs.types import GiB, InputLimits, MiB
 
 TOKEN_VARIABLE = "AUDIOCLAS_TOKEN"
+DATA_ROOT_VARIABLE = "AUDIOCLAS_DATA_ROOT"
+ANY_DATASET_VARIABLE = "AUDIOCLAS_ALLOW_ANY_DATASET"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 ANY_DATASET_FLAG = "--allow-any-dataset"
 
@@ -92,7 +99,37 @@ class ServiceSettings:
 
     @classmethod
     def from_environment(cls, **values: Any) -> ServiceSettings:
-        """Settings with the token taken from ``$AUDIOCLAS_TOKEN`` when none is given."""
+        """Settings with the token, the data roots and the any-dataset opt-in taken from the environment when the
+        caller gives none (OptionError, naming the variable, for a value that cannot be used)."""
         if not values.get("token"):
             values["token"] = os.environ.get(TOKEN_VARIABLE) or None
+        if not values.get("data_roots"):
+            values["data_roots"] = environment_data_roots()
+        if not values.get("allow_any_dataset"):
+            values["allow_any_dataset"] = _environment_flag(ANY_DATASET_VARIABLE)
         return cls(**values)
+
+
+def environment_data_roots() -> tuple[Path, ...]:
+    """The folders of ``$AUDIOCLAS_DATA_ROOT``, resolved; each must be an absolute path to an existing folder
+    (a relative one would depend on the working directory of whichever process reads it)."""
+    roots = []
+    for entry in os.environ.get(DATA_ROOT_VARIABLE, "").split(os.pathsep):
+        if not entry.strip():
+            continue
+        path = Path(entry)
+        if not path.is_absolute():
+            raise OptionError(f"${DATA_ROOT_VARIABLE}: {entry!r} is not an absolute path")
+        if not path.is_dir():
+            raise OptionError(f"${DATA_ROOT_VARIABLE}: {entry}: no such folder")
+        roots.append(path.resolve())
+    return tuple(roots)
+
+
+def _environment_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise OptionError(f"${name} must be 1 or 0, not {value!r}")
