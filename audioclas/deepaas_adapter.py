@@ -1,18 +1,26 @@
-"""audioclas as a DEEPaaS v2 model, for deployments that run the real ``deepaas-run``.
+"""audioclas as a DEEPaaS v2 model, served by DEEPaaS's own ``deepaas-run`` (``pip install 'audioclas[deepaas]'``).
 
 Registered through the entry point ``[project.entry-points."deepaas.v2.model"] audioclas =
-"audioclas.deepaas_adapter"``; DEEPaaS (``pip install deepaas``, not a dependency of audioclas) then serves
-``/v2/models/audioclas/predict/`` and ``/train/``. DEEPaaS calls these functions in its own worker
-processes: ``warm`` loads the network once per worker, ``predict`` reuses the service's ``Predictor``
-(the same bounds and URL policy as ``audioclas serve``), ``train`` runs ``audioclas.training.train``.
+"audioclas.deepaas_adapter"``; ``deepaas-run`` then serves ``/v2/models/audioclas/predict/`` and ``/train/``
+(tests/test_deepaas_server.py runs it). DEEPaaS calls these functions in its own spawned worker processes:
+``warm`` loads the network once per worker, ``predict`` reuses the service's ``Predictor`` (the same bounds and
+URL policy as ``audioclas serve``), ``train`` checks a request as ``audioclas serve``'s train route does
+(``job_config``) and runs ``audioclas.training.train``.
 
-What DEEPaaS itself does differently from ``audioclas serve``: it reads a whole upload into memory before
-the model sees it (bounded only by its ``--client-max-size``), keeps training jobs in memory (they vanish on
-restart) and runs them in its prediction worker pool, and has no web page.
+DEEPaaS has no token, and the adapter cannot tell where ``deepaas-run`` listens, so training follows the data-root
+policy without the loopback exception: datasets must be absolute paths below ``$AUDIOCLAS_DATA_ROOT`` (or the name
+of a dataset that ``audioclas serve`` keeps in that root's ``uploads/``); without the variable, training is off
+unless the operator sets ``$AUDIOCLAS_ALLOW_ANY_DATASET=1``. What DEEPaaS itself does differently from ``audioclas
+serve``: it reads a whole upload into memory before the model sees it (bounded only by its ``--client-max-size``,
+unlimited by default), keeps training jobs in memory (they vanish on restart) and runs them in its prediction worker
+pool, and has no web page.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +111,17 @@ def get_predict_args() -> dict[str, Any]:
 
 
 def predict(**args: Any) -> dict[str, Any]:
-    from audioclas.errors import InputError
+    """Tag the upload (``data``) and/or the ``url``; a refused request is answered with its ``error`` (DEEPaaS
+    would answer any exception with a bare 500 that drops its message)."""
+    try:
+        with _errors_sent_back_plain():
+            return _predict(**args)
+    except ValueError as error:
+        return {"model": args.get("model"), "error": str(error), "results": []}
+
+
+def _predict(**args: Any) -> dict[str, Any]:
+    from audioclas.errors import InputError, OptionError
     from audioclas.events import EventOptions
     from audioclas.inputs import HttpURL
     from audioclas.predictions import LabelQuery
@@ -120,20 +138,17 @@ def predict(**args: Any) -> dict[str, Any]:
         except InputError as error:
             refused.append(error)
     if not inputs and not refused:
-        raise ValueError("send a file (data) or a url")
+        raise OptionError("send a file (data) or a url")
     predictor = _shared_predictor()
-    try:
-        threshold = args.get("threshold")
-        query = LabelQuery(
-            args["top_k"], threshold or 0.0, aggregate=args["aggregate"], specific=args.get("specific", False)
-        )
-        windows = WindowRequest(args["window"], args["hop"])
-        events = None
-        if args.get("events") or args.get("min_duration") is not None or args.get("merge_gap") is not None:
-            events = EventOptions.given(threshold, None, args.get("min_duration"), args.get("merge_gap"))
-        predictor.check_options(args["model"], query, windows, events)
-    except AudioclasError as error:
-        raise ValueError(str(error)) from None
+    threshold = args.get("threshold")
+    query = LabelQuery(
+        args["top_k"], threshold or 0.0, aggregate=args["aggregate"], specific=args.get("specific", False)
+    )
+    windows = WindowRequest(args["window"], args["hop"])
+    events = None
+    if args.get("events") or args.get("min_duration") is not None or args.get("merge_gap") is not None:
+        events = EventOptions.given(threshold, None, args.get("min_duration"), args.get("merge_gap"))
+    predictor.check_options(args["model"], query, windows, events)
     results = (predictor.predict(args["model"], inputs, query, windows, events=events) if inputs else []) + refused
     return {
         "model": args["model"],
@@ -144,6 +159,26 @@ def predict(**args: Any) -> dict[str, Any]:
             for result in results
         ],
     }
+
+
+@contextmanager
+def _errors_sent_back_plain() -> Iterator[None]:
+    """Only a ``ValueError`` (a refusal: its one-line message) or a ``RuntimeError`` (anything else, logged here
+    with its traceback) leaves ``predict`` and ``train``. DEEPaaS runs them in a worker process and sends an
+    exception back pickled; one whose constructor takes more than its message (``DatasetError``, ``InputError``,
+    ``RequestError``) cannot be unpickled there, which kills the pool's result thread: that request and every later
+    one would wait for ever."""
+    from audioclas.service.errors import RequestError
+
+    try:
+        yield
+    except RequestError as error:
+        raise ValueError(error.message) from None
+    except (AudioclasError, ValueError) as error:  # ours, and refusals such as pydantic's (not picklable either)
+        raise ValueError(str(error)) from None
+    except Exception as error:
+        logging.getLogger(__name__).exception("audioclas: unexpected error")
+        raise RuntimeError(f"unexpected {type(error).__name__} (see deepaas-run's log)") from None
 
 
 def get_train_args() -> dict[str, Any]:
@@ -174,22 +209,13 @@ def get_train_args() -> dict[str, Any]:
 
 def train(**args: Any) -> dict[str, Any]:
     """Train a new model as ``audioclas serve``'s ``audioset`` route does (the same checks of the name, the dataset
-    and the options, in ``job_config``), on datasets below ``$AUDIOCLAS_DATA_ROOT`` only.
-
-    Every refusal is raised as a plain ``ValueError`` of one message: DEEPaaS runs this in a worker process and
-    sends the exception back pickled, which our errors with more than a message in their constructor would not
-    survive (the job would then stay "running" for ever); DEEPaaS shows ``str(error)`` as the job's message."""
+    and the options, in ``job_config``), on datasets below ``$AUDIOCLAS_DATA_ROOT`` only. DEEPaaS shows a
+    refusal's message (``str`` of the ``ValueError``) as the job's ``message``."""
     from audioclas.extras import require_extra
 
-    require_extra("train", "training")  # one line naming the extra, before anything is read
-    from audioclas.service.errors import RequestError
-
-    try:
+    with _errors_sent_back_plain():
+        require_extra("train", "training")  # one line naming the extra, before anything is read
         return _train(**args)
-    except RequestError as error:
-        raise ValueError(error.message) from None
-    except AudioclasError as error:
-        raise ValueError(str(error)) from None
 
 
 def _train(**args: Any) -> dict[str, Any]:

@@ -23,10 +23,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Point the weights at ../shared and keep caches and saved models out of the user's home."""
+    """Point the weights at ../shared, keep caches and saved models out of the user's home, and start from no data
+    root."""
     os.environ["AUDIOCLAS_WEIGHTS"] = str(WEIGHTS)
     os.environ["AUDIOCLAS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["AUDIOCLAS_HOME"] = str(tmp_path_factory.mktemp("home"))
+    for name in ("AUDIOCLAS_DATA_ROOT", "AUDIOCLAS_ALLOW_ANY_DATASET"):  # as an image sets them: each test sets its own
+        os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")

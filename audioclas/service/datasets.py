@@ -47,7 +47,9 @@ def uploads_root(settings: ServiceSettings) -> Path:
     """Where uploaded datasets live; 403 when the server has no data root (it could then not train on them)."""
     if not settings.data_roots:
         raise RequestError(
-            403, "this server keeps no uploaded datasets: its operator must start it with --data-root DIR"
+            403,
+            "this server keeps no uploaded datasets: its operator must start it with --data-root DIR "
+            "(or $AUDIOCLAS_DATA_ROOT)",
         )
     return settings.data_roots[0] / UPLOADS
 
@@ -63,7 +65,7 @@ def dataset_folder(settings: ServiceSettings, name: str) -> Path:
 def uploaded_dataset_path(settings: ServiceSettings, name: str) -> str:
     """What a train request's ``dataset`` takes for the uploaded dataset ``name`` (404 when there is none)."""
     folder = dataset_folder(settings, name)
-    return _public(folder.parent, name, _read_summary(folder) or {})["path"]
+    return str(_public(folder.parent, name, _read_summary(folder) or {})["path"])
 
 
 def add_dataset(settings: ServiceSettings, archive: Path, shown: str, name: str | None) -> dict[str, Any]:

@@ -82,7 +82,7 @@ class ServiceSettings:
             return None
         return (
             f"training is off: this server listens on {self.host} without --data-root, so a request could "
-            f"read any file on it; start it with --data-root DIR (or {ANY_DATASET_FLAG})"
+            f"read any file on it; start it with --data-root DIR or ${DATA_ROOT_VARIABLE} (or {ANY_DATASET_FLAG})"
         )
 
     def input_limits(self) -> InputLimits:
