@@ -122,6 +122,7 @@ def test_sdist_holds_the_source_and_its_licences(dists):
     assert _package_files() <= names, f"missing from the sdist: {sorted(_package_files() - names)}"
     assert {*LICENCE_FILES, "pyproject.toml", "README.md", "Makefile", "tests/conftest.py"} <= names
     assert "tests/support/media.py" in names  # the whole suite, not setuptools' default tests/test*.py
+    assert {"Dockerfile", ".dockerignore", "docker/deepaas.conf", "scripts/image-test.sh"} <= names  # docker build
 
 
 @pytest.fixture(scope="module")
