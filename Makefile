@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 CLIP   ?= $(SHARED)/audio/456440__inspectorj__bird-whistling-robin-single-13.ogg
 export AUDIOCLAS_SHARED = $(SHARED)
 
-.PHONY: setup demo test test-fast lint browser bench image-test clean
+.PHONY: setup demo test test-fast lint browser image-tools bench image-test clean
 
 setup: $(VENV)/.installed
 
@@ -23,9 +23,11 @@ demo: setup
 	AUDIOCLAS_WEIGHTS=$${AUDIOCLAS_WEIGHTS:-$(wildcard $(SHARED)/weights/efficientat)} \
 		$(VENV)/bin/audioclas predict "$(CLIP)" --timeline
 
-# Lint, format and type checks first: CI fails on any of them before the suite runs.
-test: lint browser
+# Lint, format and type checks first: CI fails on any of them before the suite runs. Then the suite, then the
+# container image built and run (make image-test, about 4 minutes).
+test: lint browser image-tools
 	$(PY) -m pytest -q
+	$(MAKE) image-test
 
 # The unit tests only: no weights, no network, no browser; seconds. Tests that read ../shared skip without it.
 test-fast: setup
@@ -40,14 +42,20 @@ lint: setup
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# make image-test builds with Debian's podman on a debootstrap'd base (no Docker engine).
+image-tools:
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq podman debootstrap >/dev/null)
+
 bench: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/predict_speed.py
 
-# Builds the Dockerfile with podman (no Docker engine) on a debootstrap'd Debian base and runs the image's CLI and
-# server from its mounted file system: needs root, podman, debootstrap and the internet (scripts/image-test.sh).
-image-test:
-	SHARED=$(SHARED) scripts/image-test.sh
+# Builds the Dockerfile with podman (no Docker engine) on a debootstrap'd Debian base and runs the image's CLI,
+# server and DEEPaaS from its mounted file system: needs root, podman, debootstrap, Debian's mirror and PyPI
+# (scripts/image-test.sh). TRAIN=1: the training image, and a model trained through its REST service.
+image-test: image-tools
+	SHARED=$(SHARED) TRAIN=$(or $(TRAIN),0) scripts/image-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
