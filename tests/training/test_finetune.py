@@ -1,5 +1,5 @@
 """A fine-tuned model end to end, on a tiny real FSDD subset: it predicts with its own network through the Python
-API, the CLI, the REST service and the DEEPaaS adapter, evaluates, and shows the frozen head's and the fine-tuned
+API, the CLI, the REST service and the real deepaas-run, evaluates, and shows the frozen head's and the fine-tuned
 network's metrics side by side. Also: window options with a custom model, and AudioSet tags beside one.
 
 One fine-tuning (two digits, 5 training clips each, one epoch) is shared by the module's end-to-end tests; the
@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from deepaas_server import DeepaasServer
 from service_server import Server
 
-from audioclas import deepaas_adapter
 from audioclas.cli import main
 from audioclas.errors import AudioclasError
 from audioclas.tagger import Tagger
@@ -263,34 +262,26 @@ def test_rest_and_deepaas_predict(tuned, evaluated, test_files: list[Path], tmp_
         assert set(described["metrics"]) >= {"test", "frozen", "finetuned"}
         refused = client.post(url, files={"files": (path.name, path.read_bytes())}, data={"window": "10"})
         assert refused.status_code == 422 and "trained on 1 s windows" in refused.json()["error"]
-    upload = namedtuple("UploadedFile", ("name", "filename", "content_type", "original_filename"))
-    answer = deepaas_adapter.predict(
-        data=upload("data", str(path), "audio/wav", path.name),
-        url=None,
-        model=NAME,
-        top_k=2,
-        threshold=0.0,
-        window=None,
-        hop=None,
-        aggregate="max",
-        timeline=False,
-    )
-    (result,) = answer["results"]
-    assert result["input"] == path.name, result
-    scores = {label["name"]: label["score"] for label in result["labels"]}
-    np.testing.assert_allclose([scores[name] for name in DIGITS], expected, atol=1e-4)
-    with pytest.raises(ValueError, match="trained on 1 s windows"):
-        deepaas_adapter.predict(
-            data=upload("data", str(path), "audio/wav", path.name),
-            url=None,
-            model=NAME,
-            top_k=2,
-            threshold=0.0,
-            window=10.0,
-            hop=None,
-            aggregate="max",
-            timeline=False,
-        )
+    # DEEPaaS's own server, on the same home: the fine-tuned model predicts through it too.
+    deepaas = DeepaasServer(tmp_path, {}, home=Path(os.environ["AUDIOCLAS_HOME"]))
+    try:
+        with deepaas.client() as client, open(path, "rb") as file:
+            answer = client.post(
+                "/v2/models/audioclas/predict/", params={"model": NAME, "top_k": 2}, files={"data": (path.name, file)}
+            ).json()["predictions"]
+            (result,) = answer["results"]
+            assert result["input"] == path.name, result
+            scores = {label["name"]: label["score"] for label in result["labels"]}
+            np.testing.assert_allclose([scores[name] for name in DIGITS], expected, atol=1e-4)
+            file.seek(0)
+            refused = client.post(
+                "/v2/models/audioclas/predict/",
+                params={"model": NAME, "window": 10.0},
+                files={"data": (path.name, file)},
+            ).json()["predictions"]
+            assert refused["results"] == [] and "trained on 1 s windows" in refused["error"], refused
+    finally:
+        deepaas.stop()
 
 
 # ---------------------------------------------------------------- window options with a custom model
