@@ -22,10 +22,10 @@ security: URL inputs may reach public addresses only (not loopback, private or l
 options). Without --token or $AUDIOCLAS_TOKEN, anyone who reaches the server may train and delete models,
 upload and delete datasets, and read the training history. Listening beyond loopback, the server trains only
 on datasets below --data-root (without one, training is off unless --allow-any-dataset). Uploaded datasets go
-to the first --data-root's uploads/ folder (a server without --data-root takes none). $AUDIOCLAS_DATA_ROOT
-gives the --data-root folders when the flag is not given. Requests must name the
-server by an IP address, a loopback name, the --host name or an --allowed-hosts name (this stops DNS-rebinding
-web pages).
+to the first --data-root's uploads/ folder (a server without --data-root takes none), at most --max-datasets
+of them in --max-datasets-mb together. $AUDIOCLAS_DATA_ROOT gives the --data-root folders when the flag is not
+given. Requests must name the server by an IP address, a loopback name, the --host name or an --allowed-hosts
+name (this stops DNS-rebinding web pages).
 """
 
 
