@@ -125,6 +125,19 @@ def tiny_dataset(shared: Path, folder: Path, classes: tuple[str, ...] = ("0", "1
     return folder
 
 
+def george_split(shared: Path, root: Path, split: str, indices, classes: int = 2) -> None:
+    """Split-file layout: George's recordings of digits ``0..classes-1`` at ``indices``, copied under root/audio
+    and listed in root/SPLIT.txt with the digit as the label number."""
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for label in range(classes):
+        for index in indices:
+            name = f"{label}_george_{index}.wav"
+            shutil.copy(shared / "datasets" / "fsdd" / "recordings" / name, root / "audio" / name)
+            lines.append(f"audio/{name} {label}")
+    (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.2):
     """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

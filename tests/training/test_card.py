@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from service_server import Server
+from service_server import Server, george_split
 
 from audioclas.training import TrainConfig, train
 from audioclas.training.store import CARD_FILE, ModelError, model_card, read_card
@@ -30,15 +30,8 @@ def model(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
     """A fine-tuned model on two of George's digits (split files: 5 train, 3 val, 3 test each), one of its classes
     named with Markdown and HTML."""
     root = tmp_path_factory.mktemp("card-digits")
-    (root / "audio").mkdir()
     for split, indices in SPLITS.items():
-        lines = []
-        for label in range(len(DIGITS)):
-            for index in indices:
-                name = f"{label}_george_{index}.wav"
-                shutil.copy(shared_dir / "datasets" / "fsdd" / "recordings" / name, root / "audio" / name)
-                lines.append(f"audio/{name} {label}")
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        george_split(shared_dir, root, split, indices, len(DIGITS))
     (root / "classes.txt").write_text("\n".join(DIGITS) + "\n")
     config = TrainConfig(
         name="carded", finetune=True, finetune_epochs=1, finetune_batch_size=10, epochs=10, early_stopping=0

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from deepaas_server import DeepaasServer
-from service_server import Server
+from service_server import Server, george_split
 
 from audioclas.cli import main
 from audioclas.errors import AudioclasError
@@ -47,22 +47,10 @@ DOG_CLASSES = {
 def digits(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
     """Two of George's digits: 5 train and 3 test recordings each, and no validation split."""
     root = tmp_path_factory.mktemp("tuned-digits")
-    (root / "audio").mkdir()
     for split, indices in (("train", TRAIN), ("test", TEST)):
-        _write_split(root, split, indices, shared_dir)
+        george_split(shared_dir, root, split, indices)
     (root / "classes.txt").write_text("\n".join(DIGITS) + "\n")
     return root
-
-
-def _write_split(root: Path, split: str, indices, shared_dir: Path) -> None:
-    """George's recordings of each digit at ``indices``, copied under root/audio and listed in root/SPLIT.txt."""
-    lines = []
-    for label in range(len(DIGITS)):
-        for index in indices:
-            name = f"{label}_george_{index}.wav"
-            shutil.copy(shared_dir / "datasets" / "fsdd" / "recordings" / name, root / "audio" / name)
-            lines.append(f"audio/{name} {label}")
-    (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +135,7 @@ def test_a_validation_split_decides_between_them(tuned, digits: Path, shared_dir
     # and its metrics are still shown.
     root = tmp_path / "data"
     shutil.copytree(digits, root)
-    _write_split(root, "val", VAL, shared_dir)
+    george_split(shared_dir, root, "val", VAL)
     messages: list[str] = []
     result = train(
         root,
