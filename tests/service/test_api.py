@@ -10,13 +10,13 @@ import random
 import re
 import tarfile
 import threading
-import zipfile
 from functools import partial
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from archive_bytes import zip_bytes
 from media import encode
 from service_server import Server
 
@@ -71,14 +71,6 @@ def assert_error(response: httpx.Response, status: int, *fragments: str) -> dict
     for fragment in fragments:
         assert fragment in body["error"] or any(fragment in (r.get("error") or "") for r in body.get("results") or [])
     return body
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------- routes

@@ -4,13 +4,12 @@ the usage against the limits, and deleting a dataset makes room again."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from archive_bytes import zip_bytes
 from service_server import Server
 
 from audioclas.inputs.types import MiB
@@ -41,11 +40,8 @@ def fsdd_zip(shared_dir: Path, speaker: str, per_class: int) -> tuple[bytes, int
     ``speaker``; the zip and the bytes of its audio."""
     recordings = shared_dir / "datasets" / "fsdd" / "recordings"
     clips = [recordings / f"{digit}_{speaker}_{index}.wav" for digit in (0, 1) for index in range(per_class)]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for clip in clips:
-            archive.writestr(f"{('zero', 'one')[int(clip.name[0])]}/{clip.name}", clip.read_bytes())
-    return buffer.getvalue(), sum(clip.stat().st_size for clip in clips)
+    members = {f"{('zero', 'one')[int(clip.name[0])]}/{clip.name}": clip.read_bytes() for clip in clips}
+    return zip_bytes(members), sum(clip.stat().st_size for clip in clips)
 
 
 def upload(api: httpx.Client, archive: bytes, name: str) -> httpx.Response:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import io
 import tarfile
-import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+from archive_bytes import zip_bytes
 from service_server import Server, tiny_dataset, wait_for
 
 from audioclas.service.datasets import uploads_root
@@ -48,14 +48,6 @@ def digits(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
     return tiny_dataset(shared_dir, tmp_path_factory.mktemp("source") / "digits")
 
 
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def tar_gz(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -87,7 +79,7 @@ def uploads(root: Path) -> list[str]:
 
 
 def test_upload_list_train_delete(api: httpx.Client, root: Path, digits: Path) -> None:
-    response = upload(api, zipped(folder_members(digits, "digits/")), "digits.zip", "digits")
+    response = upload(api, zip_bytes(folder_members(digits, "digits/")), "digits.zip", "digits")
     assert response.status_code == 201, response.text
     info = response.json()
     assert (info["name"], info["layout"], info["classes"], info["files"]) == ("digits", "folders", ["one", "zero"], 12)
@@ -98,7 +90,7 @@ def test_upload_list_train_delete(api: httpx.Client, root: Path, digits: Path) -
     listed = api.get(DATASETS).json()["datasets"]
     assert [(entry["name"], entry["path"], entry["files"]) for entry in listed] == [("digits", info["path"], 12)]
 
-    again = upload(api, zipped(folder_members(digits, "")), "other.zip", "digits")
+    again = upload(api, zip_bytes(folder_members(digits, "")), "other.zip", "digits")
     assert again.status_code == 409 and "already exists" in again.json()["error"], again.text
     assert (root / "uploads" / "digits" / "files" / "digits").is_dir() and uploads(root) == ["digits"]
 
@@ -144,10 +136,10 @@ def _hostile(shared_dir: Path) -> dict[str, tuple[bytes, str, int, str]]:
     fine = {f"{label}/{label}_{index}.wav": wav for label in ("zero", "one") for index in range(2)}
     many = {f"zero/{index}.wav": wav for index in range(MAX_MEMBERS + 1)}
     return {
-        "dot-dot": (zipped({**fine, "../escaped.wav": wav}), "up.zip", 400, "unsafe member path"),
+        "dot-dot": (zip_bytes({**fine, "../escaped.wav": wav}), "up.zip", 400, "unsafe member path"),
         "symlink": (tar_gz(fine, {"zero/passwd.wav": "/etc/passwd"}), "link.tar.gz", 400, "symbolic link"),
-        "too-many": (zipped(many), "many.zip", 413, f"more than the limit of {MAX_MEMBERS}"),
-        "not-a-dataset": (zipped({"notes.txt": b"secret words\n"}), "notes.zip", 422, "not a valid dataset"),
+        "too-many": (zip_bytes(many), "many.zip", 413, f"more than the limit of {MAX_MEMBERS}"),
+        "not-a-dataset": (zip_bytes({"notes.txt": b"secret words\n"}), "notes.zip", 422, "not a valid dataset"),
         "not-an-archive": (wav, "clip.wav", 400, "not a zip or tar archive"),
     }
 
@@ -165,7 +157,7 @@ def test_hostile_and_invalid_archives_are_refused(api: httpx.Client, root: Path,
 
 def test_every_route_needs_the_token(server: Server, root: Path, digits: Path) -> None:
     with server.client() as anonymous:
-        archive = zipped(folder_members(digits, ""))
+        archive = zip_bytes(folder_members(digits, ""))
         assert upload(anonymous, archive, "digits.zip", "sneaky").status_code == 401
         assert anonymous.get(DATASETS).status_code == 401
         assert anonymous.delete(f"{DATASETS}sneaky").status_code == 401
@@ -173,7 +165,7 @@ def test_every_route_needs_the_token(server: Server, root: Path, digits: Path) -
 
 
 def test_bad_names_are_refused(api: httpx.Client, root: Path, digits: Path) -> None:
-    response = upload(api, zipped(folder_members(digits, "")), "digits.zip", "../escape")
+    response = upload(api, zip_bytes(folder_members(digits, "")), "digits.zip", "../escape")
     assert response.status_code == 422 and "not allowed" in response.json()["error"], response.text
     assert api.delete(f"{DATASETS}..%2Fescape").status_code in (404, 422)
     assert uploads(root) == []
