@@ -9,11 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-from service_server import REPO, free_port
+from service_server import REPO, free_port, wait_until_serving
 
 DEEPAAS_RUN = Path(sys.executable).parent / "deepaas-run"
 STARTUP_SECONDS = 120  # the workers import the network and warm it on a busy 2-core machine
@@ -52,23 +51,10 @@ class DeepaasServer:
                 preexec_fn=_die_with_the_tests,
             )
         try:
-            self._wait()
+            wait_until_serving(self.process, f"{self.url}/v2/models/", STARTUP_SECONDS, "deepaas-run", self.log)
         except BaseException:
             self.stop()
             raise
-
-    def _wait(self) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"deepaas-run exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/v2/models/", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"deepaas-run did not answer within {STARTUP_SECONDS} s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace")[-5000:]
