@@ -147,12 +147,8 @@ def check_room(settings: ServiceSettings) -> int:
 
 def list_datasets(settings: ServiceSettings) -> list[dict[str, Any]]:
     root = uploads_root(settings)
-    if not root.is_dir():
-        return []
     found = []
-    for folder in sorted(root.iterdir()):
-        if folder.name.startswith(".") or not folder.is_dir() or folder.is_symlink():
-            continue
+    for folder in _dataset_folders(root):
         summary = _read_summary(folder)
         if summary is not None:
             found.append(_public(root, folder.name, summary))
@@ -182,15 +178,20 @@ def _locked(root: Path) -> Iterator[None]:
         os.close(handle)  # releases the lock
 
 
-def _count(root: Path) -> int:
-    """The datasets kept: the folders with a summary (hidden temporary ones aside)."""
+def _dataset_folders(root: Path) -> list[Path]:
+    """The folders below ``root`` that may hold a dataset, in name order: hidden temporary ones and links aside."""
     if not root.is_dir():
-        return 0
-    return sum(
-        1
-        for folder in root.iterdir()
-        if not folder.name.startswith(".") and not folder.is_symlink() and (folder / SUMMARY).is_file()
-    )
+        return []
+    return [
+        folder
+        for folder in sorted(root.iterdir())
+        if not folder.name.startswith(".") and folder.is_dir() and not folder.is_symlink()
+    ]
+
+
+def _count(root: Path) -> int:
+    """The datasets kept: the folders with a summary."""
+    return sum((folder / SUMMARY).is_file() for folder in _dataset_folders(root))
 
 
 def _stored_bytes(root: Path) -> int:
